@@ -1,0 +1,285 @@
+"""Budget arithmetic and the table-level Action.
+
+Qu et al., "Budgeted Embedding Table For Recommender Systems", WSDM 2024,
+section 3.1, Eq. (3): a sparsity ``c`` keeps at most
+``budget = floor((1 - c) * d_max * (|U| + |V|))`` embedding parameters.
+
+Everything here is pure numpy arithmetic, apart from the models and from I/O,
+so that it can be tested on its own.
+
+Rows of RecBole's tables include a padding row (id 0) for users and items.
+It is never looked up, so the budget and an Action count only the real rows:
+``n_users`` and ``n_items`` below exclude padding, which makes the counts the
+paper's (e.g. 29,858 + 40,981 on Gowalla).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+
+class BudgetError(ValueError):
+    """A budget or an Action that cannot be honoured. The message names the bad value."""
+
+
+def budget_params(sparsity: float, d_max: int, n_rows: int) -> int:
+    """Number of embedding parameters a sparsity allows.
+
+    ``floor((1 - sparsity) * d_max * n_rows)`` computed exactly: the sparsity is read
+    as the decimal the user typed, so 0.9 gives exactly a tenth of the table
+    (binary floating point would round 0.1 * 128 * N down by one now and then).
+
+    Args:
+        sparsity (float): fraction of the full table removed, in (0, 1).
+        d_max (int): width of the full table.
+        n_rows (int): users plus items (padding excluded).
+
+    Raises:
+        BudgetError: sparsity outside (0, 1) or a non-positive d_max / n_rows.
+    """
+    check_sparsity(sparsity)
+    if d_max < 1:
+        raise BudgetError(f"embedding size d_max={d_max} must be at least 1")
+    if n_rows < 1:
+        raise BudgetError(f"n_rows={n_rows} must be at least 1")
+    keep = 1 - Fraction(str(sparsity))
+    return math.floor(keep * d_max * n_rows)
+
+
+def check_sparsity(sparsity) -> float:
+    """Return ``sparsity`` as a float, or raise if it is not a number in (0, 1)."""
+    try:
+        value = float(sparsity)
+    except (TypeError, ValueError):
+        raise BudgetError(f"sparsity={sparsity!r} is not a number; allowed: a number in (0, 1), e.g. 0.9") from None
+    if not 0 < value < 1:
+        raise BudgetError(f"sparsity={sparsity!r} is outside (0, 1); e.g. 0.9 keeps 10% of the full table")
+    return value
+
+
+def max_sparsity(d_max: int) -> float:
+    """Largest sparsity that still gives every row one dimension: ``(1 - c) * d_max >= 1``."""
+    return 1 - 1 / d_max
+
+
+def check_budget_fits(budget: int, n_rows: int, d_max: int, sparsity: float | None = None) -> None:
+    """Raise unless every row can have at least one dimension."""
+    if budget < n_rows:
+        what = f"sparsity={sparsity} leaves" if sparsity is not None else "the budget is"
+        raise BudgetError(
+            f"{what} {budget} parameters for {n_rows} user and item rows, but every row needs at least 1; "
+            f"allowed: sparsity <= {max_sparsity(d_max):.6g} (at d_max={d_max})"
+        )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The parameter budget of one run.
+
+    Example::
+
+        >>> b = Budget.from_sparsity(0.9, d_max=128, n_users=943, n_items=1682)
+        >>> b.params          # floor(0.1 * 128 * 2625)
+        33600
+    """
+
+    sparsity: float
+    d_max: int
+    n_users: int
+    n_items: int
+    params: int
+
+    @classmethod
+    def from_sparsity(cls, sparsity: float, d_max: int, n_users: int, n_items: int) -> "Budget":
+        n_rows = n_users + n_items
+        params = budget_params(sparsity, d_max, n_rows)
+        check_budget_fits(params, n_rows, d_max, sparsity)
+        return cls(float(sparsity), int(d_max), int(n_users), int(n_items), params)
+
+    @classmethod
+    def full(cls, d_max: int, n_users: int, n_items: int) -> "Budget":
+        """The unbudgeted table: every row at d_max (sparsity 0)."""
+        return cls(0.0, int(d_max), int(n_users), int(n_items), int(d_max) * (n_users + n_items))
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_users + self.n_items
+
+    @property
+    def attainable(self) -> int:
+        """What an exact method uses: the budget, unless even d_max everywhere is smaller."""
+        return min(self.params, self.n_rows * self.d_max)
+
+
+@dataclass(frozen=True, eq=False)
+class Action:
+    """One embedding size per user and per item (section 3.2): a table-level action.
+
+    Attributes:
+        user_sizes (np.ndarray): int16 ``[n_users]``, user id ``u`` (RecBole's id minus 1,
+            padding excluded) keeps the first ``user_sizes[u]`` dimensions.
+        item_sizes (np.ndarray): int16 ``[n_items]``, the same for items.
+        d_max (int): width of the full table.
+    """
+
+    user_sizes: np.ndarray
+    item_sizes: np.ndarray
+    d_max: int
+
+    def __post_init__(self):
+        for name in ("user_sizes", "item_sizes"):
+            sizes = np.asarray(getattr(self, name))
+            if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
+                raise BudgetError(f"Action.{name} must be a 1-d integer array, got {sizes.dtype} {sizes.shape}")
+            if sizes.size and (sizes.min() < 1 or sizes.max() > self.d_max):
+                raise BudgetError(
+                    f"Action.{name} has sizes in [{sizes.min()}, {sizes.max()}]; allowed: [1, d_max={self.d_max}]"
+                )
+            sizes = sizes.astype(np.int16)
+            sizes.setflags(write=False)
+            object.__setattr__(self, name, sizes)
+
+    @classmethod
+    def uniform(cls, size: int, n_users: int, n_items: int, d_max: int) -> "Action":
+        return cls(np.full(n_users, size, np.int16), np.full(n_items, size, np.int16), d_max)
+
+    @property
+    def params(self) -> int:
+        """Parameters the action keeps: the sum of all sizes."""
+        return int(self.user_sizes.sum(dtype=np.int64) + self.item_sizes.sum(dtype=np.int64))
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Users then items, ``[n_users + n_items]``."""
+        return np.concatenate([self.user_sizes, self.item_sizes])
+
+    def check(self, budget: Budget) -> "Action":
+        """Raise unless the action matches the budget's tables and fits in it; return self."""
+        if (len(self.user_sizes), len(self.item_sizes), self.d_max) != (budget.n_users, budget.n_items, budget.d_max):
+            raise BudgetError(
+                f"action for {len(self.user_sizes)} users, {len(self.item_sizes)} items at d_max={self.d_max} "
+                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
+            )
+        if self.params > budget.params:
+            raise BudgetError(f"action uses {self.params} parameters, over the budget of {budget.params}")
+        return self
+
+    def summary(self) -> dict:
+        """min / median / max size per field, for logs and result files."""
+
+        def stats(s):
+            return {"min": int(s.min()), "median": float(np.median(s)), "max": int(s.max()), "mean": float(s.mean())}
+
+        return {"users": stats(self.user_sizes), "items": stats(self.item_sizes), "params": self.params}
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Action)
+            and self.d_max == other.d_max
+            and np.array_equal(self.user_sizes, other.user_sizes)
+            and np.array_equal(self.item_sizes, other.item_sizes)
+        )
+
+    __hash__ = None
+
+
+# ---------------------------------------------------------------------------
+# Exact fitting: the repair step shared by every method
+
+
+def frequency_rank(frequency: np.ndarray) -> np.ndarray:
+    """Row indices from most to least frequent; ties keep id order (stable)."""
+    return np.argsort(-np.asarray(frequency), kind="stable")
+
+
+def hand_out(sizes: np.ndarray, amount: int, d_max: int, order: np.ndarray) -> np.ndarray:
+    """Add ``amount`` parameters, one per row per pass, to rows in ``order`` that are below d_max.
+
+    Passes are vectorised, and each pass fills every row that still has room
+    or ends the hand-out, so there are at most ``d_max`` passes.
+
+    Args:
+        sizes (np.ndarray): int ``[n]``, changed on a copy.
+        amount (int): parameters to add; at most ``n * d_max - sizes.sum()``.
+        d_max (int): cap per row.
+        order (np.ndarray): int ``[n]`` row indices, first gets first.
+    """
+    sizes = sizes.astype(np.int64, copy=True)
+    room = int(len(sizes) * d_max - sizes.sum())
+    if amount > room:
+        raise BudgetError(f"cannot add {amount} parameters to rows with room for {room}")
+    while amount > 0:
+        open_rows = order[sizes[order] < d_max]
+        take = open_rows[:amount]
+        sizes[take] += 1
+        amount -= len(take)
+    return sizes
+
+
+def fit_to_total(sizes: np.ndarray, total: int, d_max: int, order: np.ndarray) -> np.ndarray:
+    """Repair integer sizes so that they lie in ``[1, d_max]`` and sum to exactly ``total``.
+
+    Over the total, the part above 1 is scaled down (``1 + floor((s - 1) * k)``),
+    which keeps the shape of the draw and never exceeds the total; what is then
+    left (less than one per row) is handed to rows in ``order``, as is any
+    shortfall of a draw under the total. Monotone in ``sizes``: a size vector
+    sorted along ``order`` stays sorted.
+
+    Args:
+        sizes (np.ndarray): int ``[n]`` proposed sizes (any integers).
+        total (int): target sum, ``n <= total <= n * d_max``.
+        d_max (int): cap per row.
+        order (np.ndarray): int ``[n]``, who receives leftovers first.
+
+    Returns:
+        np.ndarray: int64 ``[n]``.
+    """
+    n = len(sizes)
+    if not n <= total <= n * d_max:
+        raise BudgetError(f"total={total} is outside [{n}, {n * d_max}] for {n} rows at d_max={d_max}")
+    sizes = np.clip(np.asarray(sizes, dtype=np.int64), 1, d_max)
+    current = int(sizes.sum())
+    if current > total:
+        sizes = 1 + (sizes - 1) * (total - n) // (current - n)
+        current = int(sizes.sum())
+    return hand_out(sizes, total - current, d_max, order)
+
+
+def split_total(total: int, share: float, n_users: int, n_items: int, d_max: int) -> tuple[int, int]:
+    """Split ``total`` parameters into a user part near ``share * total`` and an item part.
+
+    Each part is kept feasible (at least one dimension per row, at most d_max),
+    and whatever one field cannot hold goes to the other, so the parts always
+    sum to ``min(total, (n_users + n_items) * d_max)``.
+    """
+    total = min(total, (n_users + n_items) * d_max)
+    users = math.floor(share * total)
+    users = min(max(users, n_users, total - n_items * d_max), n_users * d_max, total - n_items)
+    return users, total - users
+
+
+def sizes_for_tables(sizes: np.ndarray, widths: list[int]) -> list[np.ndarray]:
+    """Split one size per row across several tables of the given widths.
+
+    Used by NeuMF, whose row is its GMF and MLP embeddings together
+    (``d_max = sum(widths)``). Table ``k`` gets
+    ``ceil(d * W_k / W) - ceil(d * W_{k-1} / W)`` with ``W_k`` the running sum
+    of widths: the parts sum to ``d`` exactly, each part is at most its width,
+    and equal widths split a size evenly (GMF takes the odd dimension).
+
+    Args:
+        sizes (np.ndarray): int ``[n]`` with ``0 <= d <= sum(widths)``.
+        widths (list[int]): widths of the tables.
+
+    Returns:
+        list[np.ndarray]: one int64 ``[n]`` array per table.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    total_width = sum(widths)
+    bounds = np.cumsum([0] + list(widths))
+    cum = [-((-sizes * b) // total_width) for b in bounds]  # integer ceil
+    return [cum[k + 1] - cum[k] for k in range(len(widths))]

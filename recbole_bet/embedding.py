@@ -1,0 +1,124 @@
+"""Prefix-masked embedding tables (BET, Qu et al., WSDM 2024, section 3.1).
+
+Row ``n`` of a :class:`MaskedEmbedding` uses only its first ``d_n`` dimensions:
+the binary mask ``M`` of Eq. (3) is a prefix mask, so one size per row
+describes it and the kept values can be stored without column indices.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+class MaskedEmbedding(nn.Module):
+    """Drop-in for :class:`torch.nn.Embedding` whose row ``n`` keeps its first ``sizes[n]`` dimensions.
+
+    ``module(idx)`` and ``module.weight`` both return masked values, because
+    RecBole's LightGCN and NGCF read ``.weight`` directly. Masked entries get
+    exactly zero gradient (they are multiplied by an exact 0), so an optimiser
+    never moves them, apart from weight decay on values that are already 0.
+
+    Example::
+
+        >>> emb = MaskedEmbedding(4, 8)
+        >>> emb.set_sizes(torch.tensor([8, 3, 1, 0]))
+        >>> emb(torch.tensor([1])).shape, int((emb.weight[1] != 0).sum())
+        (torch.Size([1, 8]), 3)
+
+    Args:
+        num_embeddings (int): rows.
+        embedding_dim (int): d_max, the width of the full table.
+        sizes (torch.Tensor, optional): int ``[num_embeddings]``; defaults to d_max everywhere.
+
+    State (saved in ``state_dict``):
+        full_weight: float ``[num_embeddings, embedding_dim]``, unmasked storage.
+        sizes: int16 ``[num_embeddings]``, the kept prefix of every row.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, sizes: torch.Tensor | None = None):
+        super().__init__()
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.full_weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim))
+        nn.init.normal_(self.full_weight)
+        self.register_buffer("sizes", torch.full((num_embeddings,), embedding_dim, dtype=torch.int16))
+        # Derived from sizes; not saved, rebuilt on load.
+        self.register_buffer("mask", torch.ones(num_embeddings, embedding_dim), persistent=False)
+        self._unmasked = True
+        if sizes is not None:
+            self.set_sizes(sizes)
+
+    @classmethod
+    def from_embedding(cls, embedding: nn.Embedding) -> "MaskedEmbedding":
+        """A masked table holding ``embedding``'s current weights, every row at full size."""
+        masked = cls(embedding.num_embeddings, embedding.embedding_dim)
+        masked.to(embedding.weight.device)
+        with torch.no_grad():
+            masked.full_weight.copy_(embedding.weight)
+        return masked
+
+    @torch.no_grad()
+    def set_sizes(self, sizes) -> None:
+        """Keep the first ``sizes[n]`` dimensions of row ``n`` (0 <= sizes[n] <= embedding_dim)."""
+        sizes = torch.as_tensor(sizes, device=self.sizes.device)
+        if sizes.shape != (self.num_embeddings,):
+            raise ValueError(f"sizes has shape {tuple(sizes.shape)}; expected ({self.num_embeddings},)")
+        if sizes.numel() and (int(sizes.min()) < 0 or int(sizes.max()) > self.embedding_dim):
+            raise ValueError(
+                f"sizes span [{int(sizes.min())}, {int(sizes.max())}]; allowed: [0, {self.embedding_dim}]"
+            )
+        self.sizes.copy_(sizes.to(torch.int16))
+        self._refresh_mask()
+
+    def _refresh_mask(self) -> None:
+        columns = torch.arange(self.embedding_dim, device=self.sizes.device)
+        self.mask = (columns < self.sizes.long().unsqueeze(1)).to(self.full_weight.dtype)
+        self._unmasked = bool((self.sizes == self.embedding_dim).all())
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh_mask()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Masked table, ``[num_embeddings, embedding_dim]``."""
+        if self._unmasked:
+            return self.full_weight
+        return self.full_weight * self.mask
+
+    @property
+    def kept_params(self) -> int:
+        return int(self.sizes.sum(dtype=torch.int64))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` (any shape), masked: ``[*idx.shape, embedding_dim]``."""
+        rows = self.full_weight[idx]
+        if self._unmasked:
+            return rows
+        return rows * self.mask[idx]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, kept={self.kept_params}"
+
+
+def inject_masked_embeddings(model: nn.Module, names: list[str]) -> dict[str, MaskedEmbedding]:
+    """Replace the ``nn.Embedding`` submodules ``names`` of ``model`` with masked ones, keeping their weights.
+
+    Returns:
+        dict[str, MaskedEmbedding]: the new modules by name.
+    """
+    injected = {}
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        original = getattr(parent, child)
+        if isinstance(original, MaskedEmbedding):
+            injected[name] = original
+            continue
+        if not isinstance(original, nn.Embedding):
+            raise TypeError(f"{name} is a {type(original).__name__}, not an nn.Embedding")
+        masked = MaskedEmbedding.from_embedding(original)
+        setattr(parent, child, masked)
+        injected[name] = masked
+    return injected

@@ -1,0 +1,82 @@
+"""What makes a RecBole model budgeted: masked tables and one call to apply an Action.
+
+BET (Qu et al., WSDM 2024), section 3.1: the backbone ``G_Theta`` keeps its
+own forward pass; only its embedding tables are masked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recbole_bet.budget import Action, sizes_for_tables
+from recbole_bet.embedding import MaskedEmbedding, inject_masked_embeddings
+
+FIELDS = ("user", "item")
+
+
+class BudgetedRecommender:
+    """Mixin for a RecBole model subclass, placed before the RecBole class.
+
+    A subclass names its embedding tables in ``budget_tables`` (attribute name
+    -> ``"user"`` or ``"item"``) and calls :meth:`inject_budget_tables` at the
+    end of ``__init__``. Tables of one field are read as one row, in the order
+    given: ``d_max`` is the sum of their widths and a row's size is split
+    across them by :func:`recbole_bet.budget.sizes_for_tables`.
+
+    RecBole's padding row (id 0) of every table gets size 0: it is never looked
+    up and counts against no budget.
+    """
+
+    budget_tables: dict[str, str] = {}
+    # Cached propagated embeddings (LightGCN, NGCF) that go stale when masks or weights change.
+    cached_embeddings = ("restore_user_e", "restore_item_e")
+
+    def inject_budget_tables(self) -> None:
+        inject_masked_embeddings(self, list(self.budget_tables))
+        widths = {field: [self.get_submodule(n).embedding_dim for n in self.tables(field)] for field in FIELDS}
+        if sum(widths["user"]) != sum(widths["item"]):
+            raise ValueError(f"user and item rows must have one width, got {widths}")
+        self.apply_action(Action.uniform(sum(widths["user"]), self.n_users - 1, self.n_items - 1, sum(widths["user"])))
+
+    def tables(self, field: str) -> list[str]:
+        return [name for name, f in self.budget_tables.items() if f == field]
+
+    def masked_tables(self, field: str) -> list[MaskedEmbedding]:
+        return [self.get_submodule(name) for name in self.tables(field)]
+
+    @property
+    def d_max(self) -> int:
+        return sum(t.embedding_dim for t in self.masked_tables("user"))
+
+    def apply_action(self, action: Action) -> None:
+        """Mask every table to ``action``'s sizes and drop cached propagated embeddings."""
+        if action.d_max != self.d_max or (len(action.user_sizes), len(action.item_sizes)) != (
+            self.n_users - 1,
+            self.n_items - 1,
+        ):
+            raise ValueError(
+                f"action for {len(action.user_sizes)} users, {len(action.item_sizes)} items at d_max={action.d_max} "
+                f"does not fit this model's {self.n_users - 1} users, {self.n_items - 1} items at d_max={self.d_max}"
+            )
+        for field, sizes in zip(FIELDS, (action.user_sizes, action.item_sizes)):
+            tables = self.masked_tables(field)
+            with_padding = np.concatenate([[0], sizes])
+            for table, part in zip(tables, sizes_for_tables(with_padding, [t.embedding_dim for t in tables])):
+                table.set_sizes(torch.from_numpy(part))
+        self.clear_cached_embeddings()
+
+    def current_action(self) -> Action:
+        """The Action the tables are masked to now."""
+        per_field = [sum(t.sizes.long() for t in self.masked_tables(field))[1:].cpu().numpy() for field in FIELDS]
+        return Action(per_field[0], per_field[1], self.d_max)
+
+    def clear_cached_embeddings(self) -> None:
+        for name in self.cached_embeddings:
+            if hasattr(self, name):
+                setattr(self, name, None)
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        result = super().load_state_dict(state_dict, strict=strict, **kwargs)
+        self.clear_cached_embeddings()
+        return result

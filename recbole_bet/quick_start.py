@@ -1,0 +1,173 @@
+"""One budgeted run, start to end: config, data, budget, action, training, test, export.
+
+Our own pipeline rather than ``recbole.quick_start`` (which imports ray at
+import time and builds RecBole's unmasked models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from logging import getLogger
+from pathlib import Path
+
+import numpy as np
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed, set_color
+
+from recbole_bet.baselines import FIXED_METHODS
+from recbole_bet.budget import Budget, BudgetError
+from recbole_bet.config import BetConfig, BetSettings, ConfigError, check_dataset_present
+from recbole_bet.export import export_table
+from recbole_bet.trainer import BudgetTrainer
+
+
+def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]:
+    """Interactions per user and per item in the training split only, padding excluded.
+
+    Returns:
+        (user_frequency ``[n_users]``, item_frequency ``[n_items]``), int64.
+    """
+    counts = []
+    for field in (config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]):
+        ids = train_dataset.inter_feat[field]
+        counts.append(torch.bincount(ids, minlength=train_dataset.num(field))[1:].numpy())
+    return counts[0], counts[1]
+
+
+def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True) -> dict:
+    """Train a budgeted backbone and report its test quality.
+
+    Args:
+        model (str): LightGCN, NGCF or NeuMF (alias NCF); default LightGCN.
+        dataset (str): a dataset name; default ml-100k.
+        config_file_list (list[str]): RecBole property files.
+        config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": "es"}``.
+        saved (bool): keep RecBole's checkpoint (and test the best epoch, not the last).
+
+    Returns:
+        dict: the run's results, as written to ``result_file`` (see the README).
+
+    Raises:
+        ConfigError, BudgetError: bad input, before any training.
+    """
+    started = time.time()
+
+    # ---- 1. configuration: RecBole's Config with our properties; our keys checked once
+    config = BetConfig(model, dataset, config_file_list, config_dict)
+    settings = BetSettings.from_config(config)
+    check_dataset_present(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    # ---- 2. data: RecBole's loading, splitting and negative sampling
+    data = create_dataset(config)
+    logger.info(data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    # ---- 3. the backbone, with masked tables
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model_class = config["model"]
+    net = config.model_class(config, train_data._dataset).to(config["device"])
+    user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
+    n_users, n_items = len(user_frequency), len(item_frequency)
+
+    # ---- 4. the budget and the action that fills it
+    if settings.method == "full":
+        budget = Budget.full(net.d_max, n_users, n_items)
+    else:
+        budget = Budget.from_sparsity(settings.sparsity, net.d_max, n_users, n_items)
+    action = FIXED_METHODS[settings.method](
+        budget=budget,
+        user_frequency=user_frequency,
+        item_frequency=item_frequency,
+        rng=np.random.default_rng(config["seed"]),
+    ).check(budget)
+    net.apply_action(action)
+    logger.info(net)
+    logger.info(
+        set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
+        f"{n_users} users + {n_items} items); " + set_color("used", "blue") + f": {action.params}; "
+        f"sizes {action.summary()}"
+    )
+
+    # ---- 5. train with early stopping on validation, then test
+    trainer = BudgetTrainer(config, net)
+    _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger.info(set_color("best valid ", "yellow") + f": {dict(best_valid or {})}")
+    logger.info(set_color("test result", "yellow") + f": {dict(test_result)}")
+
+    # ---- 6. the compressed table, next to RecBole's checkpoint
+    export = None
+    if settings.export_table:
+        table_path = Path(trainer.saved_model_file).with_suffix(".table.npz")
+        export = export_table(net, table_path)
+        logger.info(set_color("exported table", "blue") + f": {export}")
+
+    result = {
+        "model": model_class,
+        "dataset": config["dataset"],
+        "method": settings.method,
+        "sparsity": budget.sparsity,
+        "seed": config["seed"],
+        "d_max": budget.d_max,
+        "n_users": n_users,
+        "n_items": n_items,
+        "budget_params": budget.params,
+        "used_params": action.params,
+        "sizes": action.summary(),
+        "valid": {k: float(v) for k, v in (best_valid or {}).items()},
+        "test": {k: float(v) for k, v in test_result.items()},
+        "checkpoint": trainer.saved_model_file if saved else None,
+        "export": export,
+        "seconds": round(time.time() - started, 2),
+    }
+    if settings.result_file:
+        write_result(result, settings.result_file)
+        logger.info(set_color("result written to", "blue") + f" {settings.result_file}")
+    return result
+
+
+def write_result(result: dict, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    """Command line: ``--model``, ``--dataset``, ``--config_files``; every other ``--key=value`` goes to RecBole."""
+    parser = argparse.ArgumentParser(description="Budgeted embedding tables for RecBole (BET, WSDM 2024).")
+    parser.add_argument("--model", "-m", default="LightGCN", help="LightGCN, NGCF or NeuMF (alias NCF)")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="ml-100k (bundled), gowalla, yelp2018, ...")
+    parser.add_argument("--config_files", default=None, help="space-separated RecBole property files")
+    args, _ = parser.parse_known_args(argv)
+    files = args.config_files.split() if args.config_files else None
+    try:
+        result = run_recbole_bet(args.model, args.dataset, config_file_list=files)
+    except (ConfigError, BudgetError) as error:
+        print(f"run_recbole_bet: error: {error}", file=sys.stderr)
+        return 2
+    print(summary_lines(result))
+    return 0
+
+
+def summary_lines(result: dict) -> str:
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in result["test"].items())
+    lines = [
+        f"{result['model']} on {result['dataset']}, method={result['method']}, sparsity={result['sparsity']}, seed={result['seed']}",
+        f"budget: {result['budget_params']} parameters; used: {result['used_params']}",
+        f"test: {metrics}",
+    ]
+    if result["export"]:
+        lines.append(f"table: {result['export']['path']} ({result['export']['bytes']} bytes)")
+    return "\n".join(lines)
