@@ -1,0 +1,39 @@
+"""Bad input: one clear line naming the value and what is allowed, exit code 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run_cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_recbole_bet.py"), *args, "--epochs=1", "--show_progress=False"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sparsity=1.5"], "sparsity=1.5 is outside (0, 1)"),
+        (["--sparsity=0"], "sparsity=0 is outside (0, 1)"),
+        (["--sparsity=0.995"], "every row needs at least 1; allowed: sparsity <= 0.992188"),
+        (["--model=Foo"], "unknown model 'Foo'; allowed: LightGCN, NGCF, NeuMF"),
+        (["--method=xyz"], "unknown method 'xyz'; allowed: full, es, mr"),
+        (["--dataset=nosuchdata"], "unknown dataset 'nosuchdata'"),
+        (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),
+        (["--bet_nonsense=3"], "unknown key 'bet_nonsense'"),
+    ],
+)
+def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("run_recbole_bet: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]

@@ -1,0 +1,46 @@
+"""One short run per backbone on ml-100k through the run script's pipeline."""
+
+import json
+
+import numpy as np
+import pytest
+
+from recbole_bet.export import read_table
+from recbole_bet.quick_start import run_recbole_bet
+
+METRICS = {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
+
+
+@pytest.mark.parametrize(
+    "model, method", [("LightGCN", "es"), ("NGCF", "mr"), ("NeuMF", "es"), ("LightGCN", "full")]
+)
+def test_one_epoch_run_fits_budget_and_reports_all_metrics(model, method, fast_config, tmp_path):
+    result_file = tmp_path / "out" / "result.json"
+    result = run_recbole_bet(
+        model,
+        "ml-100k",
+        config_dict=dict(fast_config, epochs=1, sparsity=0.9, method=method, result_file=str(result_file)),
+    )
+    on_disk = json.loads(result_file.read_text())
+    assert on_disk == json.loads(json.dumps(result))
+    for key in ("model", "dataset", "method", "sparsity", "seed", "budget_params", "used_params", "valid", "test", "seconds", "export"):
+        assert key in on_disk, key
+    assert set(result["test"]) == METRICS and set(result["valid"]) == METRICS
+    assert all(0 <= v <= 1 for v in result["test"].values())
+    assert (result["n_users"], result["n_items"]) == (943, 1682)
+    if method == "full":
+        assert result["used_params"] == result["budget_params"] == 128 * (943 + 1682)
+    else:
+        assert result["budget_params"] == 33600 and result["used_params"] == result["budget_params"]
+    assert result["export"]["payload_bytes"] == 4 * result["used_params"] + (944 + 1683)
+    meta, tables, sizes = read_table(result["export"]["path"])
+    assert sum(int(s.sum()) for s in sizes.values()) == result["used_params"]
+
+
+def test_same_seed_same_metrics(fast_config):
+    config = dict(fast_config, epochs=1, method="mr", export_table=False)
+    first = run_recbole_bet("LightGCN", "ml-100k", config_dict=config)
+    second = run_recbole_bet("LightGCN", "ml-100k", config_dict=config)
+    assert first["test"] == second["test"] and first["sizes"] == second["sizes"]
+    third = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(config, seed=7))
+    assert third["sizes"] != first["sizes"]

@@ -1,0 +1,69 @@
+"""Budgeted backbones on ml-100k: masks applied to every table, caches dropped, NeuMF's fast full sort."""
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_bet.baselines import mixed_random
+from recbole_bet.budget import Budget
+from recbole_bet.embedding import MaskedEmbedding
+from recbole_bet.model import canonical_model_name, get_model
+from recbole_bet.quick_start import training_frequencies
+
+from conftest import build_data
+
+
+@pytest.fixture(scope="module", params=["LightGCN", "NGCF", "NeuMF"])
+def setup(request):
+    config, train, valid, test = build_data(request.param)
+    model = get_model(request.param)(config, train._dataset)
+    users, items = training_frequencies(train._dataset, config)
+    budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
+    action = mixed_random(budget, users, items, rng=np.random.default_rng(0))
+    return config, model, action, valid
+
+
+def test_action_masks_every_table(setup):
+    _, model, action, _ = setup
+    model.apply_action(action)
+    tables = [m for m in model.modules() if isinstance(m, MaskedEmbedding)]
+    assert len(tables) == len(model.budget_tables) and not any(isinstance(m, torch.nn.Embedding) for m in model.modules())
+    assert sum(t.kept_params for t in tables) == action.params
+    assert model.current_action() == action
+    for table in tables:
+        assert table.sizes[0] == 0  # padding row keeps nothing
+        assert torch.all((table.weight != 0).sum(1) <= table.sizes.long())
+
+
+def test_apply_action_drops_cached_propagation(setup):
+    config, model, action, valid = setup
+    if not hasattr(model, "restore_user_e"):
+        pytest.skip("NeuMF caches no propagated embeddings")
+    model.eval()
+    batch = next(iter(valid))[0]
+    before = model.full_sort_predict(batch).clone()
+    assert model.restore_user_e is not None
+    halved = type(action)(np.maximum(action.user_sizes // 2, 1), np.maximum(action.item_sizes // 2, 1), action.d_max)
+    model.apply_action(halved)
+    assert model.restore_user_e is None
+    assert not torch.allclose(model.full_sort_predict(batch), before)
+    model.apply_action(action)
+
+
+def test_neumf_full_sort_matches_pairwise_predict():
+    config, train, valid, _ = build_data("NeuMF")
+    model = get_model("NCF")(config, train._dataset).eval()
+    assert type(model).__name__ == "NeuMF" and model.d_max == 128
+    batch = next(iter(valid))[0][torch.arange(3)]
+    with torch.no_grad():
+        fast = model.full_sort_predict(batch).view(3, -1)
+        users = batch[model.USER_ID].repeat_interleave(model.n_items)
+        items = torch.arange(model.n_items).repeat(3)
+        slow = model.predict({model.USER_ID: users, model.ITEM_ID: items}).view(3, -1)
+    assert torch.allclose(fast, slow, atol=1e-6)
+
+
+def test_model_names_and_alias():
+    assert canonical_model_name("ncf") == "NeuMF" and canonical_model_name("lightgcn") == "LightGCN"
+    with pytest.raises(ValueError, match="allowed: LightGCN, NGCF, NeuMF"):
+        canonical_model_name("BPR")
