@@ -196,31 +196,37 @@ def frequency_rank(frequency: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(frequency), kind="stable")
 
 
-def hand_out(sizes: np.ndarray, amount: int, d_max: int, order: np.ndarray) -> np.ndarray:
+def hand_out(sizes: np.ndarray, amount, d_max: int, order: np.ndarray) -> np.ndarray:
     """Add ``amount`` parameters, one per row per pass, to rows in ``order`` that are below d_max.
 
-    Passes are vectorised, and each pass fills every row that still has room
-    or ends the hand-out, so there are at most ``d_max`` passes.
+    Works on one size vector ``[n]`` or a batch ``[m, n]`` (then ``amount`` is
+    ``[m]``). Each pass adds one to every row that still has room, in order,
+    until the amount is used, so there are at most ``d_max`` vectorised passes.
 
     Args:
-        sizes (np.ndarray): int ``[n]``, changed on a copy.
-        amount (int): parameters to add; at most ``n * d_max - sizes.sum()``.
+        sizes (np.ndarray): int ``[n]`` or ``[m, n]``, changed on a copy.
+        amount (int | np.ndarray): parameters to add, at most the room left.
         d_max (int): cap per row.
         order (np.ndarray): int ``[n]`` row indices, first gets first.
     """
-    sizes = sizes.astype(np.int64, copy=True)
-    room = int(len(sizes) * d_max - sizes.sum())
-    if amount > room:
-        raise BudgetError(f"cannot add {amount} parameters to rows with room for {room}")
-    while amount > 0:
-        open_rows = order[sizes[order] < d_max]
-        take = open_rows[:amount]
-        sizes[take] += 1
-        amount -= len(take)
-    return sizes
+    single = np.ndim(sizes) == 1
+    sizes = np.atleast_2d(np.array(sizes, dtype=np.int64))[:, order]
+    amount = np.broadcast_to(np.asarray(amount, dtype=np.int64), sizes.shape[:1]).copy()
+    room = sizes.shape[1] * d_max - sizes.sum(1)
+    if np.any(amount > room) or np.any(amount < 0):
+        bad = int(np.argmax((amount > room) | (amount < 0)))
+        raise BudgetError(f"cannot add {amount[bad]} parameters to rows with room for {room[bad]}")
+    while amount.any():
+        open_rows = sizes < d_max
+        give = open_rows & (np.cumsum(open_rows, axis=1) <= amount[:, None])
+        sizes += give
+        amount -= give.sum(1)
+    out = np.empty_like(sizes)
+    out[:, order] = sizes
+    return out[0] if single else out
 
 
-def fit_to_total(sizes: np.ndarray, total: int, d_max: int, order: np.ndarray) -> np.ndarray:
+def fit_to_total(sizes: np.ndarray, total, d_max: int, order: np.ndarray) -> np.ndarray:
     """Repair integer sizes so that they lie in ``[1, d_max]`` and sum to exactly ``total``.
 
     Over the total, the part above 1 is scaled down (``1 + floor((s - 1) * k)``),
@@ -230,23 +236,28 @@ def fit_to_total(sizes: np.ndarray, total: int, d_max: int, order: np.ndarray) -
     sorted along ``order`` stays sorted.
 
     Args:
-        sizes (np.ndarray): int ``[n]`` proposed sizes (any integers).
-        total (int): target sum, ``n <= total <= n * d_max``.
+        sizes (np.ndarray): int ``[n]``, or a batch ``[m, n]``, proposed sizes (any integers).
+        total (int | np.ndarray): target sum (``[m]`` for a batch), ``n <= total <= n * d_max``.
         d_max (int): cap per row.
         order (np.ndarray): int ``[n]``, who receives leftovers first.
 
     Returns:
-        np.ndarray: int64 ``[n]``.
+        np.ndarray: int64, the shape of ``sizes``.
     """
-    n = len(sizes)
-    if not n <= total <= n * d_max:
-        raise BudgetError(f"total={total} is outside [{n}, {n * d_max}] for {n} rows at d_max={d_max}")
-    sizes = np.clip(np.asarray(sizes, dtype=np.int64), 1, d_max)
-    current = int(sizes.sum())
-    if current > total:
-        sizes = 1 + (sizes - 1) * (total - n) // (current - n)
-        current = int(sizes.sum())
-    return hand_out(sizes, total - current, d_max, order)
+    single = np.ndim(sizes) == 1
+    sizes = np.clip(np.atleast_2d(np.asarray(sizes, dtype=np.int64)), 1, d_max)
+    n = sizes.shape[1]
+    total = np.broadcast_to(np.asarray(total, dtype=np.int64), sizes.shape[:1])
+    if np.any(total < n) or np.any(total > n * d_max):
+        bad = total[(total < n) | (total > n * d_max)][0]
+        raise BudgetError(f"total={bad} is outside [{n}, {n * d_max}] for {n} rows at d_max={d_max}")
+    current = sizes.sum(1)
+    over = current > total
+    if over.any():
+        scale_num, scale_den = (total - n)[over, None], (current - n)[over, None]
+        sizes[over] = 1 + (sizes[over] - 1) * scale_num // scale_den
+    sizes = hand_out(sizes, total - sizes.sum(1), d_max, order)
+    return sizes[0] if single else sizes
 
 
 def split_total(total: int, share: float, n_users: int, n_items: int, d_max: int) -> tuple[int, int]:

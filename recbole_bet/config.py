@@ -76,24 +76,70 @@ class BetConfig(Config):
 # ---------------------------------------------------------------------------
 # Our own keys, parsed once into a checked dataclass
 
-METHOD_NAMES = ("full", "es", "mr")
+METHOD_NAMES = ("bet", "full", "es", "mr")
+
+# Integer keys and their least value.
+_INT_MIN = {
+    "bet_iterations": 1,
+    "bet_candidates": 1,
+    "bet_predictor_updates": 0,
+    "bet_predictor_batch": 1,
+    "bet_finetune_epochs": 0,
+    "bet_finetune_lr_step": 1,
+    "bet_retrain_top": 1,
+}
+# Real keys: (low, high), low excluded, high included; None = unbounded.
+_REAL_RANGE = {
+    "bet_predictor_lr": (0, None),
+    "bet_finetune_lr": (0, None),
+    "bet_finetune_lr_decay": (0, 1),
+    "bet_beta_max_powerlaw": (0, None),
+    "bet_beta_max_exponential": (0, None),
+    "bet_beta_max_normal": (0, None),
+    "bet_beta_max_lognormal": (0, None),
+}
 
 
 @dataclass(frozen=True)
 class BetSettings:
-    """recbole-bet's keys of one run, checked. RecBole's own keys stay in the Config.
+    """recbole-bet's keys of one run, checked once. RecBole's own keys stay in the Config.
 
     Attributes:
-        method (str): how the embedding sizes are chosen: ``full``, ``es`` or ``mr``.
+        method (str): how sizes are chosen: ``bet`` (the search), ``full``, ``es`` or ``mr``.
         sparsity (float): fraction of the d_max table removed, in (0, 1).
         result_file (str | None): where to write the run's result JSON.
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.
+        bet_iterations (int): T, search iterations (paper: 50).
+        bet_candidates (int): m, actions drawn per iteration (paper: 100).
+        bet_predictor_updates (int): N, predictor updates per iteration (paper: 2).
+        bet_predictor_batch (int): population records per predictor update.
+        bet_predictor_lr (float): Adam learning rate of the fitness predictor.
+        bet_finetune_epochs (int): h, fine-tuning epochs per measured action (10; NGCF 15).
+        bet_finetune_lr (float): fine-tuning learning rate (paper: 0.03) ...
+        bet_finetune_lr_decay (float): ... multiplied by this (0.98) ...
+        bet_finetune_lr_step (int): ... every this many batches (200).
+        bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
+        bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
     """
 
-    method: str = "es"
+    method: str = "bet"
     sparsity: float = 0.9
     result_file: str | None = None
     export_table: bool = True
+    bet_iterations: int = 50
+    bet_candidates: int = 100
+    bet_predictor_updates: int = 2
+    bet_predictor_batch: int = 16
+    bet_predictor_lr: float = 0.001
+    bet_finetune_epochs: int = 10
+    bet_finetune_lr: float = 0.03
+    bet_finetune_lr_decay: float = 0.98
+    bet_finetune_lr_step: int = 200
+    bet_retrain_top: int = 5
+    bet_beta_max_powerlaw: float = 20.0
+    bet_beta_max_exponential: float = 5.0
+    bet_beta_max_normal: float = 20.0
+    bet_beta_max_lognormal: float = 0.5
 
     def __post_init__(self):
         if self.method not in METHOD_NAMES:
@@ -104,6 +150,22 @@ class BetSettings:
             raise ConfigError(str(error)) from None
         if not isinstance(self.export_table, bool):
             raise ConfigError(f"export_table={self.export_table!r}; allowed: True or False")
+        for name, least in _INT_MIN.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < least:
+                raise ConfigError(f"{name}={value!r}; allowed: an integer >= {least}")
+            object.__setattr__(self, name, int(value))
+        for name, (low, high) in _REAL_RANGE.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok or value <= low or (high is not None and value > high):
+                span = f"({low}, {high}]" if high is not None else f"> {low}"
+                raise ConfigError(f"{name}={value!r}; allowed: a number {span}" if high is None else f"{name}={value!r}; allowed: a number in {span}")
+            object.__setattr__(self, name, float(value))
+
+    @property
+    def beta_max(self) -> dict[str, float]:
+        return {name: getattr(self, f"bet_beta_max_{name}") for name in ("powerlaw", "exponential", "normal", "lognormal")}
 
     @classmethod
     def from_config(cls, config: Config) -> "BetSettings":

@@ -23,6 +23,7 @@ from recbole_bet.baselines import FIXED_METHODS
 from recbole_bet.budget import Budget, BudgetError
 from recbole_bet.config import BetConfig, BetSettings, ConfigError, check_dataset_present
 from recbole_bet.export import export_table
+from recbole_bet.search import BetTrainer, bet_search
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -79,36 +80,48 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
     n_users, n_items = len(user_frequency), len(item_frequency)
 
-    # ---- 4. the budget and the action that fills it
+    # ---- 4. the budget
     if settings.method == "full":
         budget = Budget.full(net.d_max, n_users, n_items)
     else:
         budget = Budget.from_sparsity(settings.sparsity, net.d_max, n_users, n_items)
-    action = FIXED_METHODS[settings.method](
-        budget=budget,
-        user_frequency=user_frequency,
-        item_frequency=item_frequency,
-        rng=np.random.default_rng(config["seed"]),
-    ).check(budget)
-    net.apply_action(action)
-    logger.info(net)
     logger.info(
         set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
-        f"{n_users} users + {n_items} items); " + set_color("used", "blue") + f": {action.params}; "
-        f"sizes {action.summary()}"
+        f"{n_users} users + {n_items} items)"
     )
+    rng = np.random.default_rng(config["seed"])
 
-    # ---- 5. train with early stopping on validation, then test
-    trainer = BudgetTrainer(config, net)
-    _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    # ---- 5. the action that fills it, and the model trained under it (train and valid splits only)
+    search = None
+    if settings.method == "bet":
+        trainer = BetTrainer(config, net, settings, budget, user_frequency, item_frequency, rng)
+        search = bet_search(trainer, train_data, valid_data)
+        action, best_valid = search.action.check(budget), search.valid
+        net.apply_action(action)
+        trainer.load_best_model(search.checkpoint)
+    else:
+        action = FIXED_METHODS[settings.method](
+            budget=budget, user_frequency=user_frequency, item_frequency=item_frequency, rng=rng
+        ).check(budget)
+        net.apply_action(action)
+        logger.info(net)
+        trainer = BudgetTrainer(config, net)
+        _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+        if saved:
+            trainer.load_best_model()
+    logger.info(set_color("used", "blue") + f": {action.params} of {budget.params} parameters; sizes {action.summary()}")
+
+    checkpoint = search.checkpoint if search else trainer.saved_model_file
+
+    # ---- 6. test, once, on the chosen model
+    test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=config["show_progress"])
     logger.info(set_color("best valid ", "yellow") + f": {dict(best_valid or {})}")
     logger.info(set_color("test result", "yellow") + f": {dict(test_result)}")
 
-    # ---- 6. the compressed table, next to RecBole's checkpoint
+    # ---- 7. the compressed table, next to RecBole's checkpoint
     export = None
     if settings.export_table:
-        table_path = Path(trainer.saved_model_file).with_suffix(".table.npz")
+        table_path = Path(checkpoint).with_suffix(".table.npz")
         export = export_table(net, table_path)
         logger.info(set_color("exported table", "blue") + f": {export}")
 
@@ -126,10 +139,18 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         "sizes": action.summary(),
         "valid": {k: float(v) for k, v in (best_valid or {}).items()},
         "test": {k: float(v) for k, v in test_result.items()},
-        "checkpoint": trainer.saved_model_file if saved else None,
+        "checkpoint": checkpoint if saved or search else None,
         "export": export,
         "seconds": round(time.time() - started, 2),
     }
+    if search:
+        result["search"] = search.records
+        result["bet"] = {
+            "full_quality": search.full_quality,
+            "retrained": search.retrained,
+            "seconds": search.seconds,
+            "settings": {k: v for k, v in vars(settings).items() if k.startswith("bet_")},
+        }
     if settings.result_file:
         write_result(result, settings.result_file)
         logger.info(set_color("result written to", "blue") + f" {settings.result_file}")

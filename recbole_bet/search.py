@@ -1,0 +1,285 @@
+"""The BET search: Algorithm 1 of Qu et al., "Budgeted Embedding Table For Recommender Systems", WSDM 2024.
+
+:func:`bet_search` is Algorithm 1 line by line; every step is a hook of
+:class:`BetTrainer`, a RecBole ``Trainer`` subclass, so that one step (the
+sampler, the predictor, the selection, the fine-tuning, the retraining) can be
+swapped by overriding one method. Training itself is RecBole's: whole-model
+training goes through ``Trainer.fit`` (one call per phase, with early stopping
+on validation) and fine-tuning through ``Trainer._train_epoch``.
+
+The test split never reaches this module: every choice is made on validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from logging import getLogger
+from pathlib import Path
+
+import numpy as np
+import torch
+from recbole.utils import set_color
+from tqdm import tqdm
+
+from recbole_bet.baselines import full_table
+from recbole_bet.budget import Action, Budget
+from recbole_bet.config import BetSettings
+from recbole_bet.predictor import FitnessPredictor
+from recbole_bet.sampler import ActionSampler, Candidates
+from recbole_bet.trainer import BudgetTrainer
+
+QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
+
+
+def quality(result: dict) -> float:
+    """``eval()`` of Eq. 13: the mean of Recall@k and NDCG@k over k in {5, 10, 20}."""
+    missing = [key for key in QUALITY_METRICS if key not in result]
+    if missing:
+        raise KeyError(f"BET's fitness needs {', '.join(missing)}: set metrics: [Recall, NDCG] and topk: [5, 10, 20]")
+    return float(np.mean([result[key] for key in QUALITY_METRICS]))
+
+
+def strategy_for(t: int) -> str:
+    """Selection strategy of iteration ``t`` (Algorithm 1, lines 6-12): I, I, I, II, III, I, ..."""
+    return ("I", "I", "I", "II", "III")[t % 5]
+
+
+@dataclass
+class Population:
+    """``A``: the measured actions and their fitness, in the order they were measured."""
+
+    actions: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+
+    def add(self, action: Action, record: dict) -> None:
+        self.actions.append(action)
+        self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def fitness(self) -> np.ndarray:
+        return np.array([r["measured"] for r in self.records])
+
+    def top(self, k: int) -> list[int]:
+        """Indices of the ``k`` best measured actions, best first (earlier wins a tie)."""
+        return list(np.argsort(-self.fitness, kind="stable")[:k])
+
+    def save(self, path) -> None:
+        """Write the population so it can be inspected while the search runs (sizes as uint8/uint16)."""
+        dtype = np.uint8 if self.actions[0].d_max <= 255 else np.uint16
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            user_sizes=np.stack([a.user_sizes for a in self.actions]).astype(dtype),
+            item_sizes=np.stack([a.item_sizes for a in self.actions]).astype(dtype),
+            measured=self.fitness,
+            records=np.array(json.dumps(self.records)),
+        )
+        tmp.replace(path)
+
+
+@dataclass
+class SearchResult:
+    action: Action
+    checkpoint: str
+    valid: dict
+    full_quality: float
+    records: list
+    retrained: list
+    seconds: dict
+
+
+class BetTrainer(BudgetTrainer):
+    """RecBole Trainer with BET's phases as hooks (pretrain, sample, select, fine-tune, measure,
+    update the predictor, retrain). :func:`bet_search` calls them in Algorithm 1's order.
+
+    Args:
+        config (Config): RecBole config.
+        model: a budgeted backbone (:class:`~recbole_bet.model.budgeted.BudgetedRecommender`).
+        settings (BetSettings): the ``bet_`` keys.
+        budget (Budget): the run's budget.
+        user_frequency, item_frequency (np.ndarray): training-split frequencies.
+        rng (np.random.Generator): drives the sampler and strategy II.
+    """
+
+    def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng):
+        super().__init__(config, model)
+        self.settings, self.budget, self.rng = settings, budget, rng
+        self.sampler = ActionSampler(budget, user_frequency, item_frequency, beta_max=settings.beta_max)
+        self.predictor = FitnessPredictor(user_frequency, item_frequency, budget.d_max).to(self.device)
+        self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
+        self.initial_state = copy.deepcopy(model.state_dict())  # the "fresh backbone" of selective retraining
+        self.pretrained_state = None
+        self.run_name = Path(self.saved_model_file).with_suffix("")
+        self.show_progress = bool(config["show_progress"])
+
+    # -- whole-model training, one RecBole fit per phase --------------------------------------------
+
+    def fit_phase(self, name: str, train_data, valid_data) -> dict:
+        """Train the model as it is now with RecBole's ``fit`` (early stopping on validation),
+        then load its best epoch. Returns the best validation result."""
+        self.start_epoch, self.cur_step = 0, 0
+        self.best_valid_score, self.best_valid_result = -np.inf, None
+        self.optimizer = self._build_optimizer()
+        self.saved_model_file = f"{self.run_name}-{name}.pth"
+        super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=self.show_progress)
+        self.load_best_model()
+        return dict(self.best_valid_result)
+
+    # -- Algorithm 1, line 2 -------------------------------------------------------------------------
+
+    def pretrain(self, train_data, valid_data) -> float:
+        """Train the full table to convergence; return its validation quality, Eq. 12's denominator."""
+        self.model.apply_action(full_table(self.budget))
+        valid = self.fit_phase("pretrain", train_data, valid_data)
+        self.pretrained_state = copy.deepcopy(self.model.state_dict())
+        return quality(valid)
+
+    # -- lines 4-5 -----------------------------------------------------------------------------------
+
+    def sample_candidates(self, t: int) -> Candidates:
+        return self.sampler.sample(self.settings.bet_candidates, self.rng)
+
+    # -- lines 6-12 ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def select(self, t: int, candidates: Candidates, population: Population) -> tuple[int, np.ndarray]:
+        """Index of the candidate to measure, and the predicted fitness of all candidates."""
+        self.predictor.eval()
+        embeddings = self.predictor.embed(candidates.user_sizes, candidates.item_sizes)
+        predicted = self.predictor.decoder(embeddings).squeeze(1).cpu().numpy()
+        strategy = strategy_for(t)
+        if strategy == "II" or (strategy == "III" and not len(population)):
+            return int(self.rng.integers(len(candidates))) if strategy == "II" else int(np.argmax(predicted)), predicted
+        if strategy == "III":
+            best = population.actions[population.top(1)[0]]
+            anchor = self.predictor.embed(best.user_sizes, best.item_sizes)  # re-embedded with the current predictor
+            return int(torch.cdist(anchor, embeddings).argmin()), predicted
+        return int(np.argmax(predicted)), predicted
+
+    # -- line 13 -------------------------------------------------------------------------------------
+
+    def finetune(self, action: Action, train_data) -> None:
+        """From the pretrained weights, mask to ``action`` and train ``h`` epochs
+        (lr 0.03, x0.98 every 200 batches, by default)."""
+        self.model.load_state_dict(self.pretrained_state)
+        self.model.apply_action(action)
+        self.optimizer = self._build_optimizer(learning_rate=self.settings.bet_finetune_lr)
+        schedule = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=self.settings.bet_finetune_lr_step, gamma=self.settings.bet_finetune_lr_decay
+        )
+        hook = self.optimizer.register_step_post_hook(lambda *_: schedule.step())
+        try:
+            for epoch in range(self.settings.bet_finetune_epochs):
+                self._train_epoch(train_data, epoch, show_progress=False)
+        finally:
+            hook.remove()
+        self.model.clear_cached_embeddings()
+
+    # -- line 14 -------------------------------------------------------------------------------------
+
+    def measure(self, valid_data) -> float:
+        """Validation quality (Eq. 13) of the model as it is now."""
+        return quality(self.evaluate(valid_data, load_best_model=False))
+
+    # -- lines 16-20 ---------------------------------------------------------------------------------
+
+    def update_predictor(self, population: Population) -> float:
+        """``N`` MSE steps (Eq. 11) on records drawn from the population; the mean loss."""
+        self.predictor.train()
+        losses = []
+        for _ in range(self.settings.bet_predictor_updates):
+            picks = self.rng.integers(len(population), size=min(self.settings.bet_predictor_batch, len(population)))
+            users = np.stack([population.actions[i].user_sizes for i in picks])
+            items = np.stack([population.actions[i].item_sizes for i in picks])
+            target = torch.tensor(population.fitness[picks], dtype=torch.float32, device=self.device)
+            loss = torch.nn.functional.mse_loss(self.predictor(users, items), target)
+            self.predictor_optimizer.zero_grad()
+            loss.backward()
+            self.predictor_optimizer.step()
+            losses.append(loss.item())
+        return float(np.mean(losses)) if losses else float("nan")
+
+    # -- line 22 -------------------------------------------------------------------------------------
+
+    def selective_retrain(self, population: Population, train_data, valid_data) -> tuple[int, str, dict, list]:
+        """Train the top-k measured actions from scratch; the best on validation wins (Eq. 14).
+
+        Returns:
+            (population index of the winner, its checkpoint, its validation result, one record per retrained action)
+        """
+        retrained = []
+        for rank, index in enumerate(population.top(self.settings.bet_retrain_top)):
+            self.model.load_state_dict(self.initial_state)
+            self.model.apply_action(population.actions[index])
+            valid = self.fit_phase(f"retrain{rank}", train_data, valid_data)
+            retrained.append(
+                {"index": int(index), "checkpoint": self.saved_model_file, "valid": valid, "quality": quality(valid)}
+            )
+            getLogger().info(
+                set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
+                f" validation quality {quality(valid):.4f}"
+            )
+        winner = max(retrained, key=lambda r: r["quality"])  # first of equals
+        return winner["index"], winner["checkpoint"], winner["valid"], retrained
+
+
+def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
+    """Algorithm 1: embedding size search with BET. Uses the training and validation splits only."""
+    logger, settings = getLogger(), trainer.settings
+    seconds = {}
+    started = time.time()
+
+    q_full = trainer.pretrain(train_data, valid_data)  # line 2
+    seconds["pretrain"] = time.time() - started
+    logger.info(set_color("pretrained full table", "green") + f": validation quality {q_full:.4f}")
+
+    population = Population()
+    population_file = f"{trainer.run_name}-population.npz"
+    iterations = tqdm(range(settings.bet_iterations), desc="BET search", ncols=100, disable=not trainer.show_progress)
+    search_started = time.time()
+    for t in iterations:  # line 3
+        tick = time.time()
+        candidates = trainer.sample_candidates(t)  # lines 4-5
+        chosen, predicted = trainer.select(t, candidates, population)  # lines 6-12
+        action = candidates.action(chosen)
+        trainer.finetune(action, train_data)  # line 13
+        fitness = trainer.measure(valid_data) / q_full  # line 14, Eq. 12
+        record = {
+            "t": t,
+            "strategy": strategy_for(t),
+            "predicted": float(predicted[chosen]),
+            "measured": fitness,
+            "distributions": list(candidates.distributions[chosen]),
+            "user_share": float(candidates.user_share[chosen]),
+        }
+        population.add(action, record)  # line 15
+        record["predictor_loss"] = trainer.update_predictor(population)  # lines 16-20
+        record["seconds"] = round(time.time() - tick, 3)
+        population.save(population_file)
+        best = float(population.fitness.max())
+        iterations.set_postfix(best=f"{best:.4f}")
+        logger.info(
+            set_color(f"BET iteration {t}", "green") + f" [strategy {record['strategy']}, predicted {record['predicted']:.4f}, "
+            f"measured {fitness:.4f}, best {best:.4f}, predictor loss {record['predictor_loss']:.5f}, {record['seconds']:.1f}s]"
+        )
+    seconds["search"] = time.time() - search_started
+
+    retrain_started = time.time()
+    index, checkpoint, valid, retrained = trainer.selective_retrain(population, train_data, valid_data)  # line 22
+    seconds["retrain"] = time.time() - retrain_started
+    return SearchResult(
+        action=population.actions[index],
+        checkpoint=checkpoint,
+        valid=valid,
+        full_quality=q_full,
+        records=population.records,
+        retrained=retrained,
+        seconds={k: round(v, 2) for k, v in seconds.items()},
+    )
