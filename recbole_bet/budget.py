@@ -199,9 +199,12 @@ def frequency_rank(frequency: np.ndarray) -> np.ndarray:
 def hand_out(sizes: np.ndarray, amount, d_max: int, order: np.ndarray) -> np.ndarray:
     """Add ``amount`` parameters, one per row per pass, to rows in ``order`` that are below d_max.
 
-    Works on one size vector ``[n]`` or a batch ``[m, n]`` (then ``amount`` is
-    ``[m]``). Each pass adds one to every row that still has room, in order,
-    until the amount is used, so there are at most ``d_max`` vectorised passes.
+    A pass adds one dimension to every row that still has room, in ``order``,
+    until the amount is used. The passes are not looped: ``K`` whole passes add
+    ``min(K, room)`` to every row, and the largest affordable ``K`` comes from a
+    histogram of the rooms; the last, partial pass goes to the first rows in
+    order that still have room. Works on one size vector ``[n]`` or a batch
+    ``[m, n]`` (then ``amount`` is ``[m]``).
 
     Args:
         sizes (np.ndarray): int ``[n]`` or ``[m, n]``, changed on a copy.
@@ -210,17 +213,25 @@ def hand_out(sizes: np.ndarray, amount, d_max: int, order: np.ndarray) -> np.nda
         order (np.ndarray): int ``[n]`` row indices, first gets first.
     """
     single = np.ndim(sizes) == 1
-    sizes = np.atleast_2d(np.array(sizes, dtype=np.int64))[:, order]
-    amount = np.broadcast_to(np.asarray(amount, dtype=np.int64), sizes.shape[:1]).copy()
-    room = sizes.shape[1] * d_max - sizes.sum(1)
-    if np.any(amount > room) or np.any(amount < 0):
-        bad = int(np.argmax((amount > room) | (amount < 0)))
-        raise BudgetError(f"cannot add {amount[bad]} parameters to rows with room for {room[bad]}")
-    while amount.any():
-        open_rows = sizes < d_max
-        give = open_rows & (np.cumsum(open_rows, axis=1) <= amount[:, None])
-        sizes += give
-        amount -= give.sum(1)
+    sizes = np.atleast_2d(np.asarray(sizes, dtype=np.int64))[:, order]
+    m, n = sizes.shape
+    amount = np.broadcast_to(np.asarray(amount, dtype=np.int64), (m,))
+    room = d_max - sizes
+    if np.any(amount > room.sum(1)) or np.any(amount < 0):
+        bad = int(np.argmax((amount > room.sum(1)) | (amount < 0)))
+        raise BudgetError(f"cannot add {amount[bad]} parameters to rows with room for {room[bad].sum()}")
+    # added[k] = sum(min(k, room)) for k = 0..d_max, from each row's histogram of rooms
+    counts = np.bincount((room + (d_max + 1) * np.arange(m)[:, None]).ravel(), minlength=m * (d_max + 1))
+    counts = counts.reshape(m, d_max + 1)
+    k = np.arange(d_max + 1)
+    below = np.cumsum(counts * k, axis=1) - counts * k  # sum of rooms smaller than k
+    at_least = counts[:, ::-1].cumsum(1)[:, ::-1]  # rows with room >= k
+    added = below + k * at_least
+    passes = (added <= amount[:, None]).sum(1) - 1  # K, the whole passes affordable
+    sizes = sizes + np.minimum(room, passes[:, None])
+    rest = amount - added[np.arange(m), passes]
+    still_open = room > passes[:, None]
+    sizes += still_open & (np.cumsum(still_open, axis=1, dtype=np.int32) <= rest[:, None])
     out = np.empty_like(sizes)
     out[:, order] = sizes
     return out[0] if single else out
@@ -260,16 +271,79 @@ def fit_to_total(sizes: np.ndarray, total, d_max: int, order: np.ndarray) -> np.
     return sizes[0] if single else sizes
 
 
-def split_total(total: int, share: float, n_users: int, n_items: int, d_max: int) -> tuple[int, int]:
+def fit_sorted_to_total(sizes: np.ndarray, total, d_max: int) -> np.ndarray:
+    """:func:`fit_to_total` for a batch whose rows are sorted largest first, in O(m * d_max) after one pass.
+
+    A sorted size vector is fully described by its histogram (how many rows
+    have each size), and every repair step (clamp, scale-down, hand-out in
+    rank order) maps a histogram to a histogram, so only the histogram is
+    repaired; the sorted sizes are expanded from it at the end. The result
+    equals ``fit_to_total(sizes, total, d_max, np.arange(n))`` row for row.
+
+    Args:
+        sizes (np.ndarray): int ``[m, n]``, each row non-increasing.
+        total (int | np.ndarray): target sums ``[m]``, ``n <= total <= n * d_max``.
+        d_max (int): cap per row.
+
+    Returns:
+        np.ndarray: int16 ``[m, n]``, each row non-increasing, in ``[1, d_max]``, summing to its total.
+    """
+    sizes = np.asarray(sizes)
+    m, n = sizes.shape
+    total = np.broadcast_to(np.asarray(total, dtype=np.int64), (m,))
+    if np.any(total < n) or np.any(total > n * d_max):
+        bad = total[(total < n) | (total > n * d_max)][0]
+        raise BudgetError(f"total={bad} is outside [{n}, {n * d_max}] for {n} rows at d_max={d_max}")
+    values = np.arange(d_max + 1)  # histogram bins 0..d_max; bin 0 stays empty
+    rows = np.arange(m)[:, None]
+    clipped = np.clip(sizes, 1, d_max).astype(np.int64)
+    hist = np.bincount((clipped + (d_max + 1) * rows).ravel(), minlength=m * (d_max + 1)).reshape(m, d_max + 1)
+
+    # Over the total: v -> 1 + (v - 1) * (total - n) // (current - n), a monotone remap of the bins.
+    current = hist @ values
+    over = current > total
+    if over.any():
+        target = 1 + (values[None, :] - 1).clip(0) * (total - n)[over, None] // (current - n)[over, None]
+        remapped = np.zeros_like(hist[over])
+        np.add.at(remapped, (np.arange(over.sum())[:, None], target), hist[over])
+        hist[over] = remapped
+        hist[:, 0] = 0
+
+    # Hand the rest out in rank order: K whole passes, then a partial pass to the largest open sizes.
+    amount = total - hist @ values
+    room = d_max - values  # room of a row in each bin
+    passes_cost = np.minimum(room[None, :], values[:, None])  # [K, bin]: min(K, room)
+    added = hist @ passes_cost.T  # [m, K]
+    passes = (added <= amount[:, None]).sum(1) - 1
+    rest = amount - added[np.arange(m), passes]
+    shifted = np.zeros_like(hist)
+    target = np.minimum(values[None, :] + passes[:, None], d_max)
+    np.add.at(shifted, (np.broadcast_to(rows, target.shape), target), hist)
+    open_bins = values[None, :] < d_max
+    # largest open size first: how many rows of each bin move up by one
+    open_hist = np.where(open_bins, shifted, 0)
+    before = np.cumsum(open_hist[:, ::-1], axis=1)[:, ::-1] - open_hist  # open rows in larger bins
+    move = np.clip(rest[:, None] - before, 0, open_hist)
+    shifted -= move
+    shifted[:, 1:] += move[:, :-1]
+
+    by_value = shifted[:, ::-1][:, :-1]  # bins d_max..1
+    expanded = np.repeat(np.tile(values[::-1][:-1], m), by_value.ravel())
+    return expanded.reshape(m, n).astype(np.int16)
+
+
+def split_total(total: int, share, n_users: int, n_items: int, d_max: int):
     """Split ``total`` parameters into a user part near ``share * total`` and an item part.
 
     Each part is kept feasible (at least one dimension per row, at most d_max),
     and whatever one field cannot hold goes to the other, so the parts always
-    sum to ``min(total, (n_users + n_items) * d_max)``.
+    sum to ``min(total, (n_users + n_items) * d_max)``. ``share`` may be an array.
     """
     total = min(total, (n_users + n_items) * d_max)
-    users = math.floor(share * total)
-    users = min(max(users, n_users, total - n_items * d_max), n_users * d_max, total - n_items)
+    users = np.floor(np.asarray(share, dtype=np.float64) * total).astype(np.int64)
+    users = np.minimum(np.maximum(users, max(n_users, total - n_items * d_max)), min(n_users * d_max, total - n_items))
+    if users.ndim == 0:
+        return int(users), int(total - users)
     return users, total - users
 
 

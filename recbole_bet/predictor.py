@@ -6,8 +6,11 @@ by the mean of its rows' codes and ``d / d_max`` (Eq. 8), the action by the
 mean over all ``d_max`` sets (Eq. 9), and the fitness decoded from that (Eq. 10).
 
 Items are encoded by their frequency (the authors' code fed the item id).
-All ``m`` candidates are scored in one batched pass: the set means are
-``index_add`` scatters over ``action * d_max + (d - 1)`` buckets.
+All ``m`` candidates are scored in one batched pass. Rows with the same field
+and frequency have the same code, so a set's sum of codes is a count of its
+rows per frequency group times the group codes: one ``bincount`` over
+``(action, size, group)`` and one matrix product, rather than a scatter of
+``m * n_rows`` code vectors.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-# Largest [actions x rows, code] block scattered at once (floats).
-_BLOCK_FLOATS = 2**24
+# Largest (actions x sizes x frequency groups) count block built at once.
+_BLOCK_BINS = 2**23
 
 
 def mlp(*widths: int) -> nn.Sequential:
@@ -50,13 +53,24 @@ class FitnessPredictor(nn.Module):
     def __init__(self, user_frequency, item_frequency, d_max: int, code_size: int = 16, hidden_size: int = 64):
         super().__init__()
         self.d_max = d_max
-        for name, freq in (("user_frequency", user_frequency), ("item_frequency", item_frequency)):
-            freq = torch.as_tensor(np.asarray(freq), dtype=torch.float32)
-            self.register_buffer(name, (freq / freq.max().clamp(min=1)).unsqueeze(1))  # Eq. 7: f / max f
+        groups, group_frequency = [], []
+        for freq in (user_frequency, item_frequency):
+            freq = np.asarray(freq, dtype=np.float64)
+            unique, inverse = np.unique(freq, return_inverse=True)
+            groups.append(inverse + sum(len(g) for g in group_frequency))
+            group_frequency.append(unique / max(freq.max(), 1))  # Eq. 7: f / max f
+        self.n_user_groups = len(group_frequency[0])
+        self.register_buffer("group_of_row", torch.from_numpy(np.concatenate(groups)))  # [n_users + n_items]
+        self.register_buffer("group_frequency", torch.tensor(np.concatenate(group_frequency), dtype=torch.float32).unsqueeze(1))
         self.user_encoder = mlp(1, code_size, code_size)  # rho_U
         self.item_encoder = mlp(1, code_size, code_size)  # rho_V
         self.size_encoder = mlp(code_size + 1, hidden_size, hidden_size)  # mu
         self.decoder = mlp(hidden_size, hidden_size, 1)  # pi
+
+    @property
+    def row_frequency(self) -> torch.Tensor:
+        """Normalised frequency of every row, users then items: ``[n_users + n_items]``."""
+        return self.group_frequency[self.group_of_row, 0]
 
     def embed(self, user_sizes, item_sizes) -> torch.Tensor:
         """Action embeddings ``h_a`` (Eq. 9).
@@ -68,24 +82,28 @@ class FitnessPredictor(nn.Module):
         Returns:
             torch.Tensor: ``[m, hidden_size]``.
         """
-        device = self.user_frequency.device
+        device = self.group_of_row.device
         sizes = torch.cat(
             [torch.as_tensor(np.asarray(user_sizes)), torch.as_tensor(np.asarray(item_sizes))], dim=-1
         ).to(device=device, dtype=torch.long)
         if sizes.dim() == 1:
             sizes = sizes.unsqueeze(0)
         m, n = sizes.shape
-        codes = torch.cat([self.user_encoder(self.user_frequency), self.item_encoder(self.item_frequency)])  # [n, code]
+        user_freq, item_freq = self.group_frequency.split([self.n_user_groups, len(self.group_frequency) - self.n_user_groups])
+        codes = torch.cat([self.user_encoder(user_freq), self.item_encoder(item_freq)])  # [groups, code]
+        n_groups = len(codes)
 
-        # Eq. 8: mean code of each set S_d, scattered into m * d_max buckets.
-        buckets = sizes - 1 + self.d_max * torch.arange(m, device=device).unsqueeze(1)  # [m, n]
-        sums = codes.new_zeros(m * self.d_max, codes.shape[1])
-        chunk = max(1, _BLOCK_FLOATS // (n * codes.shape[1]))
+        # Eq. 8: rows of each set S_d counted per frequency group, then mean code = counts @ codes / |S_d|.
+        chunk = max(1, _BLOCK_BINS // (self.d_max * n_groups))
+        sums, sizes_of_sets = [], []
         for start in range(0, m, chunk):
-            block = buckets[start : start + chunk]
-            sums = sums.index_add(0, block.reshape(-1), codes.repeat(len(block), 1))
-        counts = torch.bincount(buckets.reshape(-1), minlength=m * self.d_max).clamp(min=1).unsqueeze(1)
-        means = sums / counts  # empty sets have mean 0
+            block = sizes[start : start + chunk]
+            bins = ((torch.arange(len(block), device=device).unsqueeze(1) * self.d_max + block - 1) * n_groups + self.group_of_row)
+            counts = torch.bincount(bins.reshape(-1), minlength=len(block) * self.d_max * n_groups)
+            counts = counts.view(len(block) * self.d_max, n_groups).to(codes.dtype)
+            sums.append(counts @ codes)
+            sizes_of_sets.append(counts.sum(1, keepdim=True))
+        means = torch.cat(sums) / torch.cat(sizes_of_sets).clamp(min=1)  # empty sets have mean 0
         ratio = (torch.arange(1, self.d_max + 1, device=device, dtype=codes.dtype) / self.d_max).repeat(m).unsqueeze(1)
         set_embeddings = self.size_encoder(torch.cat([means, ratio], dim=1))  # s_d, [m * d_max, hidden]
         return set_embeddings.view(m, self.d_max, -1).mean(1)  # Eq. 9

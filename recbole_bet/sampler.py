@@ -8,14 +8,16 @@ For each candidate action and each field (users, items):
 3. split the budget between users and items with ``w ~ U(0, 1)`` and give
    each row ``floor(fraction * share)`` dimensions (Eq. 6), clamped to
    ``[1, d_max]``;
-4. sort the sizes and give the n-th largest to the n-th most frequent row
-   (frequencies from the training split).
+4. give the n-th largest size to the n-th most frequent row (frequencies
+   from the training split). The draws come out sorted (order statistics,
+   :func:`sorted_uniforms`), so nothing is sorted.
 
 Unlike the authors' code, a draw is then **repaired** so that the action uses
 exactly ``min(budget, n_rows * d_max)`` parameters (:func:`fit_to_total`): the
 clamp can neither overshoot the budget nor waste it, and no draw is ever
-rejected, so there is no redraw loop. All ``m`` candidates are drawn as arrays;
-the only Python loops run over the four distributions and two fields.
+rejected, so there is no redraw loop. All ``m`` candidates are drawn as arrays
+and repaired as size histograms (:func:`fit_sorted_to_total`); the only Python
+loops run over the four distributions and two fields.
 """
 
 from __future__ import annotations
@@ -23,33 +25,54 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from recbole_bet.budget import Action, Budget, fit_to_total, frequency_rank, split_total
+from recbole_bet.budget import Action, Budget, fit_sorted_to_total, frequency_rank, split_total
 
 DISTRIBUTIONS = ("powerlaw", "exponential", "normal", "lognormal")
 
 
-def draw_values(distribution: str, beta: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """One positive value per row for each of ``len(beta)`` actions: ``[len(beta), n]``.
+def quantile(distribution: str, q: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Inverse CDF of each distribution at ``q``, one beta per action (row).
 
-    Parameterised as in the paper's section 4.3: ``powerlaw(a=beta)``,
-    ``truncexpon(b=beta)``, ``truncnorm(a=0, b=beta)``, ``lognorm(s=beta)``.
+    Parameterised as in the paper's section 4.3 and the scipy.stats laws
+    ``powerlaw(a=beta)``, ``truncexpon(b=beta)``, ``truncnorm(a=0, b=beta)`` and
+    ``lognorm(s=beta)``, in closed form: scipy's generic ``ppf`` gives the same
+    values (tested) at 30-200 times the cost.
+
+    Args:
+        q (np.ndarray): ``[k, n]`` probabilities in (0, 1).
+        beta (np.ndarray): ``[k]`` shape parameters.
     """
-    shape = beta[:, None]
-    size = (len(beta), n)
-    if distribution == "powerlaw":
-        return stats.powerlaw.rvs(a=shape, size=size, random_state=rng)
-    if distribution == "exponential":
-        return stats.truncexpon.rvs(b=shape, size=size, random_state=rng)
-    if distribution == "normal":
-        # truncnorm(a=0, b=beta) by inverting its CDF directly: the same law as
-        # stats.truncnorm.rvs, about 20x faster for the a=0 case.
-        lower = special.ndtr(0.0)
-        return special.ndtri(lower + rng.uniform(size=size) * (special.ndtr(shape) - lower))
-    if distribution == "lognormal":
-        return stats.lognorm.rvs(s=shape, size=size, random_state=rng)
+    beta = np.asarray(beta, dtype=np.float64)[:, None]
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        if distribution == "powerlaw":
+            return q ** (1 / beta)
+        if distribution == "exponential":
+            return -np.log1p(q * np.expm1(-beta))
+        if distribution == "normal":
+            lower = special.ndtr(0.0)
+            return special.ndtri(lower + q * (special.ndtr(beta) - lower))
+        if distribution == "lognormal":
+            return np.exp(beta * special.ndtri(q))
     raise ValueError(f"unknown distribution {distribution!r}; allowed: {', '.join(DISTRIBUTIONS)}")
+
+
+def sorted_uniforms(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The order statistics of ``n`` uniform draws, largest first, for each of ``m`` rows: ``[m, n]``.
+
+    Normalised sums of exponential spacings have exactly the law of sorted
+    uniforms, so no sort is needed: the sizes drawn from ``quantile(q)`` come
+    out already ordered, ready to be given by frequency rank.
+    """
+    spacings = rng.standard_exponential((m, n + 1))
+    cumulative = np.cumsum(spacings, axis=1)
+    return (cumulative[:, :n] / cumulative[:, n:])[:, ::-1]
+
+
+def draw_values(distribution: str, beta: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of the distribution for each beta, sorted largest first: ``[len(beta), n]``."""
+    return quantile(distribution, sorted_uniforms(len(beta), n, rng), beta)
 
 
 def normalise(values: np.ndarray) -> np.ndarray:
@@ -120,9 +143,9 @@ class ActionSampler:
         """Draw ``m`` candidate actions, each using exactly ``budget.attainable`` parameters."""
         b = self.budget
         share = rng.uniform(0, 1, size=m)  # w of Eq. 6
-        totals = np.array([split_total(b.attainable, w, b.n_users, b.n_items, b.d_max) for w in share])
+        totals = split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
         sizes, picks, betas = [], [], []
-        for column, (n, rank) in enumerate(((b.n_users, self.user_rank), (b.n_items, self.item_rank))):
+        for n, rank, total in ((b.n_users, self.user_rank, totals[0]), (b.n_items, self.item_rank, totals[1])):
             choice = rng.choice(len(DISTRIBUTIONS), size=m, p=self.probabilities)
             beta_max = np.array([self.beta_max[DISTRIBUTIONS[c]] for c in choice])
             beta = rng.uniform(0, 1, size=m) * beta_max  # Eq. 4
@@ -130,14 +153,12 @@ class ActionSampler:
             for k, name in enumerate(DISTRIBUTIONS):
                 rows = np.flatnonzero(choice == k)
                 if len(rows):
-                    fractions[rows] = normalise(draw_values(name, beta[rows], n, rng))
-            drawn = np.floor(fractions * totals[:, column, None]).astype(np.int64)  # Eq. 6
-            # Largest size to the most frequent row, then repair in that order.
-            by_rank = np.sort(drawn, axis=1)[:, ::-1]
-            by_rank = fit_to_total(by_rank, totals[:, column], b.d_max, np.arange(n))
-            field_sizes = np.empty_like(by_rank)
-            field_sizes[:, rank] = by_rank
-            sizes.append(field_sizes.astype(np.int16))
+                    fractions[rows] = normalise(draw_values(name, beta[rows], n, rng))  # Eq. 5, largest first
+            drawn = np.floor(fractions * total[:, None]).astype(np.int64)  # Eq. 6
+            # The n-th largest size goes to the n-th most frequent row, after the repair.
+            field_sizes = np.empty((m, n), dtype=np.int16)
+            field_sizes[:, rank] = fit_sorted_to_total(drawn, total, b.d_max)
+            sizes.append(field_sizes)
             picks.append([DISTRIBUTIONS[c] for c in choice])
             betas.append(beta)
         return Candidates(

@@ -38,7 +38,7 @@ def test_permuting_rows_of_an_action_changes_nothing():
     rng = np.random.default_rng(1)
     pu, pi = rng.permutation(len(user_f)), rng.permutation(len(item_f))
     permuted = FitnessPredictor(user_f[pu], item_f[pi], d_max=32)
-    weights = {k: v for k, v in predictor.state_dict().items() if not k.endswith("_frequency")}
+    weights = {k: v for k, v in predictor.state_dict().items() if not k.startswith("group_")}
     permuted.load_state_dict(weights, strict=False)  # same weights; frequencies permuted
     with torch.no_grad():
         assert torch.allclose(predictor(c.user_sizes, c.item_sizes), permuted(c.user_sizes[:, pu], c.item_sizes[:, pi]), atol=1e-6)
@@ -48,7 +48,7 @@ def test_permuting_rows_of_an_action_changes_nothing():
 
 def test_items_are_encoded_by_frequency_not_id():
     predictor, user_f, item_f, c = setup()
-    assert torch.equal(predictor.item_frequency.squeeze(1), torch.tensor(item_f / item_f.max(), dtype=torch.float32))
+    assert torch.equal(predictor.row_frequency[len(user_f) :], torch.tensor(item_f / item_f.max(), dtype=torch.float32))
 
 
 def test_it_learns_a_toy_fitness():

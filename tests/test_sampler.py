@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from recbole_bet.budget import Budget
-from recbole_bet.sampler import DISTRIBUTIONS, ActionSampler, draw_values, normalise
+from recbole_bet.budget import fit_sorted_to_total, fit_to_total
+from recbole_bet.sampler import DISTRIBUTIONS, ActionSampler, draw_values, normalise, quantile, sorted_uniforms
 from recbole_bet.search import strategy_for
 
 
@@ -69,6 +70,36 @@ def test_same_generator_state_same_candidates():
 def test_each_distribution_follows_its_scipy_law(name, law):
     values = draw_values(name, np.array([3.0]), 20000, np.random.default_rng(0))[0]
     assert stats.kstest(values, law.cdf).pvalue > 0.001
+
+
+@pytest.mark.parametrize(
+    "name, ppf",
+    [
+        ("powerlaw", lambda q, b: stats.powerlaw.ppf(q, a=b)),
+        ("exponential", lambda q, b: stats.truncexpon.ppf(q, b=b)),
+        ("normal", lambda q, b: stats.truncnorm.ppf(q, a=0, b=b)),
+        ("lognormal", lambda q, b: stats.lognorm.ppf(q, s=b)),
+    ],
+)
+def test_closed_form_quantiles_equal_scipy(name, ppf):
+    q = np.random.default_rng(0).random((3, 500))
+    beta = np.array([0.05, 0.4, 4.0])
+    assert np.allclose(quantile(name, q, beta), ppf(q, beta[:, None]), rtol=1e-9, atol=1e-12)
+
+
+def test_sorted_uniforms_are_sorted_and_uniform():
+    u = sorted_uniforms(4, 5000, np.random.default_rng(0))
+    assert np.all(np.diff(u, axis=1) <= 0) and u.min() > 0 and u.max() < 1
+    assert stats.kstest(u[0], "uniform").pvalue > 0.001
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 200), d_max=st.integers(1, 64), high=st.integers(-3, 200))
+def test_histogram_repair_equals_the_row_by_row_repair(seed, n, d_max, high):
+    rng = np.random.default_rng(seed)
+    drawn = np.sort(rng.integers(-3, high + 1, size=(4, n)), axis=1)[:, ::-1]
+    totals = rng.integers(n, n * d_max + 1, size=4)
+    assert np.array_equal(fit_sorted_to_total(drawn, totals, d_max), fit_to_total(drawn, totals, d_max, np.arange(n)))
 
 
 def test_degenerate_draws_become_uniform_fractions():
