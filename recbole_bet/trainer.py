@@ -1,15 +1,21 @@
-"""RecBole's Trainer, able to read its own checkpoints under torch >= 2.6.
+"""RecBole's Trainer, able to read its own checkpoints under torch >= 2.6, with a leaner top-k collector.
 
 RecBole 1.2.1 pickles its Config into every checkpoint and reads them back
 with ``torch.load``, which since torch 2.6 refuses pickled objects
 (``weights_only=True``). The checkpoints read here are the ones this process
 wrote, so they are loaded with ``weights_only=False``; no environment
 variable is needed.
+
+RecBole's Collector finds the hits among the top-k items through a dense
+``users x items`` integer matrix per batch; :class:`TopkCollector` finds them
+with ``isin`` over (user, item) keys and gives RecBole's evaluator the same
+data, so the metrics are identical and large evaluation batches stay cheap.
 """
 
 from __future__ import annotations
 
 import torch
+from recbole.evaluator import Collector
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
@@ -19,8 +25,30 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+class TopkCollector(Collector):
+    """RecBole's Collector; for the top-k metrics alone (Recall, NDCG, ...) without a users x items matrix."""
+
+    _OTHER_NEEDS = ("rec.items", "rec.meanrank", "rec.score", "data.label")
+
+    def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
+        if not self.register.need("rec.topk") or any(self.register.need(key) for key in self._OTHER_NEEDS):
+            return super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
+        n_users, n_items = scores_tensor.shape
+        _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)  # [users, k]
+        positive_u, positive_i = positive_u.to(topk_idx.device), positive_i.to(topk_idx.device)
+        ranked = torch.arange(n_users, device=topk_idx.device).unsqueeze(1) * n_items + topk_idx
+        hits = torch.isin(ranked, positive_u * n_items + positive_i).long()
+        positives = torch.bincount(positive_u, minlength=n_users).unsqueeze(1)
+        self.data_struct.update_tensor("rec.topk", torch.cat((hits, positives), dim=1))
+
+
 class BudgetTrainer(Trainer):
-    """RecBole's Trainer for budgeted backbones: unchanged training, checkpoint loading that works."""
+    """RecBole's Trainer for budgeted backbones: unchanged training, checkpoint loading that works,
+    and the top-k collector above."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.eval_collector = TopkCollector(config)
 
     def load_best_model(self, model_file=None) -> None:
         """Load the parameters of ``model_file`` (default: this trainer's best checkpoint) into the model."""

@@ -89,3 +89,21 @@ def test_csr_propagation_matches_recbole(name):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     assert torch.allclose(plain.user_embedding.weight.grad, ours.user_embedding.full_weight.grad, atol=1e-7)
     assert torch.allclose(plain.item_embedding.weight.grad, ours.item_embedding.full_weight.grad, atol=1e-7)
+
+
+def test_topk_collector_gives_recbole_the_same_data():
+    from recbole.evaluator import Collector
+
+    from recbole_bet.trainer import TopkCollector
+
+    config, _, valid, _ = build_data("LightGCN")
+    torch.manual_seed(0)
+    theirs, ours = Collector(config), TopkCollector(config)
+    for batch in list(valid)[:2]:
+        interaction, _, positive_u, positive_i = batch
+        scores = torch.randn(int(positive_u.max()) + 1, valid._dataset.item_num)
+        theirs.eval_batch_collect(scores, interaction, positive_u, positive_i)
+        ours.eval_batch_collect(scores, interaction, positive_u, positive_i)
+    expected, got = theirs.get_data_struct().get("rec.topk"), ours.get_data_struct().get("rec.topk")
+    assert got.dtype == expected.dtype and torch.equal(got, expected)
+    assert expected[:, :-1].sum() > 0  # some hits, so the comparison means something
