@@ -60,7 +60,7 @@ class FitnessPredictor(nn.Module):
             groups.append(inverse + sum(len(g) for g in group_frequency))
             group_frequency.append(unique / max(freq.max(), 1))  # Eq. 7: f / max f
         self.n_user_groups = len(group_frequency[0])
-        self.register_buffer("group_of_row", torch.from_numpy(np.concatenate(groups)))  # [n_users + n_items]
+        self.group_of_row = np.concatenate(groups).astype(np.int32)  # [n_users + n_items], fixed: not a parameter
         self.register_buffer("group_frequency", torch.tensor(np.concatenate(group_frequency), dtype=torch.float32).unsqueeze(1))
         self.user_encoder = mlp(1, code_size, code_size)  # rho_U
         self.item_encoder = mlp(1, code_size, code_size)  # rho_V
@@ -70,7 +70,7 @@ class FitnessPredictor(nn.Module):
     @property
     def row_frequency(self) -> torch.Tensor:
         """Normalised frequency of every row, users then items: ``[n_users + n_items]``."""
-        return self.group_frequency[self.group_of_row, 0]
+        return self.group_frequency[torch.from_numpy(self.group_of_row).long(), 0]
 
     def embed(self, user_sizes, item_sizes) -> torch.Tensor:
         """Action embeddings ``h_a`` (Eq. 9).
@@ -82,25 +82,28 @@ class FitnessPredictor(nn.Module):
         Returns:
             torch.Tensor: ``[m, hidden_size]``.
         """
-        device = self.group_of_row.device
-        sizes = torch.cat(
-            [torch.as_tensor(np.asarray(user_sizes)), torch.as_tensor(np.asarray(item_sizes))], dim=-1
-        ).to(device=device, dtype=torch.long)
-        if sizes.dim() == 1:
-            sizes = sizes.unsqueeze(0)
-        m, n = sizes.shape
+        device = self.group_frequency.device
+        user_sizes, item_sizes = np.atleast_2d(np.asarray(user_sizes)), np.atleast_2d(np.asarray(item_sizes))
+        m, n_users = user_sizes.shape
         user_freq, item_freq = self.group_frequency.split([self.n_user_groups, len(self.group_frequency) - self.n_user_groups])
         codes = torch.cat([self.user_encoder(user_freq), self.item_encoder(item_freq)])  # [groups, code]
         n_groups = len(codes)
+        group_of_row = self.group_of_row
 
-        # Eq. 8: rows of each set S_d counted per frequency group, then mean code = counts @ codes / |S_d|.
+        # Eq. 8: rows of each set S_d counted per frequency group; a set's mean code = counts @ codes / |S_d|.
+        # Bins are (action, size, group), built in place in int32 in blocks of actions.
         chunk = max(1, _BLOCK_BINS // (self.d_max * n_groups))
         sums, sizes_of_sets = [], []
         for start in range(0, m, chunk):
-            block = sizes[start : start + chunk]
-            bins = ((torch.arange(len(block), device=device).unsqueeze(1) * self.d_max + block - 1) * n_groups + self.group_of_row)
-            counts = torch.bincount(bins.reshape(-1), minlength=len(block) * self.d_max * n_groups)
-            counts = counts.view(len(block) * self.d_max, n_groups).to(codes.dtype)
+            stop = min(start + chunk, m)
+            bins = np.empty((stop - start, len(group_of_row)), dtype=np.int32)
+            bins[:, :n_users] = user_sizes[start:stop]
+            bins[:, n_users:] = item_sizes[start:stop]
+            bins += (np.arange(stop - start, dtype=np.int32) * self.d_max - 1)[:, None]
+            bins *= n_groups
+            bins += group_of_row
+            counts = np.bincount(bins.ravel(), minlength=(stop - start) * self.d_max * n_groups)
+            counts = torch.from_numpy(counts.astype(np.float32)).to(device).view(-1, n_groups)
             sums.append(counts @ codes)
             sizes_of_sets.append(counts.sum(1, keepdim=True))
         means = torch.cat(sums) / torch.cat(sizes_of_sets).clamp(min=1)  # empty sets have mean 0

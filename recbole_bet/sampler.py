@@ -76,12 +76,14 @@ def draw_values(distribution: str, beta: np.ndarray, n: int, rng: np.random.Gene
 
 
 def normalise(values: np.ndarray) -> np.ndarray:
-    """Rows of ``values`` as fractions summing to 1 (Eq. 5); a degenerate row (all 0 or not finite) becomes uniform."""
-    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    values = np.maximum(values, 0)
+    """Rows of ``values`` as fractions summing to 1 (Eq. 5); a degenerate row (all 0, or not finite) becomes uniform."""
+    values = np.asarray(values, dtype=np.float64)
     sums = values.sum(1, keepdims=True)
-    uniform = np.full_like(values, 1.0 / values.shape[1])
-    return np.where(sums > 0, values / np.where(sums > 0, sums, 1), uniform)
+    good = np.isfinite(sums) & (sums > 0)
+    fractions = values / np.where(good, sums, 1.0)
+    if not good.all():
+        fractions[~good[:, 0]] = 1.0 / values.shape[1]
+    return fractions
 
 
 @dataclass
