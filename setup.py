@@ -18,7 +18,7 @@ setup(
     # properties/ sits at the top of the checkout (RecBole's plugin layout) and is
     # installed inside the package, where recbole_bet.config.properties_dir finds it.
     package_dir={"recbole_bet.properties": "properties"},
-    package_data={"recbole_bet.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
+    package_data={"recbole_bet.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml", "profile/*.yaml"]},
     install_requires=[
         "torch>=2.0",
         "recbole==1.2.1",

@@ -2,7 +2,8 @@
 
 Property files are read in RecBole's order, then ours on top:
 RecBole's ``overall.yaml``, ``model/<Model>.yaml``, ``dataset/<dataset>.yaml``,
-then ``properties/overall.yaml``, ``properties/model/<Model>.yaml`` and
+then ``properties/overall.yaml``, ``properties/model/<Model>.yaml``,
+``properties/profile/<bet_profile>.yaml`` (when ``bet_profile`` is given) and
 ``properties/dataset/<dataset>.yaml`` of this package; then the user's
 config files, ``config_dict`` and ``--key=value`` arguments, as in RecBole.
 """
@@ -67,6 +68,13 @@ class BetConfig(Config):
         for file in (ours / "overall.yaml", ours / "model" / f"{model}.yaml"):
             if file.is_file():
                 self._update_internal_config_dict(str(file))
+        profile = self.external_config_dict.get("bet_profile")
+        if profile is not None:
+            file = ours / "profile" / f"{profile}.yaml"
+            if not file.is_file():
+                names = ", ".join(sorted(p.stem for p in (ours / "profile").glob("*.yaml")))
+                raise ConfigError(f"unknown bet_profile {profile!r}; allowed: {names}")
+            self._update_internal_config_dict(str(file))
         dataset_file = ours / "dataset" / f"{dataset}.yaml"
         if dataset_file.is_file():
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
@@ -77,6 +85,7 @@ class BetConfig(Config):
 # Our own keys, parsed once into a checked dataclass
 
 METHOD_NAMES = ("bet", "full", "es", "mr")
+RETRAIN_STARTS = ("scratch", "pretrained")
 
 # Integer keys and their least value.
 _INT_MIN = {
@@ -120,6 +129,9 @@ class BetSettings:
         bet_finetune_lr_step (int): ... every this many batches (200).
         bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
         bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
+        bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
+            (warm start from the pretrained full table under the action's masks).
+        bet_profile (str | None): a schedule from ``properties/profile/`` laid under the user's keys.
     """
 
     method: str = "bet"
@@ -140,6 +152,8 @@ class BetSettings:
     bet_beta_max_exponential: float = 5.0
     bet_beta_max_normal: float = 20.0
     bet_beta_max_lognormal: float = 0.5
+    bet_retrain_from: str = "scratch"
+    bet_profile: str | None = None
 
     def __post_init__(self):
         if self.method not in METHOD_NAMES:
@@ -150,6 +164,8 @@ class BetSettings:
             raise ConfigError(str(error)) from None
         if not isinstance(self.export_table, bool):
             raise ConfigError(f"export_table={self.export_table!r}; allowed: True or False")
+        if self.bet_retrain_from not in RETRAIN_STARTS:
+            raise ConfigError(f"bet_retrain_from={self.bet_retrain_from!r}; allowed: {', '.join(RETRAIN_STARTS)}")
         for name, least in _INT_MIN.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < least:

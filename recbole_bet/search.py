@@ -209,14 +209,18 @@ class BetTrainer(BudgetTrainer):
     # -- line 22 -------------------------------------------------------------------------------------
 
     def selective_retrain(self, population: Population, train_data, valid_data) -> tuple[int, str, dict, list]:
-        """Train the top-k measured actions from scratch; the best on validation wins (Eq. 14).
+        """Train the top-k measured actions to convergence; the best on validation wins (Eq. 14).
+
+        Each starts from the initial weights (``bet_retrain_from: scratch``, the paper) or from the
+        pretrained full table under the action's masks (``pretrained``, which converges sooner).
 
         Returns:
             (population index of the winner, its checkpoint, its validation result, one record per retrained action)
         """
         retrained = []
+        start = self.pretrained_state if self.settings.bet_retrain_from == "pretrained" else self.initial_state
         for rank, index in enumerate(population.top(self.settings.bet_retrain_top)):
-            self.model.load_state_dict(self.initial_state)
+            self.model.load_state_dict(start)
             self.model.apply_action(population.actions[index])
             valid = self.fit_phase(f"retrain{rank}", train_data, valid_data)
             retrained.append(

@@ -96,3 +96,17 @@ def test_bad_bet_keys_are_refused_before_any_work(key, value, message, fast_conf
     with pytest.raises(ConfigError) as error:
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **{key: value}))
     assert message in str(error.value)
+
+
+def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
+    import sys
+
+    from recbole_bet.config import BetConfig, BetSettings
+
+    sys.argv = ["pytest"]
+    fast = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": "fast", "bet_iterations": 7}))
+    assert (fast.bet_iterations, fast.bet_finetune_epochs, fast.bet_retrain_from) == (7, 2, "pretrained")
+    paper = BetSettings.from_config(BetConfig("NGCF", "ml-100k"))
+    assert (paper.bet_iterations, paper.bet_finetune_epochs, paper.bet_retrain_top) == (50, 15, 5)
+    with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper"):
+        BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "slow"})
