@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from recbole.config import Config
+from recbole.model import general_recommender
 
 from recbole_bet.budget import BudgetError, check_sparsity
 from recbole_bet.model import canonical_model_name, get_model
@@ -40,6 +41,14 @@ def known_datasets() -> list[str]:
     return sorted(names | {"ml-100k"})
 
 
+def recbole_model(name: str):
+    """One of RecBole's own general recommenders, by name (case as RecBole spells it), or ValueError."""
+    model = getattr(general_recommender, str(name), None)
+    if not isinstance(model, type):
+        raise ValueError(f"unknown RecBole general recommender {name!r} for method=recbole; e.g. BPR, Pop, LightGCN, NGCF, NeuMF")
+    return model
+
+
 class BetConfig(Config):
     """:class:`recbole.config.Config` that finds recbole-bet's models and property files.
 
@@ -55,7 +64,10 @@ class BetConfig(Config):
             model = self.external_config_dict.get("model", "LightGCN")
         if isinstance(model, str):
             try:
-                model = get_model(canonical_model_name(model))
+                if str(self.external_config_dict.get("method", "")).lower() == "recbole":
+                    model = recbole_model(model)  # RecBole's own model, unchanged: the reference rows
+                else:
+                    model = get_model(canonical_model_name(model))
             except ValueError as error:
                 raise ConfigError(str(error)) from None
         if dataset is None:
@@ -84,7 +96,7 @@ class BetConfig(Config):
 # ---------------------------------------------------------------------------
 # Our own keys, parsed once into a checked dataclass
 
-METHOD_NAMES = ("bet", "full", "es", "mr")
+METHOD_NAMES = ("bet", "full", "es", "mr", "recbole")
 RETRAIN_STARTS = ("scratch", "pretrained")
 
 # Integer keys and their least value.
@@ -114,7 +126,8 @@ class BetSettings:
     """recbole-bet's keys of one run, checked once. RecBole's own keys stay in the Config.
 
     Attributes:
-        method (str): how sizes are chosen: ``bet`` (the search), ``full``, ``es`` or ``mr``.
+        method (str): how sizes are chosen: ``bet`` (the search), ``full``, ``es`` or ``mr``;
+            or ``recbole``: RecBole's own model (any of them, e.g. BPR, Pop), unchanged, as a reference.
         sparsity (float): fraction of the d_max table removed, in (0, 1).
         result_file (str | None): where to write the run's result JSON.
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.

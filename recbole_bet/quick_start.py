@@ -40,11 +40,17 @@ def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]
     return counts[0], counts[1]
 
 
+def embedding_params(model) -> int:
+    """Parameters in a model's embedding tables, padding rows excluded (for RecBole's own models)."""
+    return sum((m.num_embeddings - 1) * m.embedding_dim for m in model.modules() if isinstance(m, torch.nn.Embedding))
+
+
 def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True) -> dict:
     """Train a budgeted backbone and report its test quality.
 
     Args:
-        model (str): LightGCN, NGCF or NeuMF (alias NCF); default LightGCN.
+        model (str): LightGCN, NGCF or NeuMF (alias NCF); default LightGCN. With ``method=recbole``,
+            any RecBole general recommender (BPR, Pop, ...), trained unchanged under the same protocol.
         dataset (str): a dataset name; default ml-100k.
         config_file_list (list[str]): RecBole property files.
         config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": "es"}``.
@@ -73,26 +79,30 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     logger.info(data)
     train_data, valid_data, test_data = data_preparation(config, data)
 
-    # ---- 3. the backbone, with masked tables
+    # ---- 3. the backbone, with masked tables (or RecBole's own model, for method=recbole)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_class = config["model"]
     net = config.model_class(config, train_data._dataset).to(config["device"])
     user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
     n_users, n_items = len(user_frequency), len(item_frequency)
 
-    # ---- 4. the budget
-    if settings.method == "full":
+    # ---- 4. the budget (none for RecBole's own models, the reference rows)
+    reference = settings.method == "recbole"
+    if reference:
+        budget = None
+    elif settings.method == "full":
         budget = Budget.full(net.d_max, n_users, n_items)
     else:
         budget = Budget.from_sparsity(settings.sparsity, net.d_max, n_users, n_items)
-    logger.info(
-        set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
-        f"{n_users} users + {n_items} items)"
-    )
+    if budget:
+        logger.info(
+            set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
+            f"{n_users} users + {n_items} items)"
+        )
     rng = np.random.default_rng(config["seed"])
 
     # ---- 5. the action that fills it, and the model trained under it (train and valid splits only)
-    search = None
+    search, action = None, None
     if settings.method == "bet":
         trainer = BetTrainer(config, net, settings, budget, user_frequency, item_frequency, rng)
         search = bet_search(trainer, train_data, valid_data)
@@ -100,16 +110,18 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         net.apply_action(action)
         trainer.load_best_model(search.checkpoint)
     else:
-        action = FIXED_METHODS[settings.method](
-            budget=budget, user_frequency=user_frequency, item_frequency=item_frequency, rng=rng
-        ).check(budget)
-        net.apply_action(action)
+        if not reference:
+            action = FIXED_METHODS[settings.method](
+                budget=budget, user_frequency=user_frequency, item_frequency=item_frequency, rng=rng
+            ).check(budget)
+            net.apply_action(action)
         logger.info(net)
         trainer = BudgetTrainer(config, net)
         _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
         if saved:
             trainer.load_best_model()
-    logger.info(set_color("used", "blue") + f": {action.params} of {budget.params} parameters; sizes {action.summary()}")
+    used = action.params if action else embedding_params(net)
+    logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {action.summary()}" if action else ""))
 
     checkpoint = search.checkpoint if search else trainer.saved_model_file
 
@@ -120,7 +132,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
 
     # ---- 7. the compressed table, next to RecBole's checkpoint
     export = None
-    if settings.export_table:
+    if settings.export_table and action:
         table_path = Path(checkpoint).with_suffix(".table.npz")
         export = export_table(net, table_path)
         logger.info(set_color("exported table", "blue") + f": {export}")
@@ -129,19 +141,30 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         "model": model_class,
         "dataset": config["dataset"],
         "method": settings.method,
-        "sparsity": budget.sparsity,
+        "sparsity": budget.sparsity if budget else 0.0,
         "seed": config["seed"],
-        "d_max": budget.d_max,
+        "d_max": budget.d_max if budget else config["embedding_size"],
         "n_users": n_users,
         "n_items": n_items,
-        "budget_params": budget.params,
-        "used_params": action.params,
-        "sizes": action.summary(),
+        "budget_params": budget.params if budget else used,
+        "used_params": used,
+        "sizes": action.summary() if action else None,
         "valid": {k: float(v) for k, v in (best_valid or {}).items()},
         "test": {k: float(v) for k, v in test_result.items()},
         "checkpoint": checkpoint if saved or search else None,
         "export": export,
         "seconds": round(time.time() - started, 2),
+        "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "protocol": {
+            "learner": config["learner"],
+            "learning_rate": config["learning_rate"],
+            "train_batch_size": config["train_batch_size"],
+            "epochs": config["epochs"],
+            "stopping_step": config["stopping_step"],
+            "valid_metric": config["valid_metric"],
+            "split": config["eval_args"]["split"],
+            "embedding_size": config["embedding_size"],
+        },
     }
     if search:
         result["search"] = search.records

@@ -1,0 +1,185 @@
+"""Tables from a folder of result JSONs: mean ± std over seeds, BET's ratios and paired t-tests.
+
+    python -m bench.table --results=bench/results/sweep --out=bench/results
+
+For each dataset one Markdown file and one CSV. Per backbone, rows are methods
+grouped by sparsity, columns R@5, N@5, R@10, N@10, R@20, N@20 (test split,
+mean ± std over seeds), the parameters used against the budget and the wall
+time; under each sparsity BET ÷ ES, BET ÷ the best baseline (ES or MR, by mean
+N@20) and the paired t-test p-value of BET against that baseline
+(``scipy.stats.ttest_rel`` over seeds, as the paper does). RecBole's own models
+(``method=recbole``) come first as reference rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+LABELS = ["R@5", "N@5", "R@10", "N@10", "R@20", "N@20"]
+METHOD_ORDER = ["full", "es", "mr", "bet"]
+BASELINES = ["es", "mr"]
+
+
+def load(folder) -> list[dict]:
+    results = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        if path.name.endswith(".error.json"):
+            continue
+        try:
+            result = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(result, dict) and result.get("test") and "method" in result:
+            results.append(result)
+    return results
+
+
+def group(results) -> dict:
+    """{(dataset, model, method, sparsity): {seed: result}}"""
+    groups = defaultdict(dict)
+    for r in results:
+        groups[(r["dataset"], r["model"], r["method"], float(r["sparsity"]))][r["seed"]] = r
+    return groups
+
+
+def summary(runs: dict) -> dict:
+    seeds = sorted(runs)
+    values = {m: np.array([runs[s]["test"][m] for s in seeds]) for m in METRICS}
+    return {
+        "seeds": seeds,
+        "values": values,
+        "mean": {m: float(v.mean()) for m, v in values.items()},
+        "std": {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()},
+        "used": int(np.mean([runs[s]["used_params"] for s in seeds])),
+        "budget": int(np.mean([runs[s]["budget_params"] for s in seeds])),
+        "seconds": float(np.mean([runs[s]["seconds"] for s in seeds])),
+    }
+
+
+def paired_p(a: dict, b: dict, metric: str) -> float | None:
+    """Two-sided paired t-test over the seeds both have; None with fewer than 2 pairs or no variance."""
+    seeds = [s for s in a["seeds"] if s in b["seeds"]]
+    if len(seeds) < 2:
+        return None
+    x = np.array([a["values"][metric][a["seeds"].index(s)] for s in seeds])
+    y = np.array([b["values"][metric][b["seeds"].index(s)] for s in seeds])
+    if np.allclose(x - y, (x - y)[0]):
+        return None
+    return float(stats.ttest_rel(x, y).pvalue)
+
+
+def fmt(s: dict, metric: str) -> str:
+    return f"{s['mean'][metric]:.4f} ± {s['std'][metric]:.4f}" if len(s["seeds"]) > 1 else f"{s['mean'][metric]:.4f}"
+
+
+def protocol_line(results) -> str:
+    p = next((r.get("protocol") for r in results if r.get("protocol")), None)
+    if not p:
+        return ""
+    return (
+        f"Protocol of every final model: {p.get('learner')} lr {p.get('learning_rate')}, batch {p.get('train_batch_size')}, "
+        f"at most {p.get('epochs')} epochs, early stopping on validation {p.get('valid_metric')} with patience "
+        f"{p.get('stopping_step')}; split {p.get('split')}; full ranking; d_max {p.get('embedding_size')}."
+    )
+
+
+def dataset_tables(dataset: str, results: list[dict]) -> tuple[str, list[dict]]:
+    groups = group(results)
+    lines = [f"# {dataset}", ""]
+    stamp = next((r.get("measured") for r in results if r.get("measured")), None)
+    if stamp:
+        lines.append(f"Measured {stamp}.")
+    line = protocol_line(results)
+    if line:
+        lines += [line, ""]
+    seeds = sorted({r["seed"] for r in results})
+    lines += [f"Test split, mean ± std over seeds {seeds}.", ""]
+    csv_rows = []
+
+    reference = sorted((k for k in groups if k[2] == "recbole"), key=lambda k: k[1])
+    if reference:
+        lines += ["## RecBole's own models (unchanged, full tables)", ""]
+        lines += ["| model | " + " | ".join(LABELS) + " | embedding params | s |", "|---" * (len(LABELS) + 3) + "|"]
+        for key in reference:
+            s = summary(groups[key])
+            lines.append(f"| {key[1]} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} | {s['seconds']:.0f} |")
+            csv_rows.append(csv_row(key, s))
+        lines.append("")
+
+    for model in sorted({k[1] for k in groups if k[2] != "recbole"}):
+        lines += [f"## {model}", ""]
+        lines += ["| sparsity | method | " + " | ".join(LABELS) + " | used / budget | s |", "|---" * (len(LABELS) + 4) + "|"]
+        full = [k for k in groups if k[1] == model and k[2] == "full"]
+        for key in full:
+            s = summary(groups[key])
+            lines.append("| 0 | full | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['seconds']:.0f} |")
+            csv_rows.append(csv_row(key, s))
+        for sparsity in sorted({k[3] for k in groups if k[1] == model and k[2] not in ("full", "recbole")}):
+            here = {k[2]: summary(groups[k]) for k in groups if k[1] == model and k[3] == sparsity and k[2] not in ("full", "recbole")}
+            for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
+                s = here[method]
+                lines.append(
+                    f"| {sparsity} | {method} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['seconds']:.0f} |"
+                )
+                csv_rows.append(csv_row((dataset, model, method, sparsity), s))
+            lines += comparison_rows(sparsity, here)
+        lines.append("")
+    return "\n".join(lines), csv_rows
+
+
+def comparison_rows(sparsity, here: dict) -> list[str]:
+    if "bet" not in here:
+        return []
+    bet, rows = here["bet"], []
+    if "es" in here:
+        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + " | | |")
+    candidates = [b for b in BASELINES if b in here]
+    if candidates:
+        best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+        rows.append(
+            f"| {sparsity} | BET ÷ best ({best.upper()}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + " | | |"
+        )
+        p = [paired_p(bet, here[best], m) for m in METRICS]
+        rows.append(f"| {sparsity} | p, BET vs {best.upper()} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + " | | |")
+    return rows
+
+
+def csv_row(key, s) -> dict:
+    dataset, model, method, sparsity = key
+    row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
+    for m in METRICS:
+        row[f"{m}_mean"], row[f"{m}_std"] = round(s["mean"][m], 6), round(s["std"][m], 6)
+    row.update(used_params=s["used"], budget_params=s["budget"], seconds=round(s["seconds"], 1))
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="bench/results/sweep")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    results = load(args.results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for dataset in sorted({r["dataset"] for r in results}):
+        mine = [r for r in results if r["dataset"] == dataset]
+        text, rows = dataset_tables(dataset, mine)
+        (out / f"table-{dataset}.md").write_text(text + "\n")
+        with open(out / f"table-{dataset}.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(text)
+        print(f"written to {out / f'table-{dataset}.md'} and .csv")
+
+
+if __name__ == "__main__":
+    main()

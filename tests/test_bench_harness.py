@@ -1,0 +1,79 @@
+"""The sweep harness (ray tasks, failures recorded, skip on rerun) and the table generator on fixed inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import sweep, table
+
+from conftest import ROOT
+
+
+def fake_result(method, seed, ndcg20, sparsity=0.9, model="LightGCN"):
+    test = {m: 0.1 for m in table.METRICS}
+    test["ndcg@20"] = ndcg20
+    return {
+        "dataset": "toy", "model": model, "method": method, "sparsity": sparsity, "seed": seed, "test": test,
+        "used_params": 100, "budget_params": 100, "seconds": 10.0 + seed,
+        "protocol": {"learner": "adam", "learning_rate": 0.01, "train_batch_size": 2048, "epochs": 300,
+                     "stopping_step": 20, "valid_metric": "NDCG@20", "split": {"RS": [0.5, 0.25, 0.25]}, "embedding_size": 128},
+    }
+
+
+def test_table_means_ratios_and_paired_t_test(tmp_path):
+    values = {"es": [0.30, 0.31, 0.32], "mr": [0.20, 0.21, 0.22], "bet": [0.31, 0.33, 0.35]}
+    for method, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
+    (tmp_path / "broken.error.json").write_text("{}")  # failures are not results
+    table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "table-toy.md").read_text()
+    assert "| 0.9 | bet | 0.1000 ± 0.0000 |" in text
+    assert "0.3300 ± 0.0200" in text  # BET's N@20: mean 0.33, sample std 0.02
+    assert "| 0.9 | BET ÷ ES | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.065 |" in text  # 0.33 / 0.31
+    assert "BET ÷ best (ES)" in text
+    # differences 0.01, 0.02, 0.03: t = 0.02 / (0.01 / sqrt 3) = 3.464 with 2 degrees of freedom: p = 0.0742
+    p_row = next(line for line in text.splitlines() if "p, BET vs ES" in line)
+    assert p_row.split("|")[-4].strip() == "0.0742"
+    assert p_row.split("|")[3].strip() == "n/a"  # no variance in the difference: no test
+    assert "lr 0.01, batch 2048" in text and "patience 20" in text
+    rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()
+    assert rows[0].startswith("dataset,model,method,sparsity,seeds") and len(rows) == 1 + 3
+
+
+def test_paired_p_needs_two_pairs():
+    one = table.summary({0: fake_result("bet", 0, 0.3)})
+    assert table.paired_p(one, one, "ndcg@20") is None
+
+
+def test_sweep_runs_ray_tasks_records_failures_and_skips_finished_runs(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = [
+        "--dataset=ml-100k", "--models=LightGCN", "--methods=es", "--sparsities=0.9,0.999", "--seeds=0",
+        f"--out={out}", "--keys=--epochs=1 --state=WARNING", "--num_cpus=2",
+    ]
+    assert sweep.main(args) == 1  # sparsity 0.999 cannot give every row a dimension: that run fails
+    done = out / "ml-100k" / "LightGCN-es-0.9-s0.json"
+    failed = out / "ml-100k" / "LightGCN-es-0.999-s0.error.json"
+    assert sweep.is_complete(done) and json.loads(done.read_text())["used_params"] == 33600
+    error = json.loads(failed.read_text())
+    assert error["status"] == "failed" and "every row needs at least 1" in error["stderr"]
+    first_mtime = done.stat().st_mtime
+    capsys.readouterr()
+
+    assert sweep.main(args) == 1  # the failure is retried, the finished run is not
+    assert "2 runs, 1 already complete, 1 to run" in capsys.readouterr().out
+    assert done.stat().st_mtime == first_mtime
+
+
+def test_plan_adds_reference_rows_and_one_full_table_per_seed():
+    class Args:
+        dataset, models, methods, sparsities, seeds, baselines = "ml-100k", "LightGCN,NGCF", "full,es", "0.8,0.9", "0,1", "BPR,Pop"
+
+    runs = sweep.plan(Args)
+    names = sorted(r.name for r in runs)
+    assert sum(r.method == "full" for r in runs) == 2 * 2  # models x seeds, not x sparsities
+    assert sum(r.method == "es" for r in runs) == 2 * 2 * 2
+    assert "BPR-recbole-0.0-s1" in names and "Pop-recbole-0.0-s0" in names
+    assert str(runs[0].result_file(ROOT)).endswith(f"ml-100k/{runs[0].name}.json")
