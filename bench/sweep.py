@@ -124,10 +124,13 @@ def main(argv=None) -> int:
     print(f"{len(runs)} runs, {len(runs) - len(todo)} already complete, {len(todo)} to run", flush=True)
     if not todo:
         return 0
+    # Workers import this module (bench.sweep) from the checkout; on a cluster, every node needs the
+    # checkout at the same path and recbole-bet installed.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}}
     if args.ray_address:
-        ray.init(address=args.ray_address)
+        ray.init(address=args.ray_address, runtime_env=runtime_env)
     else:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
     task = ray.remote(num_cpus=1, max_retries=0)(execute)
     env_workdir = os.getcwd()
     pending = {task.remote(run, str(out), str(Path(args.data_path).resolve()), args.keys.split(), env_workdir): run for run in todo}
