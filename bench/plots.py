@@ -1,0 +1,146 @@
+"""Plots from a folder of result JSONs (matplotlib, PNG).
+
+    python -m bench.plots --results=bench/results/sweep --out=bench/results
+
+* ``sizes-<dataset>-<model>-<sparsity>.png``: embedding size against training
+  frequency rank of the chosen action of BET, ES and MR (users and items);
+* ``search-<dataset>-<model>-<sparsity>.png``: BET's measured fitness per
+  iteration, the best so far, and the predictor's loss;
+* ``quality-<dataset>-<model>.png``: test NDCG@20 against sparsity per method
+  (mean ± std over seeds), with the full table as a line.
+
+Sizes are read from each run's exported table, frequencies from RecBole's
+split of the dataset (the same seed gives the same split).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.table import load  # noqa: E402
+
+COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black"}
+
+
+def frequencies(dataset: str, data_path: str, seed: int):
+    from bench.common import recbole_data
+    from recbole_bet.quick_start import training_frequencies
+
+    config, train, _, _ = recbole_data("LightGCN", dataset, data_path, seed=seed)
+    return training_frequencies(train._dataset, config)
+
+
+def plot_sizes(runs: dict, freq, path: Path, title: str) -> None:
+    from recbole_bet.export import read_table
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for method in ("bet", "es", "mr"):
+        if method not in runs or not runs[method].get("export"):
+            continue
+        meta, _, sizes = read_table(runs[method]["export"]["path"])
+        for axis, field, f in zip(axes, ("user", "item"), freq):
+            names = [n for n, (fld, _) in meta["tables"].items() if fld == field]
+            row_sizes = sum(sizes[n] for n in names)[1:]  # padding row dropped
+            order = np.argsort(-f, kind="stable")
+            style = {"lw": 0, "marker": ".", "ms": 2, "alpha": 0.5} if method == "mr" else {"lw": 1.5}
+            axis.plot(np.arange(1, len(order) + 1), row_sizes[order], label=method.upper(), color=COLORS[method], **style)
+    for axis, field in zip(axes, ("users", "items")):
+        axis.set_xscale("log")
+        axis.set_xlabel(f"{field} by training frequency rank (1 = most frequent)")
+        axis.set_title(field)
+    axes[0].set_ylabel("embedding size")
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_search(result: dict, path: Path, title: str) -> None:
+    records = result["search"]
+    t = [r["t"] for r in records]
+    measured = np.array([r["measured"] for r in records])
+    fig, axis = plt.subplots(figsize=(7, 4))
+    markers = {"I": "o", "II": "s", "III": "^"}
+    for strategy, marker in markers.items():
+        idx = [i for i, r in enumerate(records) if r["strategy"] == strategy]
+        axis.scatter([t[i] for i in idx], measured[idx], marker=marker, s=18, label=f"measured ({strategy})")
+    axis.plot(t, np.maximum.accumulate(measured), color="tab:red", label="best so far")
+    axis.set_xlabel("iteration t")
+    axis.set_ylabel("fitness r_a (validation, / full table)")
+    loss_axis = axis.twinx()
+    loss_axis.plot(t, [r["predictor_loss"] for r in records], color="gray", lw=1, ls="--", label="predictor loss")
+    loss_axis.set_yscale("log")
+    loss_axis.set_ylabel("predictor MSE")
+    lines = axis.get_legend_handles_labels()
+    extra = loss_axis.get_legend_handles_labels()
+    axis.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="lower right")
+    axis.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_quality(results: list[dict], path: Path, title: str) -> None:
+    by = defaultdict(list)
+    for r in results:
+        by[(r["method"], r["sparsity"])].append(r["test"]["ndcg@20"])
+    fig, axis = plt.subplots(figsize=(6, 4))
+    for method in ("es", "mr", "bet"):
+        points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == method)
+        if points:
+            s, mean, std = map(np.array, zip(*points))
+            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=method.upper(), color=COLORS[method])
+    full = [v for (m, _), values in by.items() if m == "full" for v in values]
+    if full:
+        axis.axhline(np.mean(full), color="black", ls=":", label="full table")
+    axis.set_xlabel("sparsity")
+    axis.set_ylabel("test NDCG@20")
+    axis.legend()
+    axis.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="bench/results/sweep")
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--data_path", default="../shared/datasets")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [r for r in load(args.results) if r["method"] != "recbole"]
+    written = []
+    for dataset, model in sorted({(r["dataset"], r["model"]) for r in results}):
+        mine = [r for r in results if r["dataset"] == dataset and r["model"] == model]
+        path = out / f"quality-{dataset}-{model}.png"
+        plot_quality(mine, path, f"{model} on {dataset}")
+        written.append(path)
+        for sparsity in sorted({r["sparsity"] for r in mine if r["method"] in ("bet", "es", "mr")}):
+            here = [r for r in mine if r["sparsity"] == sparsity]
+            seed = min(r["seed"] for r in here)
+            runs = {r["method"]: r for r in here if r["seed"] == seed}
+            if "bet" in runs:
+                path = out / f"search-{dataset}-{model}-{sparsity}.png"
+                plot_search(runs["bet"], path, f"BET search, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
+                written.append(path)
+            if any(runs.get(m, {}).get("export") for m in ("bet", "es", "mr")):
+                path = out / f"sizes-{dataset}-{model}-{sparsity}.png"
+                plot_sizes(runs, frequencies(dataset, args.data_path, seed), path, f"Chosen sizes, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
+                written.append(path)
+    for path in written:
+        print("written", path)
+
+
+if __name__ == "__main__":
+    main()
