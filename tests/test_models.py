@@ -107,3 +107,24 @@ def test_topk_collector_gives_recbole_the_same_data():
     expected, got = theirs.get_data_struct().get("rec.topk"), ours.get_data_struct().get("rec.topk")
     assert got.dtype == expected.dtype and torch.equal(got, expected)
     assert expected[:, :-1].sum() > 0  # some hits, so the comparison means something
+
+
+def test_lightgcn_scores_on_the_used_width_equal_recbole_scores():
+    """Our full sort uses only the kept columns; RecBole's LightGCN with the same (masked) values scores the same."""
+    from recbole.model.general_recommender import lightgcn
+
+    config, train, valid, _ = build_data("LightGCN")
+    ours = get_model("LightGCN")(config, train._dataset).eval()
+    users, items = training_frequencies(train._dataset, config)
+    ours.apply_action(mixed_random(Budget.from_sparsity(0.95, 128, len(users), len(items)), users, items, rng=np.random.default_rng(0)))
+    plain = lightgcn.LightGCN(config, train._dataset).eval()
+    with torch.no_grad():
+        plain.user_embedding.weight.copy_(ours.user_embedding.weight)
+        plain.item_embedding.weight.copy_(ours.item_embedding.weight)
+        batch = next(iter(valid))[0]
+        width = ours.full_sort_predict(batch)
+        assert ours._scoring[1].shape[0] == max(int(ours.user_embedding.sizes.max()), int(ours.item_embedding.sizes.max())) < 128
+        assert torch.allclose(width, plain.full_sort_predict(batch), atol=1e-6)
+        ours.apply_action(type(ours.current_action())(np.full(943, 128), np.full(1682, 128), 128))  # cache must follow
+        assert ours._scoring[1] is not None and ours.restore_user_e is None
+        assert ours.full_sort_predict(batch).shape == width.shape and ours._scoring[1].shape[0] == 128
