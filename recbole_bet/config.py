@@ -188,8 +188,8 @@ class BetSettings:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not ok or value <= low or (high is not None and value > high):
-                span = f"({low}, {high}]" if high is not None else f"> {low}"
-                raise ConfigError(f"{name}={value!r}; allowed: a number {span}" if high is None else f"{name}={value!r}; allowed: a number in {span}")
+                span = f"in ({low}, {high}]" if high is not None else f"> {low}"
+                raise ConfigError(f"{name}={value!r}; allowed: a number {span}")
             object.__setattr__(self, name, float(value))
 
     @property

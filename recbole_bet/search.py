@@ -155,13 +155,13 @@ class BetTrainer(BudgetTrainer):
         embeddings = self.predictor.embed(candidates.user_sizes, candidates.item_sizes)
         predicted = self.predictor.decoder(embeddings).squeeze(1).cpu().numpy()
         strategy = strategy_for(t)
-        if strategy == "II" or (strategy == "III" and not len(population)):
-            return int(self.rng.integers(len(candidates))) if strategy == "II" else int(np.argmax(predicted)), predicted
-        if strategy == "III":
+        if strategy == "II":  # random: keeps the predictor's training set diverse
+            return int(self.rng.integers(len(candidates))), predicted
+        if strategy == "III" and len(population):  # nearest neighbour of the best measured action
             best = population.actions[population.top(1)[0]]
             anchor = self.predictor.embed(best.user_sizes, best.item_sizes)  # re-embedded with the current predictor
             return int(torch.cdist(anchor, embeddings).argmin()), predicted
-        return int(np.argmax(predicted)), predicted
+        return int(np.argmax(predicted)), predicted  # I: greedy on predicted fitness
 
     # -- line 13 -------------------------------------------------------------------------------------
 
