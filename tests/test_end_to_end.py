@@ -44,3 +44,18 @@ def test_same_seed_same_metrics(fast_config):
     assert first["test"] == second["test"] and first["sizes"] == second["sizes"]
     third = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(config, seed=7))
     assert third["sizes"] != first["sizes"]
+
+
+@pytest.mark.parametrize("model, params", [("BPR", 128 * (943 + 1682)), ("Pop", 0)])
+def test_recbole_reference_models_run_under_the_same_protocol(model, params, fast_config):
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, method="recbole"))
+    assert result["method"] == "recbole" and result["model"] == model
+    assert result["used_params"] == result["budget_params"] == params and result["export"] is None
+    assert set(result["test"]) == METRICS and result["protocol"]["learning_rate"] == 0.01
+
+
+def test_unknown_recbole_model_is_a_clear_error(fast_config):
+    from recbole_bet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown RecBole general recommender 'Nope'"):
+        run_recbole_bet("Nope", "ml-100k", config_dict=dict(fast_config, method="recbole"))

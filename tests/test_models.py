@@ -128,3 +128,27 @@ def test_lightgcn_scores_on_the_used_width_equal_recbole_scores():
         ours.apply_action(type(ours.current_action())(np.full(943, 128), np.full(1682, 128), 128))  # cache must follow
         assert ours._scoring[1] is not None and ours.restore_user_e is None
         assert ours.full_sort_predict(batch).shape == width.shape and ours._scoring[1].shape[0] == 128
+
+
+def test_lightgcn_training_on_the_used_width_matches_recbole():
+    """Loss and gradients of our LightGCN (propagating kept_width columns) equal RecBole's on the masked values."""
+    from recbole.model.general_recommender import lightgcn
+
+    config, train, _, _ = build_data("LightGCN")
+    ours = get_model("LightGCN")(config, train._dataset)
+    users, items = training_frequencies(train._dataset, config)
+    from recbole_bet.baselines import equal_sizes
+
+    ours.apply_action(equal_sizes(Budget.from_sparsity(0.9, 128, len(users), len(items)), users, items))
+    assert ours.kept_width == 13 and ours.get_ego_embeddings().shape[1] == 13
+    plain = lightgcn.LightGCN(config, train._dataset)
+    with torch.no_grad():
+        plain.user_embedding.weight.copy_(ours.user_embedding.weight)
+        plain.item_embedding.weight.copy_(ours.item_embedding.weight)
+    batch = next(iter(train))
+    ours_loss, plain_loss = ours.calculate_loss(batch), plain.calculate_loss(batch)
+    ours_loss.backward()
+    plain_loss.backward()
+    assert ours_loss.item() == pytest.approx(plain_loss.item(), rel=1e-6)
+    mask = ours.user_embedding.mask.bool()
+    assert torch.allclose(ours.user_embedding.full_weight.grad[mask], plain.user_embedding.weight.grad[mask], atol=1e-7)

@@ -49,6 +49,11 @@ class BudgetedRecommender:
     def d_max(self) -> int:
         return sum(t.embedding_dim for t in self.masked_tables("user"))
 
+    @property
+    def kept_width(self) -> int:
+        """Columns any row of any table keeps: the largest size (1 <= kept_width <= d_max)."""
+        return max(1, max(int(t.sizes.max()) for field in FIELDS for t in self.masked_tables(field)))
+
     def apply_action(self, action: Action) -> None:
         """Mask every table to ``action``'s sizes and drop cached propagated embeddings."""
         if action.d_max != self.d_max or (len(action.user_sizes), len(action.item_sizes)) != (

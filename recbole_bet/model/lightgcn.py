@@ -20,20 +20,29 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
         self._scoring = (None, None)  # (restore_item_e it was built from, its used columns transposed)
 
+    def get_ego_embeddings(self):
+        """RecBole's ``[n_users + n_items, d]`` ego embeddings, cut to the used width.
+
+        Propagation is linear, so columns no row keeps stay zero through every
+        layer: RecBole's forward then propagates ``kept_width`` columns instead
+        of ``d_max`` (13 instead of 128 for equal sizes at sparsity 0.9), with
+        the same scores and gradients.
+        """
+        ego = super().get_ego_embeddings()
+        width = self.kept_width
+        return ego if width == ego.shape[1] else ego[:, :width].contiguous()
+
     def full_sort_predict(self, interaction):
         """RecBole's full-ranking scores, computed on the used width only.
 
-        LightGCN's propagation is linear, so a column no table row keeps stays
-        zero in every layer: scores need only the first ``max(sizes)`` columns
-        (13 of 128 for equal sizes at sparsity 0.9). The item side is kept
-        transposed and contiguous for the matrix product. Exact: the dropped
-        columns are zeros.
+        Scores need only the first ``kept_width`` columns (see
+        :meth:`get_ego_embeddings`). The item side is kept transposed and
+        contiguous for the matrix product. Exact: the dropped columns are zeros.
         """
         user = interaction[self.USER_ID]
         if self.restore_user_e is None or self.restore_item_e is None:
             self.restore_user_e, self.restore_item_e = self.forward()
         if self._scoring[0] is not self.restore_item_e:
-            width = max(int(t.sizes.max()) for t in (self.user_embedding, self.item_embedding))
-            self._scoring = (self.restore_item_e, self.restore_item_e[:, :width].t().contiguous())
+            self._scoring = (self.restore_item_e, self.restore_item_e[:, : self.kept_width].t().contiguous())
         item_columns = self._scoring[1]
         return (self.restore_user_e[user, : item_columns.shape[0]] @ item_columns).view(-1)
