@@ -25,7 +25,7 @@ def run_cli(*args, cwd):
         (["--sparsity=0"], "sparsity=0 is outside (0, 1)"),
         (["--sparsity=0.995"], "every row needs at least 1; allowed: sparsity <= 0.992188"),
         (["--model=Foo"], "unknown model 'Foo'; allowed: LightGCN, NGCF, NeuMF"),
-        (["--method=xyz"], "unknown method 'xyz'; allowed: full, es, mr"),
+        (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, recbole"),
         (["--dataset=nosuchdata"], "unknown dataset 'nosuchdata'"),
         (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),
         (["--bet_nonsense=3"], "unknown key 'bet_nonsense'"),
