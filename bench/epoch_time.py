@@ -69,7 +69,8 @@ def main(argv=None):
             variants.append((label, model, BudgetTrainer))
         reference = None
         for label, model, trainer_class in variants:
-            init_seed(config["seed"], True)  # same batches and negatives for every variant
+            init_seed(config["seed"], True)  # same negatives for every variant ...
+            train_data.generator.manual_seed(config["seed"])  # ... and the same batch order (the loader's own generator)
             times, losses, ndcg, recall = train(trainer_class(config, model), train_data, valid_data, args.epochs)
             per_epoch = statistics.median(times)
             reference = reference or per_epoch
