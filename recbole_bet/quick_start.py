@@ -166,6 +166,8 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
             "embedding_size": config["embedding_size"],
         },
     }
+    # the validation curve of the final model's training (for BET: the winning retraining)
+    result["curve"] = search.retrained_curve if search else trainer.curve
     if search:
         result["search"] = search.records
         result["bet"] = {

@@ -94,6 +94,11 @@ class SearchResult:
     retrained: list
     seconds: dict
 
+    @property
+    def retrained_curve(self) -> list:
+        """The validation curve of the winning retraining."""
+        return next(record["curve"] for record in self.retrained if record["checkpoint"] == self.checkpoint)
+
 
 class BetTrainer(BudgetTrainer):
     """RecBole Trainer with BET's phases as hooks (pretrain, sample, select, fine-tune, measure,
@@ -125,6 +130,7 @@ class BetTrainer(BudgetTrainer):
         """Train the model as it is now with RecBole's ``fit`` (early stopping on validation),
         then load its best epoch. Returns the best validation result."""
         self.start_epoch, self.cur_step = 0, 0
+        self.curve, self.train_loss_dict = [], {}
         self.best_valid_score, self.best_valid_result = -np.inf, None
         self.optimizer = self._build_optimizer()
         self.saved_model_file = f"{self.run_name}-{name}.pth"
@@ -224,7 +230,8 @@ class BetTrainer(BudgetTrainer):
             self.model.apply_action(population.actions[index])
             valid = self.fit_phase(f"retrain{rank}", train_data, valid_data)
             retrained.append(
-                {"index": int(index), "checkpoint": self.saved_model_file, "valid": valid, "quality": quality(valid)}
+                {"index": int(index), "checkpoint": self.saved_model_file, "valid": valid, "quality": quality(valid),
+                 "curve": self.curve}
             )
             getLogger().info(
                 set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"

@@ -44,11 +44,21 @@ class TopkCollector(Collector):
 
 class BudgetTrainer(Trainer):
     """RecBole's Trainer for budgeted backbones: unchanged training, checkpoint loading that works,
-    and the top-k collector above."""
+    and the top-k collector above. ``curve`` keeps one record per validation of ``fit``
+    (epoch, that epoch's training loss, validation score), so a run can show that training had
+    flattened before early stopping ended it."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
         self.eval_collector = TopkCollector(config)
+        self.curve = []
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        epoch = max(self.train_loss_dict) if self.train_loss_dict else -1
+        loss = self.train_loss_dict.get(epoch, float("nan"))
+        self.curve.append({"epoch": int(epoch), "train_loss": float(loss), "valid_score": float(score)})
+        return score, result
 
     def load_best_model(self, model_file=None) -> None:
         """Load the parameters of ``model_file`` (default: this trainer's best checkpoint) into the model."""

@@ -51,6 +51,10 @@ def test_result_file_holds_the_search(first_run):
     # the winner is the retrained action with the best validation quality
     qualities = [r["quality"] for r in bet["retrained"]]
     assert on_disk["checkpoint"] == bet["retrained"][int(np.argmax(qualities))]["checkpoint"]
+    # the curve reported is the winner's retraining, one point per epoch, restarted for each retraining
+    winner = bet["retrained"][int(np.argmax(qualities))]
+    assert on_disk["curve"] == winner["curve"] and [p["epoch"] for p in on_disk["curve"]] == [0, 1]
+    assert max(p["valid_score"] for p in on_disk["curve"]) == pytest.approx(on_disk["valid"]["ndcg@20"])
     # the population is on disk, one row per iteration
     population = np.load(on_disk["checkpoint"].rsplit("-retrain", 1)[0] + "-population.npz")
     assert population["user_sizes"].shape == (5, 943) and np.allclose(population["measured"], [r["measured"] for r in on_disk["search"]])

@@ -35,6 +35,10 @@ def test_one_epoch_run_fits_budget_and_reports_all_metrics(model, method, fast_c
     assert result["export"]["payload_bytes"] == 4 * result["used_params"] + (944 + 1683)
     meta, tables, sizes = read_table(result["export"]["path"])
     assert sum(int(s.sum()) for s in sizes.values()) == result["used_params"]
+    # one validation per epoch on the curve; the best point is the one reported as "valid"
+    assert [point["epoch"] for point in result["curve"]] == [0]
+    assert result["curve"][0]["valid_score"] == pytest.approx(result["valid"]["ndcg@20"])
+    assert np.isfinite(result["curve"][0]["train_loss"])
 
 
 def test_same_seed_same_metrics(fast_config):
