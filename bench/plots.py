@@ -7,7 +7,11 @@
 * ``search-<dataset>-<model>-<sparsity>.png``: BET's measured fitness per
   iteration, the best so far, and the predictor's loss;
 * ``quality-<dataset>-<model>.png``: test NDCG@20 against sparsity per method
-  (mean ± std over seeds), with the full table as a line.
+  (mean ± std over seeds), with the full table as a line;
+* ``curves-<dataset>-<model>-<sparsity>.png``: validation NDCG@20 per epoch of
+  each method's final training (BET: the winning retraining), with the best
+  epoch marked, to show every curve had flattened before early stopping
+  (``curves-<dataset>-recbole.png`` for RecBole's own models).
 
 Sizes are read from each run's exported table, frequencies from RecBole's
 split of the dataset (the same seed gives the same split).
@@ -111,6 +115,29 @@ def plot_quality(results: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def plot_curves(runs: dict, path: Path, title: str) -> None:
+    """Validation score per epoch, one line per labelled run; a dot marks each run's best epoch."""
+    fig, axis = plt.subplots(figsize=(7, 4))
+    for label, result in runs.items():
+        curve = result.get("curve")
+        if not curve:
+            continue
+        epochs = [1 + p["epoch"] for p in curve]
+        scores = [p["valid_score"] for p in curve]
+        best = int(np.argmax(scores))
+        (line,) = axis.plot(epochs, scores, lw=1.3, label=f"{label} (best {epochs[best]}, stopped {epochs[-1]})",
+                            color=COLORS.get(label.lower()))
+        axis.plot(epochs[best], scores[best], "o", color=line.get_color())
+    metric = next((r["protocol"]["valid_metric"] for r in runs.values() if r.get("protocol")), "validation score")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(f"validation {metric}")
+    axis.legend(fontsize=8, loc="lower right")
+    axis.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
@@ -119,8 +146,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = [r for r in load(args.results) if r["method"] != "recbole"]
+    everything = load(args.results)
+    results = [r for r in everything if r["method"] != "recbole"]
     written = []
+    for dataset in sorted({r["dataset"] for r in everything if r["method"] == "recbole"}):
+        reference = [r for r in everything if r["dataset"] == dataset and r["method"] == "recbole"]
+        seed = min(r["seed"] for r in reference)
+        path = out / f"curves-{dataset}-recbole.png"
+        plot_curves({r["model"]: r for r in reference if r["seed"] == seed}, path, f"RecBole's own models on {dataset}, seed {seed}")
+        written.append(path)
     for dataset, model in sorted({(r["dataset"], r["model"]) for r in results}):
         mine = [r for r in results if r["dataset"] == dataset and r["model"] == model]
         path = out / f"quality-{dataset}-{model}.png"
@@ -130,6 +164,13 @@ def main(argv=None):
             here = [r for r in mine if r["sparsity"] == sparsity]
             seed = min(r["seed"] for r in here)
             runs = {r["method"]: r for r in here if r["seed"] == seed}
+            full = next((r for r in mine if r["method"] == "full" and r["seed"] == seed), None)
+            labelled = {m.upper() if m != "full" else "full": runs[m] for m in ("bet", "es", "mr") if m in runs}
+            if full:
+                labelled["full"] = full
+            path = out / f"curves-{dataset}-{model}-{sparsity}.png"
+            plot_curves(labelled, path, f"Final training, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
+            written.append(path)
             if "bet" in runs:
                 path = out / f"search-{dataset}-{model}-{sparsity}.png"
                 plot_search(runs["bet"], path, f"BET search, {model} on {dataset}, sparsity {sparsity}, seed {seed}")

@@ -9,6 +9,11 @@ time; under each sparsity BET ÷ ES, BET ÷ the best baseline (ES or MR, by mean
 N@20) and the paired t-test p-value of BET against that baseline
 (``scipy.stats.ttest_rel`` over seeds, as the paper does). RecBole's own models
 (``method=recbole``) come first as reference rows.
+
+The column "epochs" gives, as mean over seeds, the epoch whose validation was
+best and the epoch where early stopping ended training (for BET: of the winning
+retraining), from each run's ``curve``; "stopped" short of the epoch cap with
+``stopping_step`` epochs after the best means the curve had flattened.
 """
 
 from __future__ import annotations
@@ -61,7 +66,18 @@ def summary(runs: dict) -> dict:
         "used": int(np.mean([runs[s]["used_params"] for s in seeds])),
         "budget": int(np.mean([runs[s]["budget_params"] for s in seeds])),
         "seconds": float(np.mean([runs[s]["seconds"] for s in seeds])),
+        "epochs": epochs([runs[s] for s in seeds]),
     }
+
+
+def epochs(runs: list[dict]) -> str:
+    """"best / stopped" epoch (1-based), means over runs, from each run's validation curve; "" without curves."""
+    curves = [r["curve"] for r in runs if r.get("curve")]
+    if not curves:
+        return ""
+    best = np.mean([1 + max(c, key=lambda p: p["valid_score"])["epoch"] for c in curves])  # first of equals
+    last = np.mean([1 + c[-1]["epoch"] for c in curves])
+    return f"{best:.0f} / {last:.0f}"
 
 
 def paired_p(a: dict, b: dict, metric: str) -> float | None:
@@ -91,15 +107,31 @@ def protocol_line(results) -> str:
     )
 
 
-def dataset_tables(dataset: str, results: list[dict]) -> tuple[str, list[dict]]:
+def schedule_lines(results) -> list[str]:
+    """One line per distinct BET schedule among the results."""
+    lines = []
+    for settings in {json.dumps(r["bet"]["settings"], sort_keys=True) for r in results if r.get("bet")}:
+        b = json.loads(settings)
+        lines.append(
+            f"BET schedule (profile {b.get('bet_profile') or 'paper'}): T={b['bet_iterations']} iterations, m={b['bet_candidates']} "
+            f"candidates, h={b['bet_finetune_epochs']} fine-tuning epochs at lr {b['bet_finetune_lr']}, "
+            f"N={b['bet_predictor_updates']} predictor updates, top-{b['bet_retrain_top']} retrained from "
+            f"{b.get('bet_retrain_from', 'scratch')}."
+        )
+    return sorted(lines)
+
+
+def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tuple[str, list[dict]]:
     groups = group(results)
     lines = [f"# {dataset}", ""]
-    stamp = next((r.get("measured") for r in results if r.get("measured")), None)
-    if stamp:
-        lines.append(f"Measured {stamp}.")
+    stamps = sorted(r["measured"] for r in results if r.get("measured"))
+    if stamps:
+        first, last = stamps[0][:10], stamps[-1][:10]
+        lines.append(f"Measured {first}" + (f" to {last}" if last != first else "") + (f" on {machine}" if machine else "") + ".")
     line = protocol_line(results)
     if line:
         lines += [line, ""]
+    lines += [line + "  " for line in schedule_lines(results)]
     seeds = sorted({r["seed"] for r in results})
     lines += [f"Test split, mean ± std over seeds {seeds}.", ""]
     csv_rows = []
@@ -107,27 +139,27 @@ def dataset_tables(dataset: str, results: list[dict]) -> tuple[str, list[dict]]:
     reference = sorted((k for k in groups if k[2] == "recbole"), key=lambda k: k[1])
     if reference:
         lines += ["## RecBole's own models (unchanged, full tables)", ""]
-        lines += ["| model | " + " | ".join(LABELS) + " | embedding params | s |", "|---" * (len(LABELS) + 3) + "|"]
+        lines += ["| model | " + " | ".join(LABELS) + " | embedding params | epochs | s |", "|---" * (len(LABELS) + 4) + "|"]
         for key in reference:
             s = summary(groups[key])
-            lines.append(f"| {key[1]} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} | {s['seconds']:.0f} |")
+            lines.append(f"| {key[1]} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} | {s['epochs']} | {s['seconds']:.0f} |")
             csv_rows.append(csv_row(key, s))
         lines.append("")
 
     for model in sorted({k[1] for k in groups if k[2] != "recbole"}):
         lines += [f"## {model}", ""]
-        lines += ["| sparsity | method | " + " | ".join(LABELS) + " | used / budget | s |", "|---" * (len(LABELS) + 4) + "|"]
+        lines += ["| sparsity | method | " + " | ".join(LABELS) + " | used / budget | epochs | s |", "|---" * (len(LABELS) + 5) + "|"]
         full = [k for k in groups if k[1] == model and k[2] == "full"]
         for key in full:
             s = summary(groups[key])
-            lines.append("| 0 | full | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['seconds']:.0f} |")
+            lines.append("| 0 | full | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['epochs']} | {s['seconds']:.0f} |")
             csv_rows.append(csv_row(key, s))
         for sparsity in sorted({k[3] for k in groups if k[1] == model and k[2] not in ("full", "recbole")}):
             here = {k[2]: summary(groups[k]) for k in groups if k[1] == model and k[3] == sparsity and k[2] not in ("full", "recbole")}
             for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
                 s = here[method]
                 lines.append(
-                    f"| {sparsity} | {method} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['seconds']:.0f} |"
+                    f"| {sparsity} | {method} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['epochs']} | {s['seconds']:.0f} |"
                 )
                 csv_rows.append(csv_row((dataset, model, method, sparsity), s))
             lines += comparison_rows(sparsity, here)
@@ -140,15 +172,15 @@ def comparison_rows(sparsity, here: dict) -> list[str]:
         return []
     bet, rows = here["bet"], []
     if "es" in here:
-        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + " | | |")
+        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + " | | | |")
     candidates = [b for b in BASELINES if b in here]
     if candidates:
         best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
         rows.append(
-            f"| {sparsity} | BET ÷ best ({best.upper()}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + " | | |"
+            f"| {sparsity} | BET ÷ best ({best.upper()}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + " | | | |"
         )
         p = [paired_p(bet, here[best], m) for m in METRICS]
-        rows.append(f"| {sparsity} | p, BET vs {best.upper()} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + " | | |")
+        rows.append(f"| {sparsity} | p, BET vs {best.upper()} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + " | | | |")
     return rows
 
 
@@ -157,7 +189,7 @@ def csv_row(key, s) -> dict:
     row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
     for m in METRICS:
         row[f"{m}_mean"], row[f"{m}_std"] = round(s["mean"][m], 6), round(s["std"][m], 6)
-    row.update(used_params=s["used"], budget_params=s["budget"], seconds=round(s["seconds"], 1))
+    row.update(used_params=s["used"], budget_params=s["budget"], epochs_best_stopped=s["epochs"], seconds=round(s["seconds"], 1))
     return row
 
 
@@ -165,13 +197,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--machine", default=None, help="the machine line (default: this machine's)")
     args = parser.parse_args(argv)
+    if args.machine is None:
+        from bench.common import machine
+
+        args.machine = machine()
     results = load(args.results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in sorted({r["dataset"] for r in results}):
         mine = [r for r in results if r["dataset"] == dataset]
-        text, rows = dataset_tables(dataset, mine)
+        text, rows = dataset_tables(dataset, mine, args.machine)
         (out / f"table-{dataset}.md").write_text(text + "\n")
         with open(out / f"table-{dataset}.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -18,6 +18,9 @@ def fake_result(method, seed, ndcg20, sparsity=0.9, model="LightGCN"):
         "used_params": 100, "budget_params": 100, "seconds": 10.0 + seed,
         "protocol": {"learner": "adam", "learning_rate": 0.01, "train_batch_size": 2048, "epochs": 300,
                      "stopping_step": 20, "valid_metric": "NDCG@20", "split": {"RS": [0.5, 0.25, 0.25]}, "embedding_size": 128},
+        # best at epoch index 2 + seed, stopped 3 epochs later
+        "curve": [{"epoch": e, "train_loss": 1.0, "valid_score": 0.5 - abs(e - 2 - seed) * 0.01} for e in range(6 + seed)],
+        "measured": f"2026-11-2{5 + seed} 10:00:00",
     }
 
 
@@ -25,17 +28,27 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     values = {"es": [0.30, 0.31, 0.32], "mr": [0.20, 0.21, 0.22], "bet": [0.31, 0.33, 0.35]}
     for method, per_seed in values.items():
         for seed, v in enumerate(per_seed):
-            (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
+            result = fake_result(method, seed, v)
+            if method == "bet":
+                result["bet"] = {"settings": {"bet_iterations": 20, "bet_candidates": 100, "bet_finetune_epochs": 2,
+                                              "bet_finetune_lr": 0.03, "bet_predictor_updates": 2, "bet_retrain_top": 2,
+                                              "bet_retrain_from": "pretrained", "bet_profile": "fast"}}
+            (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(result))
     (tmp_path / "broken.error.json").write_text("{}")  # failures are not results
-    table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")])
+    table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out"), "--machine", "a test box"])
     text = (tmp_path / "out" / "table-toy.md").read_text()
+    assert "Measured 2026-11-25 to 2026-11-27 on a test box." in text
+    assert "BET schedule (profile fast): T=20 iterations, m=100 candidates, h=2" in text and "top-2 retrained from pretrained" in text
+    # best epochs 3, 4, 5 (1-based) -> 4; stopped at 6, 7, 8 -> 7
+    bet_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | bet |"))
+    assert bet_row.split("|")[-3].strip() == "4 / 7"
     assert "| 0.9 | bet | 0.1000 ± 0.0000 |" in text
     assert "0.3300 ± 0.0200" in text  # BET's N@20: mean 0.33, sample std 0.02
     assert "| 0.9 | BET ÷ ES | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.065 |" in text  # 0.33 / 0.31
     assert "BET ÷ best (ES)" in text
     # differences 0.01, 0.02, 0.03: t = 0.02 / (0.01 / sqrt 3) = 3.464 with 2 degrees of freedom: p = 0.0742
     p_row = next(line for line in text.splitlines() if "p, BET vs ES" in line)
-    assert p_row.split("|")[-4].strip() == "0.0742"
+    assert p_row.split("|")[-5].strip() == "0.0742"
     assert p_row.split("|")[3].strip() == "n/a"  # no variance in the difference: no test
     assert "lr 0.01, batch 2048" in text and "patience 20" in text
     rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()
@@ -77,3 +90,22 @@ def test_plan_adds_reference_rows_and_one_full_table_per_seed():
     assert sum(r.method == "es" for r in runs) == 2 * 2 * 2
     assert "BPR-recbole-0.0-s1" in names and "Pop-recbole-0.0-s0" in names
     assert str(runs[0].result_file(ROOT)).endswith(f"ml-100k/{runs[0].name}.json")
+
+
+def test_plots_from_fixed_results(tmp_path):
+    """Quality, search and curve plots are drawn from result JSONs alone (no exported tables here)."""
+    import matplotlib.image
+
+    from bench import plots
+
+    for method in ("full", "es", "mr", "bet"):
+        result = fake_result(method, 0, 0.3)
+        if method == "bet":
+            result["search"] = [{"t": t, "strategy": "I" if t < 3 else "II", "measured": 0.8 + 0.01 * t, "predictor_loss": 0.1 / (t + 1)}
+                                for t in range(5)]
+        (tmp_path / f"{method}.json").write_text(json.dumps(result))
+    (tmp_path / "pop.json").write_text(json.dumps(dict(fake_result("recbole", 0, 0.2, sparsity=0.0), model="Pop")))
+    plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")])
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert written == ["curves-toy-LightGCN-0.9.png", "curves-toy-recbole.png", "quality-toy-LightGCN.png", "search-toy-LightGCN-0.9.png"]
+    assert matplotlib.image.imread(tmp_path / "out" / "curves-toy-LightGCN-0.9.png").shape[:2] == (440, 770)
