@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every committed sweep table and plot, from scratch: bash bench/reproduce.sh
+#
+# Each sweep is a set of ray tasks (one CPU each). A finished run is skipped, so this script
+# can be interrupted and started again without losing work. BET runs here use the CPU profile
+# "fast" (T=20, h=2, top-2 warm-started; properties/profile/fast.yaml); drop
+# --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
+# Wall time on the 2-core machine of the README: about 2.5 hours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+DATA=${DATA:-../shared/datasets}
+FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
+
+# ml-100k (bundled with RecBole): LightGCN over three seeds, with RecBole's own models as reference rows
+$PYTHON -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}"
+# gowalla-s: LightGCN, one seed
+$PYTHON -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}"
+# ml-100k: NeuMF and NGCF, one seed
+$PYTHON -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=NeuMF,NGCF "${FAST[@]}"
+# yelp2018-s: LightGCN, one seed
+$PYTHON -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=BPR,Pop "${FAST[@]}"
+
+$PYTHON -m bench.table --results=bench/results/sweep --out=bench/results
+$PYTHON -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA"
