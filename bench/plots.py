@@ -42,6 +42,11 @@ def frequencies(dataset: str, data_path: str, seed: int):
     return training_frequencies(train._dataset, config)
 
 
+def has_table(result: dict) -> bool:
+    """Whether the run's exported table (kept next to its checkpoint, not committed) is on disk."""
+    return bool(result.get("export")) and Path(result["export"]["path"]).is_file()
+
+
 def plot_sizes(runs: dict, freq, path: Path, title: str) -> None:
     from recbole_bet.export import read_table
 
@@ -168,16 +173,20 @@ def main(argv=None):
             labelled = {m.upper() if m != "full" else "full": runs[m] for m in ("bet", "es", "mr") if m in runs}
             if full:
                 labelled["full"] = full
-            path = out / f"curves-{dataset}-{model}-{sparsity}.png"
-            plot_curves(labelled, path, f"Final training, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
-            written.append(path)
+            if any(r.get("curve") for r in labelled.values()):  # runs before curves were recorded have none
+                path = out / f"curves-{dataset}-{model}-{sparsity}.png"
+                plot_curves(labelled, path, f"Final training, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
+                written.append(path)
             if "bet" in runs:
                 path = out / f"search-{dataset}-{model}-{sparsity}.png"
                 plot_search(runs["bet"], path, f"BET search, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
                 written.append(path)
-            if any(runs.get(m, {}).get("export") for m in ("bet", "es", "mr")):
+            exported = {m: r for m, r in runs.items() if m in ("bet", "es", "mr") and has_table(r)}
+            if len(exported) < len([m for m in ("bet", "es", "mr") if m in runs]):
+                print(f"sizes-{dataset}-{model}-{sparsity}.png: skipped, exported tables missing (re-run the sweep to make them)")
+            elif exported:
                 path = out / f"sizes-{dataset}-{model}-{sparsity}.png"
-                plot_sizes(runs, frequencies(dataset, args.data_path, seed), path, f"Chosen sizes, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
+                plot_sizes(exported, frequencies(dataset, args.data_path, seed), path, f"Chosen sizes, {model} on {dataset}, sparsity {sparsity}, seed {seed}")
                 written.append(path)
     for path in written:
         print("written", path)

@@ -27,3 +27,9 @@ $PYTHON -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,
 
 $PYTHON -m bench.table --results=bench/results/sweep --out=bench/results
 $PYTHON -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA"
+
+# The paper's schedule (T=50, h=10, top-5 from scratch), one seed: ml-100k, LightGCN, sparsity 0.9
+$PYTHON -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.9 --seeds=2020 \
+    --out=bench/results/paper-schedule/runs --data_path="$DATA"
+$PYTHON -m bench.table --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule
+$PYTHON -m bench.plots --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule --data_path="$DATA"
