@@ -19,6 +19,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.baselines import FIXED_METHODS
 from recbole_bet.budget import Budget, BudgetError
 from recbole_bet.config import BetConfig, BetSettings, ConfigError, check_dataset_present
@@ -68,6 +69,8 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     config = BetConfig(model, dataset, config_file_list, config_dict)
     settings = BetSettings.from_config(config)
     check_dataset_present(config)
+    if settings.tune_allocator:
+        keep_freed_memory()
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()

@@ -29,6 +29,7 @@ def run_cli(*args, cwd):
         (["--dataset=nosuchdata"], "unknown dataset 'nosuchdata'"),
         (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),
         (["--bet_nonsense=3"], "unknown key 'bet_nonsense'"),
+        (["--tune_allocator=maybe"], "tune_allocator='maybe'; allowed: True or False"),
     ],
 )
 def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):

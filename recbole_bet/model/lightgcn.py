@@ -5,6 +5,7 @@ RecBole's LightGCN unchanged, but for its two tables, which become
 multiplied as a symmetric CSR matrix (:mod:`recbole_bet.model.propagation`).
 """
 
+import torch
 from recbole.model.general_recommender import lightgcn
 
 from recbole_bet.model.budgeted import BudgetedRecommender
@@ -31,6 +32,23 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         ego = super().get_ego_embeddings()
         width = self.kept_width
         return ego if width == ego.shape[1] else ego[:, :width].contiguous()
+
+    def forward(self):
+        """RecBole's LightGCN forward, the layer mean taken as a running sum.
+
+        RecBole stacks the ``n_layers + 1`` layer outputs into one
+        ``[N, n_layers + 1, d]`` tensor and takes its mean: one more copy of every
+        layer forward, and as many again backward. Adding each layer to a sum
+        as it is made gives the same values (the same additions, in the same
+        order, then one division) with neither copy.
+        """
+        layer = self.get_ego_embeddings()
+        total = layer
+        for _ in range(self.n_layers):
+            layer = torch.sparse.mm(self.norm_adj_matrix, layer)
+            total = total + layer
+        total = total / (self.n_layers + 1)
+        return torch.split(total, [self.n_users, self.n_items])
 
     def full_sort_predict(self, interaction):
         """RecBole's full-ranking scores, computed on the used width only.
