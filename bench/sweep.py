@@ -50,9 +50,10 @@ class Run:
         return out / self.dataset / f"{self.name}.json"
 
     def command(self, out: Path, data_path: str, keys: list[str]) -> list[str]:
+        budget = [] if self.method == "recbole" else [f"--sparsity={self.sparsity}"]  # RecBole's own models have none
         return [
             sys.executable, str(ROOT / "run_recbole_bet.py"), f"--model={self.model}", f"--dataset={self.dataset}",
-            f"--method={self.method}", f"--sparsity={self.sparsity}", f"--seed={self.seed}",
+            f"--method={self.method}", *budget, f"--seed={self.seed}",
             f"--data_path={data_path}", "--show_progress=False", f"--result_file={self.result_file(out)}",
             f"--checkpoint_dir={out / self.dataset / 'saved'}", *keys,
         ]

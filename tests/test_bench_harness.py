@@ -63,20 +63,22 @@ def test_paired_p_needs_two_pairs():
 def test_sweep_runs_ray_tasks_records_failures_and_skips_finished_runs(tmp_path, capsys):
     out = tmp_path / "sweep"
     args = [
-        "--dataset=ml-100k", "--models=LightGCN", "--methods=es", "--sparsities=0.9,0.999", "--seeds=0",
+        "--dataset=ml-100k", "--models=LightGCN", "--methods=es", "--sparsities=0.9,0.999", "--seeds=0", "--baselines=Pop",
         f"--out={out}", "--keys=--epochs=1 --state=WARNING", "--num_cpus=2",
     ]
     assert sweep.main(args) == 1  # sparsity 0.999 cannot give every row a dimension: that run fails
     done = out / "ml-100k" / "LightGCN-es-0.9-s0.json"
     failed = out / "ml-100k" / "LightGCN-es-0.999-s0.error.json"
     assert sweep.is_complete(done) and json.loads(done.read_text())["used_params"] == 33600
+    reference = out / "ml-100k" / "Pop-recbole-0.0-s0.json"  # RecBole's own model: no budget, no sparsity passed
+    assert sweep.is_complete(reference) and json.loads(reference.read_text())["method"] == "recbole"
     error = json.loads(failed.read_text())
     assert error["status"] == "failed" and "every row needs at least 1" in error["stderr"]
     first_mtime = done.stat().st_mtime
     capsys.readouterr()
 
     assert sweep.main(args) == 1  # the failure is retried, the finished run is not
-    assert "2 runs, 1 already complete, 1 to run" in capsys.readouterr().out
+    assert "3 runs, 2 already complete, 1 to run" in capsys.readouterr().out
     assert done.stat().st_mtime == first_mtime
 
 
