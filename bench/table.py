@@ -2,7 +2,8 @@
 
     python -m bench.table --results=bench/results/sweep --out=bench/results
 
-For each dataset one Markdown file and one CSV. Per backbone, rows are methods
+For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
+of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
 grouped by sparsity, columns R@5, N@5, R@10, N@10, R@20, N@20 (test split,
 mean ± std over seeds), the parameters used against the budget and the wall
 time; under each sparsity BET ÷ ES, BET ÷ the best baseline (ES or MR, by mean
@@ -184,6 +185,37 @@ def comparison_rows(sparsity, here: dict) -> list[str]:
     return rows
 
 
+def headline(results: list[dict]) -> str:
+    """One line per (dataset, model, sparsity): test N@20 of each method (mean over seeds), BET ÷ the best
+    of ES and MR, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
+    groups = group(results)
+    lines = [
+        "| dataset | model | sparsity | seeds | full | ES | MR | BET | BET ÷ best | p (N@20) | RecBole's own (N@20) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, model in sorted({(k[0], k[1]) for k in groups if k[2] != "recbole"}):
+        full = next((summary(groups[k]) for k in groups if k[:3] == (dataset, model, "full")), None)
+        reference = ", ".join(
+            f"{k[1]} {summary(groups[k])['mean']['ndcg@20']:.4f}" for k in sorted(groups) if k[0] == dataset and k[2] == "recbole"
+        )
+        for sparsity in sorted({k[3] for k in groups if k[:2] == (dataset, model) and k[2] not in ("full", "recbole")}):
+            here = {k[2]: summary(groups[k]) for k in groups if k[:2] == (dataset, model) and k[3] == sparsity}
+            cell = lambda m: f"{here[m]['mean']['ndcg@20']:.4f}" if m in here else "-"  # noqa: E731
+            ratio, p = "-", "-"
+            candidates = [b for b in BASELINES if b in here]
+            if "bet" in here and candidates:
+                best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+                ratio = f"{here['bet']['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({best.upper()})"
+                value = paired_p(here["bet"], here[best], "ndcg@20")
+                p = "n/a" if value is None else f"{value:.3f}"
+            seeds = len(here["bet"]["seeds"]) if "bet" in here else max(len(v["seeds"]) for v in here.values())
+            full_cell = f"{full['mean']['ndcg@20']:.4f}" if full else "-"
+            lines.append(
+                f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | {cell('es')} | {cell('mr')} | {cell('bet')} | {ratio} | {p} | {reference} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def csv_row(key, s) -> dict:
     dataset, model, method, sparsity = key
     row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
@@ -216,6 +248,9 @@ def main(argv=None):
             writer.writerows(rows)
         print(text)
         print(f"written to {out / f'table-{dataset}.md'} and .csv")
+    if results:
+        (out / "headline.md").write_text(headline(results))
+        print(f"written to {out / 'headline.md'}")
 
 
 if __name__ == "__main__":
