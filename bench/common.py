@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 from datetime import date
 from pathlib import Path
 
-import torch
+from recbole_bet.quick_start import machine  # noqa: F401  (the machine line of every table)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {device}, torch {torch.__version__}, {platform.system()}"
 
 
 def header(title: str, command: str, note: str = "") -> str:

@@ -1,6 +1,6 @@
 """Training epochs of RecBole's own LightGCN / NGCF against ours: wall time, loss curve, metrics.
 
-    python -m bench.epoch_time --dataset=gowalla --data_path=../shared/datasets --models=LightGCN,NGCF --epochs=2
+    python -m bench.epoch_time --dataset=gowalla --data_path=../shared/datasets --models=LightGCN --epochs=2
 
 In one process, on one split, from the same initial weights:
 
@@ -58,6 +58,8 @@ def main(argv=None):
     parser.add_argument("--models", default="LightGCN")
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
+    if "," in args.models:  # the allocator setting cannot be undone: a second model's "RecBole" row would have it
+        parser.error(f"--models={args.models}: one model per run (the allocator setting is process-wide)")
 
     rows = []
     for name in args.models.split(","):

@@ -129,7 +129,7 @@ def plot_curves(runs: dict, path: Path, title: str) -> None:
             continue
         epochs = [1 + p["epoch"] for p in curve]
         scores = [p["valid_score"] for p in curve]
-        best = int(np.argmax(scores))
+        best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # the last of equals, the epoch RecBole kept
         (line,) = axis.plot(epochs, scores, lw=1.3, label=f"{label} (best {epochs[best]}, stopped {epochs[-1]})",
                             color=COLORS.get(label.lower()))
         axis.plot(epochs[best], scores[best], "o", color=line.get_color())
@@ -155,7 +155,9 @@ def main(argv=None):
     results = [r for r in everything if r["method"] != "recbole"]
     written = []
     for dataset in sorted({r["dataset"] for r in everything if r["method"] == "recbole"}):
-        reference = [r for r in everything if r["dataset"] == dataset and r["method"] == "recbole"]
+        reference = [r for r in everything if r["dataset"] == dataset and r["method"] == "recbole" and r.get("curve")]
+        if not reference:
+            continue
         seed = min(r["seed"] for r in reference)
         path = out / f"curves-{dataset}-recbole.png"
         plot_curves({r["model"]: r for r in reference if r["seed"] == seed}, path, f"RecBole's own models on {dataset}, seed {seed}")

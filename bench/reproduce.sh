@@ -6,30 +6,32 @@
 # "fast" (T=20, h=2, top-2 warm-started; properties/profile/fast.yaml); drop
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
 # Wall time on the 2-core machine of the README: about 2.5 hours.
-set -euo pipefail
+set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
+status=0
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DATA=${DATA:-../shared/datasets}
 FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
 
 # ml-100k (bundled with RecBole): LightGCN over three seeds, with RecBole's own models as reference rows
-$PYTHON -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}"
+"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # gowalla-s: LightGCN, one seed
-$PYTHON -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}"
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # ml-100k: NeuMF and NGCF, one seed
-$PYTHON -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=NeuMF,NGCF "${FAST[@]}"
+"$PYTHON" -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=NeuMF,NGCF "${FAST[@]}" || status=1
 # yelp2018-s: LightGCN, one seed
-$PYTHON -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=BPR,Pop "${FAST[@]}"
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+    --seeds=0 --baselines=BPR,Pop "${FAST[@]}" || status=1
 
-$PYTHON -m bench.table --results=bench/results/sweep --out=bench/results
-$PYTHON -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA"
+"$PYTHON" -m bench.table --results=bench/results/sweep --out=bench/results || status=1
+"$PYTHON" -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA" || status=1
 
 # The paper's schedule (T=50, h=10, top-5 from scratch), one seed: ml-100k, LightGCN, sparsity 0.9
-$PYTHON -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.9 --seeds=2020 \
-    --out=bench/results/paper-schedule/runs --data_path="$DATA"
-$PYTHON -m bench.table --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule
-$PYTHON -m bench.plots --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule --data_path="$DATA"
+"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.9 --seeds=2020 \
+    --out=bench/results/paper-schedule/runs --data_path="$DATA" || status=1
+"$PYTHON" -m bench.table --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule || status=1
+"$PYTHON" -m bench.plots --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule --data_path="$DATA" || status=1
+exit "$status"

@@ -71,12 +71,18 @@ def summary(runs: dict) -> dict:
     }
 
 
+def best_point(curve: list[dict]) -> dict:
+    """The point RecBole kept: the highest validation score, the last of equals (its early stopping
+    saves on ``score >= best``)."""
+    return max(reversed(curve), key=lambda p: p["valid_score"])
+
+
 def epochs(runs: list[dict]) -> str:
     """"best / stopped" epoch (1-based), means over runs, from each run's validation curve; "" without curves."""
     curves = [r["curve"] for r in runs if r.get("curve")]
     if not curves:
         return ""
-    best = np.mean([1 + max(c, key=lambda p: p["valid_score"])["epoch"] for c in curves])  # first of equals
+    best = np.mean([1 + best_point(c)["epoch"] for c in curves])
     last = np.mean([1 + c[-1]["epoch"] for c in curves])
     return f"{best:.0f} / {last:.0f}"
 
@@ -128,7 +134,9 @@ def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tupl
     stamps = sorted(r["measured"] for r in results if r.get("measured"))
     if stamps:
         first, last = stamps[0][:10], stamps[-1][:10]
-        lines.append(f"Measured {first}" + (f" to {last}" if last != first else "") + (f" on {machine}" if machine else "") + ".")
+        recorded = sorted({r["machine"] for r in results if r.get("machine")})  # where the runs say they ran
+        where = "; ".join(recorded) if recorded else machine
+        lines.append(f"Measured {first}" + (f" to {last}" if last != first else "") + (f" on {where}" if where else "") + ".")
     line = protocol_line(results)
     if line:
         lines += [line, ""]
@@ -229,7 +237,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
-    parser.add_argument("--machine", default=None, help="the machine line (default: this machine's)")
+    parser.add_argument("--machine", default=None, help="the machine line for runs that do not record one (default: this machine's)")
     args = parser.parse_args(argv)
     if args.machine is None:
         from bench.common import machine

@@ -23,6 +23,7 @@ import ctypes.util
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
+INT_MAX = 2**31 - 1
 DEFAULT_THRESHOLD = 1 << 30  # 1 GiB: blocks below come from the heap, and up to this much free memory is kept
 
 
@@ -31,7 +32,12 @@ def keep_freed_memory(threshold: int = DEFAULT_THRESHOLD) -> bool:
 
     Returns:
         bool: True if glibc accepted both settings; False where there is no glibc (nothing changed).
+
+    Raises:
+        ValueError: ``threshold`` outside what ``mallopt``'s C int can hold.
     """
+    if not 0 < int(threshold) <= INT_MAX:
+        raise ValueError(f"threshold={threshold}; allowed: 1 to {INT_MAX} bytes (a C int)")
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from logging import getLogger
@@ -158,6 +159,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         "export": export,
         "seconds": round(time.time() - started, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(),
         "protocol": {
             "learner": config["learner"],
             "learning_rate": config["learning_rate"],
@@ -183,6 +185,21 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         write_result(result, settings.result_file)
         logger.info(set_color("result written to", "blue") + f" {settings.result_file}")
     return result
+
+
+def machine() -> str:
+    """This machine in one line: cores and CPU model, memory, GPU, torch, OS."""
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {device}, torch {torch.__version__}, {platform.system()}"
 
 
 def write_result(result: dict, path) -> None:

@@ -5,6 +5,7 @@ process may already have made it.
 """
 
 import json
+import platform
 import subprocess
 import sys
 
@@ -32,10 +33,18 @@ print(json.dumps({"default": default, "accepted": accepted, "tuned": faults()}))
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 def test_large_tensors_reuse_freed_memory():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=120, cwd=ROOT)
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     assert counts["accepted"] is True
-    assert counts["default"] > 10 * 4096  # 10 fresh tensors of 16,384 4-KiB pages each fault in ...
+    assert counts["default"] >= 10  # 10 fresh 64 MB tensors fault in (page by page, or by huge pages) ...
     assert counts["tuned"] < counts["default"] / 4  # ... and (nearly) no longer once freed memory stays mapped
+
+
+def test_threshold_must_fit_a_c_int():
+    from recbole_bet.allocator import keep_freed_memory
+
+    for bad in (0, 2**31, 2**32):
+        with pytest.raises(ValueError, match=f"threshold={bad}; allowed: 1 to 2147483647"):
+            keep_freed_memory(bad)

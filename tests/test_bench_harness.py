@@ -18,8 +18,9 @@ def fake_result(method, seed, ndcg20, sparsity=0.9, model="LightGCN"):
         "used_params": 100, "budget_params": 100, "seconds": 10.0 + seed,
         "protocol": {"learner": "adam", "learning_rate": 0.01, "train_batch_size": 2048, "epochs": 300,
                      "stopping_step": 20, "valid_metric": "NDCG@20", "split": {"RS": [0.5, 0.25, 0.25]}, "embedding_size": 128},
-        # best at epoch index 2 + seed, stopped 3 epochs later
-        "curve": [{"epoch": e, "train_loss": 1.0, "valid_score": 0.5 - abs(e - 2 - seed) * 0.01} for e in range(6 + seed)],
+        # the best score at epoch indices 2 + seed and 3 + seed (a tie: RecBole keeps the later), stopped at 5 + seed
+        "curve": [{"epoch": e, "train_loss": 1.0, "valid_score": 0.5 - max(0.0, abs(e - 2.5 - seed) - 0.5) * 0.01}
+                  for e in range(6 + seed)],
         "measured": f"2026-11-2{5 + seed} 10:00:00",
     }
 
@@ -39,9 +40,9 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     text = (tmp_path / "out" / "table-toy.md").read_text()
     assert "Measured 2026-11-25 to 2026-11-27 on a test box." in text
     assert "BET schedule (profile fast): T=20 iterations, m=100 candidates, h=2" in text and "top-2 retrained from pretrained" in text
-    # best epochs 3, 4, 5 (1-based) -> 4; stopped at 6, 7, 8 -> 7
+    # best epochs 4, 5, 6 (1-based, the later of each tie) -> 5; stopped at 6, 7, 8 -> 7
     bet_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | bet |"))
-    assert bet_row.split("|")[-3].strip() == "4 / 7"
+    assert bet_row.split("|")[-3].strip() == "5 / 7"
     assert "| 0.9 | bet | 0.1000 ± 0.0000 |" in text
     assert "0.3300 ± 0.0200" in text  # BET's N@20: mean 0.33, sample std 0.02
     assert "| 0.9 | BET ÷ ES | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.065 |" in text  # 0.33 / 0.31
@@ -55,6 +56,12 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | 0.3300 | 1.065 (ES) | 0.074 |  |"
     rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()
     assert rows[0].startswith("dataset,model,method,sparsity,seeds") and len(rows) == 1 + 3
+
+
+def test_table_names_the_machine_the_runs_recorded():
+    runs = [dict(fake_result("es", seed, 0.3), machine="box A") for seed in (0, 1)]
+    text, _ = table.dataset_tables("toy", runs, machine="the machine making the table")
+    assert "Measured 2026-11-25 to 2026-11-26 on box A." in text
 
 
 def test_paired_p_needs_two_pairs():

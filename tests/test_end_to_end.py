@@ -23,7 +23,7 @@ def test_one_epoch_run_fits_budget_and_reports_all_metrics(model, method, fast_c
     )
     on_disk = json.loads(result_file.read_text())
     assert on_disk == json.loads(json.dumps(result))
-    for key in ("model", "dataset", "method", "sparsity", "seed", "budget_params", "used_params", "valid", "test", "seconds", "export"):
+    for key in ("model", "dataset", "method", "sparsity", "seed", "budget_params", "used_params", "valid", "test", "seconds", "export", "machine"):
         assert key in on_disk, key
     assert set(result["test"]) == METRICS and set(result["valid"]) == METRICS
     assert all(0 <= v <= 1 for v in result["test"].values())
