@@ -64,7 +64,13 @@ class BudgetTrainer(Trainer):
         """Load the parameters of ``model_file`` (default: this trainer's best checkpoint) into the model."""
         path = model_file or self.saved_model_file
         checkpoint = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(checkpoint["state_dict"])  # also drops cached propagations
+        # As RecBole's own evaluate: the weights and the "other parameters" saved beside them. For
+        # RecBole's LightGCN and NGCF these are the propagated embeddings cached for full ranking;
+        # without them the cache left by the last validation (of the last epoch, not the best) would
+        # score the test. Other parameters first: a budgeted model's load_state_dict then drops
+        # them and propagates its loaded weights afresh.
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.model.load_state_dict(checkpoint["state_dict"])
         self.logger.info(set_color("Loading model structure and parameters from", "blue") + f" {path}")
 
     @torch.no_grad()
