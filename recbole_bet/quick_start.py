@@ -73,6 +73,11 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     if settings.tune_allocator:
         keep_freed_memory()
     init_seed(config["seed"], config["reproducibility"])
+    # RecBole creates ./log/<model> and the checkpoint folder by "if not exists: makedirs", which
+    # fails when two runs start side by side (a sweep): create them here, race-free.
+    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
+    if config["checkpoint_dir"]:
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
     init_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
