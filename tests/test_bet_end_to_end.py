@@ -112,5 +112,10 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
     assert (fast.bet_iterations, fast.bet_finetune_epochs, fast.bet_retrain_from) == (7, 2, "pretrained")
     paper = BetSettings.from_config(BetConfig("NGCF", "ml-100k"))
     assert (paper.bet_iterations, paper.bet_finetune_epochs, paper.bet_retrain_top) == (50, 15, 5)
-    with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper"):
+    for profile in ("paper", "paper-gpu"):  # the paper's h: 15 for NGCF, 10 for the others
+        named = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": profile}))
+        assert (named.bet_iterations, named.bet_finetune_epochs, named.bet_retrain_top) == (50, 15, 5)
+    lightgcn = BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "paper-gpu"})
+    assert BetSettings.from_config(lightgcn).bet_finetune_epochs == 10 and lightgcn["eval_batch_size"] == 16777216
+    with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper, paper-gpu"):
         BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "slow"})
