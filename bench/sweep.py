@@ -55,7 +55,7 @@ class Run:
             sys.executable, str(ROOT / "run_recbole_bet.py"), f"--model={self.model}", f"--dataset={self.dataset}",
             f"--method={self.method}", *budget, f"--seed={self.seed}",
             f"--data_path={data_path}", "--show_progress=False", f"--result_file={self.result_file(out)}",
-            f"--checkpoint_dir={out / self.dataset / 'saved'}", *keys,
+            f"--checkpoint_dir={out / self.dataset / 'saved' / self.name}", *keys,
         ]
 
 

@@ -113,6 +113,9 @@ class BetTrainer(BudgetTrainer):
         rng (np.random.Generator): drives the sampler and strategy II.
     """
 
+    # Every file of a search is named <run_name>-<what>; the population file claims the name.
+    claimed_suffix = "-population.npz"
+
     def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng):
         super().__init__(config, model)
         self.settings, self.budget, self.rng = settings, budget, rng

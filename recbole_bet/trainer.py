@@ -14,6 +14,8 @@ data, so the metrics are identical and large evaluation batches stay cheap.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from recbole.evaluator import Collector
 from recbole.trainer import Trainer
@@ -42,14 +44,37 @@ class TopkCollector(Collector):
         self.data_struct.update_tensor("rec.topk", torch.cat((hits, positives), dim=1))
 
 
+def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
+    """A checkpoint name no other run holds: ``saved_model_file``, or ``<stem>-2.pth``, ``<stem>-3.pth``...
+
+    RecBole names a checkpoint by the model and the second its Trainer was made, so two runs
+    started in the same second (a sweep's parallel tasks) would write, and load, one file. The
+    name is claimed by creating ``<stem><claimed_suffix>`` exclusively (``O_EXCL``): the
+    checkpoint itself, or for a run that writes several files under one stem, one of them.
+    """
+    stem = saved_model_file[: -len(".pth")] if saved_model_file.endswith(".pth") else saved_model_file
+    candidate, n = stem, 1
+    while True:
+        try:
+            os.close(os.open(candidate + claimed_suffix, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return candidate + ".pth"
+        except FileExistsError:
+            n += 1
+            candidate = f"{stem}-{n}"
+
+
 class BudgetTrainer(Trainer):
     """RecBole's Trainer for budgeted backbones: unchanged training, checkpoint loading that works,
-    and the top-k collector above. ``curve`` keeps one record per validation of ``fit``
+    a checkpoint name no parallel run shares, and the top-k collector above. ``curve`` keeps one record per validation of ``fit``
     (epoch, that epoch's training loss, validation score), so a run can show that training had
     flattened before early stopping ended it."""
 
+    #: the file whose exclusive creation claims this run's checkpoint name (see claim_unique_name)
+    claimed_suffix = ".pth"
+
     def __init__(self, config, model):
         super().__init__(config, model)
+        self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
         self.eval_collector = TopkCollector(config)
         self.curve = []
 

@@ -32,3 +32,30 @@ def test_loaded_checkpoint_scores_with_its_own_weights_not_a_stale_cache(ours, t
 
     trainer.load_best_model()
     assert trainer.evaluate(valid, load_best_model=False) == best
+
+
+def test_runs_started_in_the_same_second_get_their_own_checkpoint_names(tmp_path, monkeypatch):
+    import numpy as np
+
+    import recbole.trainer.trainer as recbole_trainer
+    from recbole_bet.budget import Budget
+    from recbole_bet.config import BetSettings
+    from recbole_bet.quick_start import training_frequencies
+    from recbole_bet.search import BetTrainer
+
+    monkeypatch.setattr(recbole_trainer, "get_local_time", lambda: "Nov-25-2026_12-00-00")  # one second for all
+    config, train, _, _ = build_data("LightGCN")
+    config["checkpoint_dir"] = str(tmp_path)
+    model = get_model("LightGCN")(config, train._dataset)
+    users, items = training_frequencies(train._dataset, config)
+    budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
+
+    def bet():
+        return BetTrainer(config, model, BetSettings.from_config(config), budget, users, items, np.random.default_rng(0))
+
+    plain = [BudgetTrainer(config, model).saved_model_file for _ in range(3)]
+    searches = [str(bet().run_name) for _ in range(2)]
+    stem = str(tmp_path / "LightGCN-Nov-25-2026_12-00-00")
+    assert plain == [f"{stem}.pth", f"{stem}-2.pth", f"{stem}-3.pth"]
+    assert searches == [stem, f"{stem}-2"]  # their files are <run_name>-pretrain.pth, -retrain0.pth, ...
+    assert (tmp_path / "LightGCN-Nov-25-2026_12-00-00-population.npz").is_file()
