@@ -170,3 +170,19 @@ def test_lightgcn_running_sum_forward_equals_recbole_stacked_mean():
     ours.zero_grad()
     sum(part.sum() for part in lightgcn.LightGCN.forward(ours)).backward()
     assert torch.equal(ours.user_embedding.full_weight.grad, ours_grad)
+
+
+def test_sparse_dense_product_is_torch_sparse_mm_bit_for_bit():
+    from recbole_bet.model.propagation import SymmetricAdjacency, sparse_dense_product
+
+    generator = torch.Generator().manual_seed(0)
+    n = 300
+    upper = torch.rand(n, n, generator=generator) * (torch.rand(n, n, generator=generator) < 0.05)
+    symmetric = torch.triu(upper, 1) + torch.triu(upper, 1).t()
+    adjacency = SymmetricAdjacency(symmetric.to_sparse())
+    assert adjacency.matrix.col_indices().dtype == torch.int32
+    dense = torch.randn(n, 17, generator=generator)
+    expected = torch.sparse.mm(symmetric.to_sparse_csr(), dense)
+    assert torch.equal(sparse_dense_product(adjacency.matrix, dense), expected)
+    assert torch.equal(sparse_dense_product(adjacency.matrix, dense.t().contiguous().t()), expected)  # any strides
+    assert torch.allclose(expected, symmetric @ dense, atol=1e-5)
