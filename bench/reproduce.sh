@@ -26,6 +26,11 @@ FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
 "$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
     --seeds=0 --baselines=BPR,Pop "${FAST[@]}" || status=1
 
+# Ablation: BET's fast search with its retraining from scratch, as ES and MR train (gowalla-s, 0.95)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.95 --seeds=0 \
+    --keys="--bet_profile=fast --bet_retrain_from=scratch" --data_path="$DATA" --out=bench/results/ablation-retrain-scratch || status=1
+"$PYTHON" -m bench.table --results=bench/results/ablation-retrain-scratch --out=bench/results/ablation-retrain-scratch || status=1
+
 "$PYTHON" -m bench.table --results=bench/results/sweep --out=bench/results || status=1
 "$PYTHON" -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA" || status=1
 
