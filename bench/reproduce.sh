@@ -5,7 +5,7 @@
 # can be interrupted and started again without losing work. BET runs here use the CPU profile
 # "fast" (T=20, h=2, top-2 warm-started; properties/profile/fast.yaml); drop
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
-# Wall time on the 2-core machine of the README: about 2.5 hours.
+# Wall time on the 2-core machine of the README: about 5 hours.
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
@@ -19,9 +19,9 @@ FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
 # gowalla-s: LightGCN, one seed
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
     --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
-# ml-100k: NeuMF and NGCF, one seed
+# ml-100k: NeuMF and NGCF, three seeds
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=NeuMF,NGCF "${FAST[@]}" || status=1
+    --seeds=0,1,2 --baselines=NeuMF,NGCF "${FAST[@]}" || status=1
 # yelp2018-s: LightGCN, one seed
 "$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
     --seeds=0 --baselines=BPR,Pop "${FAST[@]}" || status=1
