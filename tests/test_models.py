@@ -186,3 +186,21 @@ def test_sparse_dense_product_is_torch_sparse_mm_bit_for_bit():
     assert torch.equal(sparse_dense_product(adjacency.matrix, dense), expected)
     assert torch.equal(sparse_dense_product(adjacency.matrix, dense.t().contiguous().t()), expected)  # any strides
     assert torch.allclose(expected, symmetric @ dense, atol=1e-5)
+
+
+def test_full_table_neumf_is_recboles_neumf():
+    """Same weights, dropout off: our NeuMF with every row at d_max gives RecBole's NeuMF loss and scores."""
+    from recbole.model.general_recommender import neumf
+
+    config, train, valid, _ = build_data("NeuMF", dropout_prob=0.0)
+    plain = neumf.NeuMF(config, train._dataset)
+    ours = get_model("NeuMF")(config, train._dataset)
+    state = {k.replace(".weight", ".full_weight") if "embedding" in k else k: v for k, v in plain.state_dict().items()}
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    assert not unexpected and all(key.endswith(".sizes") for key in missing)
+    batch = next(iter(train))
+    assert plain.calculate_loss(batch).item() == ours.calculate_loss(batch).item()
+    pairs = next(iter(valid))[0][torch.arange(2)]
+    pairs[plain.ITEM_ID] = torch.tensor([1, 2])
+    with torch.no_grad():
+        assert torch.equal(plain.predict(pairs), ours.predict(pairs))
