@@ -65,9 +65,9 @@ def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> st
 
 class BudgetTrainer(Trainer):
     """RecBole's Trainer for budgeted backbones: unchanged training, checkpoint loading that works,
-    a checkpoint name no parallel run shares, and the top-k collector above. ``curve`` keeps one record per validation of ``fit``
-    (epoch, that epoch's training loss, validation score), so a run can show that training had
-    flattened before early stopping ended it."""
+    a checkpoint name no parallel run shares, and the top-k collector above. ``curve`` keeps one
+    record per validation of ``fit`` (epoch, that epoch's training loss, validation score), so a
+    run can show that training had flattened before early stopping ended it."""
 
     #: the file whose exclusive creation claims this run's checkpoint name (see claim_unique_name)
     claimed_suffix = ".pth"
