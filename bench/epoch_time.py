@@ -103,7 +103,7 @@ def main(argv=None):
         ["model", "variant", "batch", "s / epoch", "speed-up vs RecBole", "vs RecBole, allocator kept", "loss per epoch",
          "valid R@20", "valid N@20"], rows
     )
-    write(f"epoch_time-{args.dataset}.md", text)
+    write(f"epoch_time-{args.dataset}-{args.models.replace(',', '-')}.md", text)
 
 
 if __name__ == "__main__":
