@@ -9,6 +9,8 @@ from pathlib import Path
 from recbole_bet.quick_start import machine  # noqa: F401  (the machine line of every table)
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Checkpoints of the benchmarks' trainers (claimed on creation, often never written): not ./saved.
+SCRATCH = Path(__file__).resolve().parent / "out"
 
 
 def header(title: str, command: str, note: str = "") -> str:
@@ -39,7 +41,9 @@ def recbole_data(model: str, dataset: str, data_path: str, **keys):
 
     argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads sys.argv itself
     try:
-        config = BetConfig(model, dataset, config_dict=dict({"data_path": data_path, "show_progress": False, "state": "WARNING"}, **keys))
+        config = BetConfig(model, dataset, config_dict=dict(
+            {"data_path": data_path, "show_progress": False, "state": "WARNING", "checkpoint_dir": str(SCRATCH / "saved")}, **keys
+        ))
     finally:
         sys.argv = argv
     init_seed(config["seed"], True)
