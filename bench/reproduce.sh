@@ -16,9 +16,9 @@ FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
 # ml-100k (bundled with RecBole): LightGCN over three seeds, with RecBole's own models as reference rows
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
     --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
-# gowalla-s: LightGCN, one seed
+# gowalla-s: LightGCN, three seeds
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
+    --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # ml-100k: NeuMF and NGCF, three seeds
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
     --seeds=0,1,2 --baselines=NeuMF,NGCF "${FAST[@]}" || status=1
