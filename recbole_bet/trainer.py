@@ -9,7 +9,9 @@ variable is needed.
 RecBole's Collector finds the hits among the top-k items through a dense
 ``users x items`` integer matrix per batch; :class:`TopkCollector` finds them
 with ``isin`` over (user, item) keys and gives RecBole's evaluator the same
-data, so the metrics are identical and large evaluation batches stay cheap.
+data, so the metrics are identical and large evaluation batches stay cheap;
+its evaluation loaders gather each batch's users' items with numpy
+(:mod:`recbole_bet.history`), the same tensors as RecBole's per-user loop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from recbole.evaluator import Collector
 from recbole.trainer import Trainer
 from recbole.utils import set_color
+
+from recbole_bet.history import index_user_items
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -102,4 +106,5 @@ class BudgetTrainer(Trainer):
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if eval_data and load_best_model:
             self.load_best_model(model_file)
+        index_user_items(eval_data)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
