@@ -24,7 +24,7 @@ FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
     --seeds=0,1,2 --baselines=NeuMF,NGCF "${FAST[@]}" || status=1
 # yelp2018-s: LightGCN, one seed
 "$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0 --baselines=BPR,Pop "${FAST[@]}" || status=1
+    --seeds=0 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 
 # Ablation: BET's fast search with its retraining from scratch, as ES and MR train (gowalla-s, 0.95)
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.95 --seeds=0 \
