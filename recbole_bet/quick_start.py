@@ -221,15 +221,24 @@ def main(argv=None) -> int:
     parser.add_argument("--model", "-m", default="LightGCN", help="LightGCN, NGCF or NeuMF (alias NCF)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="ml-100k (bundled), gowalla, yelp2018, ...")
     parser.add_argument("--config_files", default=None, help="space-separated RecBole property files")
-    args, _ = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(argv)
     files = args.config_files.split() if args.config_files else None
     try:
+        check_recbole_arguments(rest)
         result = run_recbole_bet(args.model, args.dataset, config_file_list=files)
     except (ConfigError, BudgetError) as error:
         print(f"run_recbole_bet: error: {error}", file=sys.stderr)
         return 2
     print(summary_lines(result))
     return 0
+
+
+def check_recbole_arguments(arguments: list[str]) -> None:
+    """RecBole reads ``--key=value`` with exactly one ``=``; any other ``--`` argument it drops with
+    only a log warning (a ``--result_file`` whose path holds ``=`` would be lost). Refuse it instead."""
+    for argument in arguments:
+        if argument.startswith("--") and argument.count("=") != 1:
+            raise ConfigError(f"argument {argument!r} is not --key=value with exactly one '='; RecBole would ignore it")
 
 
 def summary_lines(result: dict) -> str:

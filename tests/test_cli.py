@@ -30,6 +30,8 @@ def run_cli(*args, cwd):
         (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),
         (["--bet_nonsense=3"], "unknown key 'bet_nonsense'"),
         (["--tune_allocator=maybe"], "tune_allocator='maybe'; allowed: True or False"),
+        (["--result_file=out/a=b.json"], "argument '--result_file=out/a=b.json' is not --key=value with exactly one '='"),
+        (["--epochs", "3"], "argument '--epochs' is not --key=value with exactly one '='"),
     ],
 )
 def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
