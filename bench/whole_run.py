@@ -1,6 +1,6 @@
 """Whole-run cost of BET against training the full table once, for the paper's schedule and the fast profile.
 
-    python -m bench.whole_run --dataset=gowalla-s --data_path=../shared/datasets --profiles=fast,paper
+    python -m bench.whole_run --dataset=gowalla-s --data_path=../shared/datasets --profiles=fast,fast:bet_retrain_top=1,paper
 
 Each row is one run of ``run_recbole_bet.py`` (LightGCN, one seed) writing its
 result JSON under bench/results/whole_run/; a finished row is not run again,
@@ -42,16 +42,20 @@ def main(argv=None):
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--profiles", default="fast,paper")
+    parser.add_argument(
+        "--profiles", default="fast,paper",
+        help="comma-separated profiles; a profile may carry key overrides after colons, e.g. fast:bet_retrain_top=1",
+    )
     args = parser.parse_args(argv)
 
     full = run("full", ["--method=full"], args)
     rows = [["full table (reference)", f"{full['seconds']:.0f}", "1.00", "-", f"{full['test']['recall@20']:.4f}", f"{full['test']['ndcg@20']:.4f}"]]
-    for profile in args.profiles.split(","):
-        result = run(f"bet-{profile}", ["--method=bet", f"--bet_profile={profile}"], args)
+    for spec in args.profiles.split(","):
+        profile, *overrides = spec.split(":")
+        result = run(f"bet-{'-'.join([profile, *overrides]).replace('=', '-')}", ["--method=bet", f"--bet_profile={profile}", *(f"--{o}" for o in overrides)], args)
         split = result["bet"]["seconds"]
         rows.append([
-            f"BET, profile {profile}",
+            f"BET, profile {profile}" + "".join(f", {o}" for o in overrides),
             f"{result['seconds']:.0f}",
             f"{result['seconds'] / full['seconds']:.2f}",
             f"{split['pretrain']:.0f} / {split['search']:.0f} / {split['retrain']:.0f}",
