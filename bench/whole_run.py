@@ -52,7 +52,8 @@ def main(argv=None):
     rows = [["full table (reference)", f"{full['seconds']:.0f}", "1.00", "-", f"{full['test']['recall@20']:.4f}", f"{full['test']['ndcg@20']:.4f}"]]
     for spec in args.profiles.split(","):
         profile, *overrides = spec.split(":")
-        result = run(f"bet-{'-'.join([profile, *overrides]).replace('=', '-')}", ["--method=bet", f"--bet_profile={profile}", *(f"--{o}" for o in overrides)], args)
+        name = "bet-" + spec.replace(":", "-").replace("=", "-")  # no '=' in a --result_file path (the CLI refuses it)
+        result = run(name, ["--method=bet", f"--bet_profile={profile}", *(f"--{o}" for o in overrides)], args)
         split = result["bet"]["seconds"]
         rows.append([
             f"BET, profile {profile}" + "".join(f", {o}" for o in overrides),
