@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from logging import getLogger
 from pathlib import Path
 
@@ -72,6 +73,34 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     check_dataset_present(config)
     if settings.tune_allocator:
         keep_freed_memory()
+    with deterministic_algorithms(config["reproducibility"]):
+        return _run(config, settings, saved, started)
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool):
+    """torch's deterministic algorithms while a run with RecBole's ``reproducibility: True`` lasts.
+
+    RecBole's ``init_seed`` only sets cuDNN's flags. On a CPU with more than one thread, torch
+    sums the gradient of an indexing with repeated indices (``user_all_embeddings[user]`` in
+    RecBole's losses) by atomic adds, in whatever order the threads reach them: two runs of one
+    seed then differ in the last bits from the first batch on, and may stop at other epochs. The
+    deterministic kernels add in index order, no slower here (measured on gowalla-s). ``warn_only``:
+    an operation without a deterministic kernel (some of RecBole's other models, on a GPU) warns
+    instead of failing. The previous setting is restored afterwards.
+    """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's own condition, on a GPU
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
+    """:func:`run_recbole_bet` after its configuration: data, budget, training, test, export."""
     init_seed(config["seed"], config["reproducibility"])
     # RecBole creates ./log/<model> and the checkpoint folder by "if not exists: makedirs", which
     # fails when two runs start side by side (a sweep): create them here, race-free.

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
+from recbole_bet.trainer import load_checkpoint
 
 METRICS = {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
 
@@ -41,13 +43,37 @@ def test_one_epoch_run_fits_budget_and_reports_all_metrics(model, method, fast_c
     assert np.isfinite(result["curve"][0]["train_loss"])
 
 
-def test_same_seed_same_metrics(fast_config):
-    config = dict(fast_config, epochs=1, method="mr", export_table=False)
+@pytest.fixture
+def two_threads():
+    """torch on two threads, where its parallel kernels may add in any order (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_same_seed_same_weights_bit_for_bit(fast_config, two_threads):
+    """Two runs of one seed train the same weights, bit for bit, on two threads (with torch's default
+    kernels the loss curve already differs in its 8th digit after one epoch of this run)."""
+    config = dict(fast_config, epochs=2, method="mr", export_table=False)
     first = run_recbole_bet("LightGCN", "ml-100k", config_dict=config)
     second = run_recbole_bet("LightGCN", "ml-100k", config_dict=config)
-    assert first["test"] == second["test"] and first["sizes"] == second["sizes"]
+    assert first["curve"] == second["curve"] and first["test"] == second["test"] and first["sizes"] == second["sizes"]
+    weights = [load_checkpoint(run["checkpoint"])["state_dict"] for run in (first, second)]
+    assert first["checkpoint"] != second["checkpoint"] and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not torch.are_deterministic_algorithms_enabled()  # the run's setting does not outlive it
     third = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(config, seed=7))
     assert third["sizes"] != first["sizes"]
+
+
+@pytest.mark.parametrize("reproducibility", [True, False])
+def test_deterministic_algorithms_follow_reproducibility_and_are_restored(reproducibility):
+    from recbole_bet.quick_start import deterministic_algorithms
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_algorithms(reproducibility):
+        assert torch.are_deterministic_algorithms_enabled() is reproducibility
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 @pytest.mark.parametrize("model, params", [("BPR", 128 * (943 + 1682)), ("Pop", 0)])
