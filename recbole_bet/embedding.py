@@ -87,6 +87,13 @@ class MaskedEmbedding(nn.Module):
             return self.full_weight
         return self.full_weight * self.mask
 
+    def masked_columns(self, width: int) -> torch.Tensor:
+        """The first ``width`` columns of :attr:`weight`, ``[num_embeddings, width]``, computed on
+        those columns only (the same values; the gradient of the others is zero either way)."""
+        if width == self.embedding_dim:
+            return self.weight
+        return self.full_weight[:, :width] * self.mask[:, :width]
+
     @property
     def kept_params(self) -> int:
         return int(self.sizes.sum(dtype=torch.int64))

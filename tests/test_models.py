@@ -154,6 +154,43 @@ def test_lightgcn_training_on_the_used_width_matches_recbole():
     assert torch.allclose(ours.user_embedding.full_weight.grad[mask], plain.user_embedding.weight.grad[mask], atol=1e-7)
 
 
+def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_after():
+    """Masking and concatenating only the kept columns gives the weights RecBole's concatenation
+    at d_max, cut afterwards, gives: the same after three Adam steps, bit for bit (deterministic kernels)."""
+    from recbole.model.general_recommender import lightgcn
+
+    config, train, _, _ = build_data("LightGCN")
+    users, items = training_frequencies(train._dataset, config)
+    action = mixed_random(Budget.from_sparsity(0.9, 128, len(users), len(items)), users, items, rng=np.random.default_rng(1))
+    batches = [batch for _, batch in zip(range(3), train)]
+
+    def cut_after(model):  # RecBole's ego embeddings at d_max, then the used columns
+        return lightgcn.LightGCN.get_ego_embeddings(model)[:, : model.kept_width].contiguous()
+
+    trained = []
+    for ego in (None, cut_after):
+        torch.manual_seed(0)
+        model = get_model("LightGCN")(config, train._dataset)
+        model.apply_action(action)
+        if ego:
+            model.get_ego_embeddings = ego.__get__(model)
+        assert 1 < model.kept_width < 128 and model.get_ego_embeddings().shape[1] == model.kept_width
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        torch.use_deterministic_algorithms(True)
+        try:
+            for batch in batches:
+                optimizer.zero_grad()
+                model.calculate_loss(batch).backward()
+                optimizer.step()
+        finally:
+            torch.use_deterministic_algorithms(False)
+        trained.append(model.state_dict())
+    assert all(torch.equal(trained[0][key], trained[1][key]) for key in trained[0])
+    torch.manual_seed(0)
+    start = get_model("LightGCN")(config, train._dataset)
+    assert not torch.equal(start.user_embedding.full_weight, trained[0]["user_embedding.full_weight"])  # it trained
+
+
 def test_lightgcn_running_sum_forward_equals_recbole_stacked_mean():
     """Our forward (a running sum of the layers) gives RecBole's stacked mean, forward and backward, bit for bit."""
     from recbole.model.general_recommender import lightgcn

@@ -27,11 +27,14 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         Propagation is linear, so columns no row keeps stay zero through every
         layer: RecBole's forward then propagates ``kept_width`` columns instead
         of ``d_max`` (13 instead of 128 for equal sizes at sparsity 0.9), with
-        the same scores and gradients.
+        the same scores and gradients. The tables are masked and concatenated on
+        those columns only, not at ``d_max`` and then cut: the same values and,
+        under deterministic kernels, the same gradients bit for bit.
         """
-        ego = super().get_ego_embeddings()
         width = self.kept_width
-        return ego if width == ego.shape[1] else ego[:, :width].contiguous()
+        if width == self.d_max:
+            return super().get_ego_embeddings()
+        return torch.cat([self.user_embedding.masked_columns(width), self.item_embedding.masked_columns(width)], dim=0)
 
     def forward(self):
         """RecBole's LightGCN forward, the layer mean taken as a running sum.
