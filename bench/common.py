@@ -6,6 +6,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from recbole_bet.baselines import equal_sizes
+from recbole_bet.budget import Budget
 from recbole_bet.quick_start import machine  # noqa: F401  (the machine line of every table)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,3 +50,9 @@ def recbole_data(model: str, dataset: str, data_path: str, **keys):
         sys.argv = argv
     init_seed(config["seed"], True)
     return (config, *data_preparation(config, create_dataset(config)))
+
+
+def mask_to_equal_sizes(model, user_frequency, item_frequency, sparsity: float = 0.9) -> None:
+    """Mask a budgeted ``model`` to equal sizes at ``sparsity``: the benchmarks' small table (ES)."""
+    budget = Budget.from_sparsity(sparsity, model.d_max, len(user_frequency), len(item_frequency))
+    model.apply_action(equal_sizes(budget, user_frequency, item_frequency))

@@ -30,10 +30,8 @@ from recbole.model.general_recommender import lightgcn, ngcf
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import header, markdown_table, recbole_data, write
+from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.baselines import equal_sizes
-from recbole_bet.budget import Budget
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
 from recbole_bet.trainer import BudgetTrainer
@@ -73,7 +71,7 @@ def main(argv=None):
             model = get_model(name)(config, train_data._dataset)
             model.load_state_dict(initial, strict=False)
             if sparsity:
-                model.apply_action(equal_sizes(Budget.from_sparsity(sparsity, model.d_max, len(users), len(items)), users, items))
+                mask_to_equal_sizes(model, users, items, sparsity)
             variants.append((label, model, BudgetTrainer))
         reference = tuned_reference = None
         for label, model, trainer_class in variants:

@@ -26,9 +26,9 @@ from recbole.model.general_recommender import lightgcn
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import header, markdown_table, recbole_data, write
+from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.baselines import equal_sizes, full_table
+from recbole_bet.baselines import full_table
 from recbole_bet.budget import Budget
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
@@ -88,7 +88,7 @@ def main(argv=None):
             if table == "full table":
                 ours.apply_action(full_table(Budget.full(ours.d_max, len(users), len(items))))
             else:
-                ours.apply_action(equal_sizes(Budget.from_sparsity(0.9, ours.d_max, len(users), len(items)), users, items))
+                mask_to_equal_sizes(ours, users, items, 0.9)
             for name in initial:  # RecBole's model holds the same values: the masked ones
                 plain.get_submodule(name).weight.copy_(ours.get_submodule(name).weight)
 

@@ -17,9 +17,7 @@ from collections import Counter
 import torch
 from torch.profiler import profile
 
-from bench.common import header, markdown_table, recbole_data, write
-from recbole_bet.baselines import equal_sizes
-from recbole_bet.budget import Budget
+from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
 
@@ -83,7 +81,7 @@ def main(argv=None):
             torch.manual_seed(config["seed"])
             model = get_model(name)(config, train._dataset)
             if sparsity:
-                model.apply_action(equal_sizes(Budget.from_sparsity(sparsity, model.d_max, len(users), len(items)), users, items))
+                mask_to_equal_sizes(model, users, items, sparsity)
             shares, per_step = profile_steps(model, batches)
             total = sum(shares.values())
             rows.append([name, label, f"{per_step * 1000:.0f}"] + [f"{100 * shares[c] / total:.0f}%" for c in columns])
