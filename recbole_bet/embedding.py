@@ -30,18 +30,26 @@ class MaskedEmbedding(nn.Module):
         num_embeddings (int): rows.
         embedding_dim (int): d_max, the width of the full table.
         sizes (torch.Tensor, optional): int ``[num_embeddings]``; defaults to d_max everywhere.
+        weight (torch.Tensor, optional): initial values, copied; default N(0, 1), as ``nn.Embedding``.
 
     State (saved in ``state_dict``):
         full_weight: float ``[num_embeddings, embedding_dim]``, unmasked storage.
         sizes: int16 ``[num_embeddings]``, the kept prefix of every row.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, sizes: torch.Tensor | None = None):
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, sizes: torch.Tensor | None = None, weight: torch.Tensor | None = None
+    ):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        self.full_weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim))
-        nn.init.normal_(self.full_weight)
+        if weight is None:
+            self.full_weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim))
+            nn.init.normal_(self.full_weight)
+        else:  # no random draw: a model that injects masked tables draws what RecBole's model draws
+            if weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"weight has shape {tuple(weight.shape)}; expected ({num_embeddings}, {embedding_dim})")
+            self.full_weight = nn.Parameter(weight.detach().clone())
         self.register_buffer("sizes", torch.full((num_embeddings,), embedding_dim, dtype=torch.int16))
         # Derived from sizes; not saved, rebuilt on load.
         self.register_buffer("mask", torch.ones(num_embeddings, embedding_dim), persistent=False)
@@ -52,11 +60,8 @@ class MaskedEmbedding(nn.Module):
     @classmethod
     def from_embedding(cls, embedding: nn.Embedding) -> "MaskedEmbedding":
         """A masked table holding ``embedding``'s current weights, every row at full size."""
-        masked = cls(embedding.num_embeddings, embedding.embedding_dim)
-        masked.to(embedding.weight.device)
-        with torch.no_grad():
-            masked.full_weight.copy_(embedding.weight)
-        return masked
+        masked = cls(embedding.num_embeddings, embedding.embedding_dim, weight=embedding.weight)
+        return masked.to(embedding.weight.device)
 
     @torch.no_grad()
     def set_sizes(self, sizes) -> None:

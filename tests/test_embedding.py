@@ -63,6 +63,16 @@ def test_unmasked_table_behaves_like_nn_embedding():
     assert torch.equal(masked.weight, plain.weight)
 
 
+def test_from_embedding_draws_nothing_and_copies():
+    plain = nn.Embedding(4, 3)
+    state = torch.get_rng_state()
+    masked = MaskedEmbedding.from_embedding(plain)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(masked.full_weight, plain.weight) and masked.full_weight.data_ptr() != plain.weight.data_ptr()
+    with pytest.raises(ValueError, match=r"expected \(4, 5\)"):
+        MaskedEmbedding(4, 5, weight=plain.weight)
+
+
 def test_set_sizes_rejects_bad_shapes_and_values(table):
     with pytest.raises(ValueError, match=r"expected \(5,\)"):
         table.set_sizes(torch.tensor([1, 2]))

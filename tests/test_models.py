@@ -154,6 +154,25 @@ def test_lightgcn_training_on_the_used_width_matches_recbole():
     assert torch.allclose(ours.user_embedding.full_weight.grad[mask], plain.user_embedding.weight.grad[mask], atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["LightGCN", "NGCF", "NeuMF"])
+def test_building_our_model_draws_what_recboles_draws(name):
+    """Same seed: our model starts from RecBole's weights and leaves torch's generator where RecBole's
+    model leaves it, so dropout and everything drawn later follow RecBole's stream."""
+    from recbole.model.general_recommender import lightgcn, neumf, ngcf
+
+    recbole_class = {"LightGCN": lightgcn.LightGCN, "NGCF": ngcf.NGCF, "NeuMF": neumf.NeuMF}[name]
+    config, train, _, _ = build_data(name)
+    torch.manual_seed(3)
+    plain = recbole_class(config, train._dataset)
+    plain_state = torch.get_rng_state()
+    torch.manual_seed(3)
+    ours = get_model(name)(config, train._dataset)
+    assert torch.equal(torch.get_rng_state(), plain_state)
+    ours_state = ours.state_dict()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(ours_state[key.replace("embedding.weight", "embedding.full_weight")], value), key
+
+
 def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_after():
     """Masking and concatenating only the kept columns gives the weights RecBole's concatenation
     at d_max, cut afterwards, gives: the same after three Adam steps, bit for bit (deterministic kernels)."""
