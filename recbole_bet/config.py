@@ -108,7 +108,10 @@ _INT_MIN = {
     "bet_finetune_epochs": 0,
     "bet_finetune_lr_step": 1,
     "bet_retrain_top": 1,
+    "bet_pretrain_stopping_step": 1,
 }
+# Integer keys that may also be None (null in a property file).
+_INT_OPTIONAL = {"bet_pretrain_stopping_step"}
 # Real keys: (low, high), low excluded, high included; None = unbounded.
 _REAL_RANGE = {
     "bet_predictor_lr": (0, None),
@@ -143,6 +146,8 @@ class BetSettings:
         bet_finetune_lr_decay (float): ... multiplied by this (0.98) ...
         bet_finetune_lr_step (int): ... every this many batches (200).
         bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
+        bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
+            None: RecBole's ``stopping_step``, as for every other training.
         bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
         bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
             (warm start from the pretrained full table under the action's masks).
@@ -164,6 +169,7 @@ class BetSettings:
     bet_finetune_lr_decay: float = 0.98
     bet_finetune_lr_step: int = 200
     bet_retrain_top: int = 5
+    bet_pretrain_stopping_step: int | None = None
     bet_beta_max_powerlaw: float = 20.0
     bet_beta_max_exponential: float = 5.0
     bet_beta_max_normal: float = 20.0
@@ -185,8 +191,11 @@ class BetSettings:
             raise ConfigError(f"bet_retrain_from={self.bet_retrain_from!r}; allowed: {', '.join(RETRAIN_STARTS)}")
         for name, least in _INT_MIN.items():
             value = getattr(self, name)
+            if value is None and name in _INT_OPTIONAL:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < least:
-                raise ConfigError(f"{name}={value!r}; allowed: an integer >= {least}")
+                none = " or ~ (none)" if name in _INT_OPTIONAL else ""
+                raise ConfigError(f"{name}={value!r}; allowed: an integer >= {least}{none}")
             object.__setattr__(self, name, int(value))
         for name, (low, high) in _REAL_RANGE.items():
             value = getattr(self, name)

@@ -211,6 +211,7 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
         result["search"] = search.records
         result["bet"] = {
             "full_quality": search.full_quality,
+            "pretrain_curve": search.pretrain_curve,
             "retrained": search.retrained,
             "seconds": search.seconds,
             "settings": {k: v for k, v in vars(settings).items() if k.startswith("bet_")},

@@ -90,6 +90,7 @@ class SearchResult:
     checkpoint: str
     valid: dict
     full_quality: float
+    pretrain_curve: list
     records: list
     retrained: list
     seconds: dict
@@ -129,9 +130,11 @@ class BetTrainer(BudgetTrainer):
 
     # -- whole-model training, one RecBole fit per phase --------------------------------------------
 
-    def fit_phase(self, name: str, train_data, valid_data) -> dict:
-        """Train the model as it is now with RecBole's ``fit`` (early stopping on validation),
+    def fit_phase(self, name: str, train_data, valid_data, stopping_step: int | None = None) -> dict:
+        """Train the model as it is now with RecBole's ``fit`` (early stopping on validation, after
+        ``stopping_step`` validations without improvement; default: RecBole's ``stopping_step``),
         then load its best epoch. Returns the best validation result."""
+        self.stopping_step = stopping_step or self.config["stopping_step"]
         self.start_epoch, self.cur_step = 0, 0
         self.curve, self.train_loss_dict = [], {}
         self.best_valid_score, self.best_valid_result = -np.inf, None
@@ -144,9 +147,10 @@ class BetTrainer(BudgetTrainer):
     # -- Algorithm 1, line 2 -------------------------------------------------------------------------
 
     def pretrain(self, train_data, valid_data) -> float:
-        """Train the full table to convergence; return its validation quality, Eq. 12's denominator."""
+        """Train the full table to convergence (patience ``bet_pretrain_stopping_step``, by default
+        RecBole's ``stopping_step``); return its validation quality, Eq. 12's denominator."""
         self.model.apply_action(full_table(self.budget))
-        valid = self.fit_phase("pretrain", train_data, valid_data)
+        valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step)
         self.pretrained_state = copy.deepcopy(self.model.state_dict())
         return quality(valid)
 
@@ -251,6 +255,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     started = time.time()
 
     q_full = trainer.pretrain(train_data, valid_data)  # line 2
+    pretrain_curve = trainer.curve
     seconds["pretrain"] = time.time() - started
     logger.info(set_color("pretrained full table", "green") + f": validation quality {q_full:.4f}")
 
@@ -293,6 +298,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         checkpoint=checkpoint,
         valid=valid,
         full_quality=q_full,
+        pretrain_curve=pretrain_curve,
         records=population.records,
         retrained=retrained,
         seconds={k: round(v, 2) for k, v in seconds.items()},

@@ -94,12 +94,27 @@ def test_test_split_never_influences_the_choice(first_run, tmp_path, monkeypatch
         ("bet_finetune_lr_decay", 1.5, "allowed: a number in (0, 1]"),
         ("bet_beta_max_normal", -1, "allowed: a number > 0"),
         ("bet_candidate", 10, "unknown key 'bet_candidate' (did you mean 'bet_candidates'?)"),
+        ("bet_pretrain_stopping_step", 0, "bet_pretrain_stopping_step=0; allowed: an integer >= 1"),
+        ("bet_pretrain_stopping_step", "soon", "bet_pretrain_stopping_step='soon'; allowed: an integer >= 1"),
     ],
 )
 def test_bad_bet_keys_are_refused_before_any_work(key, value, message, fast_config):
     with pytest.raises(ConfigError) as error:
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **{key: value}))
     assert message in str(error.value)
+
+
+def test_pretraining_patience_is_its_own_and_the_retraining_keeps_stopping_step(first_run, fast_config):
+    """With bet_pretrain_stopping_step=1 the pretraining stops at its second validation without
+    improvement (RecBole stops when more than stopping_step validations in a row did not improve;
+    a tie counts as an improvement); the retraining still runs under stopping_step (20)."""
+    assert [p["epoch"] for p in first_run[0]["bet"]["pretrain_curve"]] == [0, 1]  # default: stopping_step (20)
+    keys = dict(fast_config, **dict(TINY, epochs=25, bet_iterations=1, bet_retrain_top=1, bet_pretrain_stopping_step=1))
+    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    scores = [p["valid_score"] for p in result["bet"]["pretrain_curve"]]
+    best = len(scores) - 1 - scores[::-1].index(max(scores))  # RecBole's best: the last of equals
+    assert len(scores) == best + 3 < 25
+    assert len(result["curve"]) == 25  # the retraining: no 21 validations in a row without improvement in 25
 
 
 def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
