@@ -71,19 +71,20 @@ def main(argv=None):
     except ValueError:
         parser.error(f"--seeds={args.seeds}: comma-separated integers, e.g. 2020,0,1")
 
-    specs = args.profiles.split(",")
-    runs = {"full": []} | {spec: [] for spec in specs}
-    for seed in seeds:
-        runs["full"].append(run("full", ["--method=full"], seed, args))
-        for spec in specs:
-            profile, *overrides = spec.split(":")
-            name = "bet-" + spec.replace(":", "-").replace("=", "-")  # no '=' in a --result_file path (the CLI refuses it)
-            runs[spec].append(run(name, ["--method=bet", f"--bet_profile={profile}", *(f"--{o}" for o in overrides)], seed, args))
-
-    rows = [row("full table (reference)", runs["full"], runs["full"])]
-    for spec in specs:
+    # spec "profile:key=value:..." -> (row label, file name, run keys); no '=' in a --result_file path (the CLI refuses it)
+    variants = [("full table (reference)", "full", ["--method=full"])]
+    for spec in args.profiles.split(","):
         profile, *overrides = spec.split(":")
-        rows.append(row(f"BET, profile {profile}" + "".join(f", {o}" for o in overrides), runs[spec], runs["full"]))
+        variants.append((
+            f"BET, profile {profile}" + "".join(f", {o}" for o in overrides),
+            "bet-" + spec.replace(":", "-").replace("=", "-"),
+            ["--method=bet", f"--bet_profile={profile}", *(f"--{o}" for o in overrides)],
+        ))
+    runs = {name: [] for _, name, _ in variants}
+    for seed in seeds:  # the full table first, then each profile
+        for _, name, keys in variants:
+            runs[name].append(run(name, keys, seed, args))
+    rows = [row(label, runs[name], runs["full"]) for label, name, _ in variants]
     text = header(
         f"Whole-run cost of BET ({args.dataset}, LightGCN, sparsity {args.sparsity}, seeds {args.seeds})",
         f"python -m bench.whole_run --dataset={args.dataset} --data_path={args.data_path} --profiles={args.profiles} --seeds={args.seeds}",

@@ -85,9 +85,9 @@ def deterministic_algorithms(enabled: bool):
     sums the gradient of an indexing with repeated indices (``user_all_embeddings[user]`` in
     RecBole's losses) by atomic adds, in whatever order the threads reach them: two runs of one
     seed then differ in the last bits from the first batch on, and may stop at other epochs. The
-    deterministic kernels add in index order, no slower within this machine's noise (gowalla-s). ``warn_only``:
-    an operation without a deterministic kernel (some of RecBole's other models, on a GPU) warns
-    instead of failing. The previous setting is restored afterwards.
+    deterministic kernels add in index order, no slower within this machine's noise (gowalla-s).
+    ``warn_only``: an operation without a deterministic kernel (some of RecBole's other models, on
+    a GPU) warns instead of failing. The previous setting is restored afterwards.
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if enabled:

@@ -8,7 +8,7 @@ from recbole_bet.baselines import mixed_random
 from recbole_bet.budget import Budget
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.model import canonical_model_name, get_model
-from recbole_bet.quick_start import training_frequencies
+from recbole_bet.quick_start import deterministic_algorithms, training_frequencies
 
 from conftest import build_data
 
@@ -195,14 +195,11 @@ def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_a
             model.get_ego_embeddings = ego.__get__(model)
         assert 1 < model.kept_width < 128 and model.get_ego_embeddings().shape[1] == model.kept_width
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        torch.use_deterministic_algorithms(True)
-        try:
+        with deterministic_algorithms(True):
             for batch in batches:
                 optimizer.zero_grad()
                 model.calculate_loss(batch).backward()
                 optimizer.step()
-        finally:
-            torch.use_deterministic_algorithms(False)
         trained.append(model.state_dict())
     assert all(torch.equal(trained[0][key], trained[1][key]) for key in trained[0])
     torch.manual_seed(0)
