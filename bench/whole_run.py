@@ -84,7 +84,18 @@ def main(argv=None):
     for seed in seeds:  # the full table first, then each profile
         for _, name, keys in variants:
             runs[name].append(run(name, keys, seed, args))
-    rows = [row(label, runs[name], runs["full"]) for label, name, _ in variants]
+    # a run kept from an earlier invocation can predate the full-table run its ratio divides by
+    earlier = {
+        name for name in runs
+        if any(r["measured"] < f["measured"] for r, f in zip(runs[name], runs["full"]))
+    }
+    rows = [row(label + (" *" if name in earlier else ""), runs[name], runs["full"]) for label, name, _ in variants]
+    note = (
+        "\n\\* measured before its seed's full-table run (kept from an earlier invocation of this "
+        "benchmark): its ratio divides by a full-table time measured later, and the machine's speed "
+        "can drift in between.\n"
+        if earlier else ""
+    )
     text = header(
         f"Whole-run cost of BET ({args.dataset}, LightGCN, sparsity {args.sparsity}, seeds {args.seeds})",
         f"python -m bench.whole_run --dataset={args.dataset} --data_path={args.data_path} --profiles={args.profiles} --seeds={args.seeds}",
@@ -94,7 +105,7 @@ def main(argv=None):
         "to that seed's full table, measured just before it.",
     ) + markdown_table(
         ["run", "wall s", "x full", "pretrain / search / retrain s", "test R@20", "test N@20", "test N@20 by seed"], rows
-    )
+    ) + note
     write(f"whole_run-{args.dataset}.md", text)
 
 
