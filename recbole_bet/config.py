@@ -136,6 +136,8 @@ class BetSettings:
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.
         tune_allocator (bool): keep freed memory mapped (:mod:`recbole_bet.allocator`); same
             results, faster steps on large graphs.
+        screened_ranking (bool): full-ranking top-k of LightGCN and NGCF through an int8 screen and
+            float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
         bet_iterations (int): T, search iterations (paper: 50).
         bet_candidates (int): m, actions drawn per iteration (paper: 100).
         bet_predictor_updates (int): N, predictor updates per iteration (paper: 2).
@@ -159,6 +161,7 @@ class BetSettings:
     result_file: str | None = None
     export_table: bool = True
     tune_allocator: bool = True
+    screened_ranking: bool = True
     bet_iterations: int = 50
     bet_candidates: int = 100
     bet_predictor_updates: int = 2
@@ -184,7 +187,7 @@ class BetSettings:
             object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
         except BudgetError as error:
             raise ConfigError(str(error)) from None
-        for name in ("export_table", "tune_allocator"):
+        for name in ("export_table", "tune_allocator", "screened_ranking"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r}; allowed: True or False")
         if self.bet_retrain_from not in RETRAIN_STARTS:

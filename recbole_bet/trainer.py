@@ -12,11 +12,16 @@ with ``isin`` over (user, item) keys and gives RecBole's evaluator the same
 data, so the metrics are identical and large evaluation batches stay cheap;
 its evaluation loaders gather each batch's users' items with numpy
 (:mod:`recbole_bet.history`), the same tensors as RecBole's per-user loop.
+Where the model's scores are dot products (LightGCN, NGCF) and only top-k
+metrics are asked for, a batch's top k comes from
+:func:`recbole_bet.ranking.screened_topk` (key ``screened_ranking``) instead
+of a users x items float matrix.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 from recbole.evaluator import Collector
@@ -24,6 +29,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_bet.history import index_user_items
+from recbole_bet.ranking import screened_topk
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -31,16 +37,32 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+@dataclass
+class RankedItems:
+    """A batch's top-k items per user, best first, handed to :class:`TopkCollector` in place of its scores."""
+
+    items: torch.Tensor  # [users, k]
+    n_items: int
+
+
 class TopkCollector(Collector):
     """RecBole's Collector; for the top-k metrics alone (Recall, NDCG, ...) without a users x items matrix."""
 
     _OTHER_NEEDS = ("rec.items", "rec.meanrank", "rec.score", "data.label")
 
+    def topk_only(self) -> bool:
+        """Whether every metric asked for needs only each user's top-k items (Recall, NDCG, Hit, MRR, ...)."""
+        return self.register.need("rec.topk") and not any(self.register.need(key) for key in self._OTHER_NEEDS)
+
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
-        if not self.register.need("rec.topk") or any(self.register.need(key) for key in self._OTHER_NEEDS):
+        if isinstance(scores_tensor, RankedItems):
+            n_users, n_items = scores_tensor.items.shape[0], scores_tensor.n_items
+            topk_idx = scores_tensor.items[:, : max(self.topk)]
+        elif not self.topk_only():
             return super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
-        n_users, n_items = scores_tensor.shape
-        _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)  # [users, k]
+        else:
+            n_users, n_items = scores_tensor.shape
+            _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)  # [users, k]
         positive_u, positive_i = positive_u.to(topk_idx.device), positive_i.to(topk_idx.device)
         ranked = torch.arange(n_users, device=topk_idx.device).unsqueeze(1) * n_items + topk_idx
         hits = torch.isin(ranked, positive_u * n_items + positive_i).long()
@@ -80,6 +102,7 @@ class BudgetTrainer(Trainer):
         super().__init__(config, model)
         self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
         self.eval_collector = TopkCollector(config)
+        self.screened_ranking = config["screened_ranking"] is not False
         self.curve = []
 
     def _valid_epoch(self, valid_data, show_progress=False):
@@ -88,6 +111,19 @@ class BudgetTrainer(Trainer):
         loss = self.train_loss_dict.get(epoch, float("nan"))
         self.curve.append({"epoch": int(epoch), "train_loss": float(loss), "valid_score": float(score)})
         return score, result
+
+    def _full_sort_batch_eval(self, batched_data):
+        """RecBole's batch of full ranking; for a dot-product model under top-k metrics, the batch's top-k
+        items (:class:`RankedItems`, exact: :mod:`recbole_bet.ranking`) instead of its scores."""
+        interaction, history_index, positive_u, positive_i = batched_data
+        factors_of = getattr(self.model, "full_sort_factors", None)  # None: RecBole's own model (method=recbole)
+        if self.screened_ranking and factors_of is not None and self.eval_collector.topk_only():
+            factors = factors_of(interaction.to(self.device))
+            if factors is not None:
+                users, items = factors
+                top = screened_topk(users, items, max(self.eval_collector.topk), excluded=history_index)
+                return interaction, RankedItems(top, items.n_items), positive_u, positive_i
+        return super()._full_sort_batch_eval(batched_data)
 
     def load_best_model(self, model_file=None) -> None:
         """Load the parameters of ``model_file`` (default: this trainer's best checkpoint) into the model."""

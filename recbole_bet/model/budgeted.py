@@ -11,6 +11,7 @@ import torch
 
 from recbole_bet.budget import Action, sizes_for_tables
 from recbole_bet.embedding import MaskedEmbedding, inject_masked_embeddings
+from recbole_bet.ranking import ScreenedItems
 
 FIELDS = ("user", "item")
 
@@ -31,6 +32,8 @@ class BudgetedRecommender:
     budget_tables: dict[str, str] = {}
     # Cached propagated embeddings (LightGCN, NGCF) that go stale when masks or weights change.
     cached_embeddings = ("restore_user_e", "restore_item_e")
+    # True where full_sort_predict is restore_user_e[user] @ restore_item_e.T (LightGCN, NGCF): see full_sort_factors
+    dot_product_scores = False
 
     def inject_budget_tables(self) -> None:
         inject_masked_embeddings(self, list(self.budget_tables))
@@ -75,6 +78,29 @@ class BudgetedRecommender:
         """The Action the tables are masked to now."""
         per_field = [sum(t.sizes.long() for t in self.masked_tables(field))[1:].cpu().numpy() for field in FIELDS]
         return Action(per_field[0], per_field[1], self.d_max)
+
+    @property
+    def scoring_width(self) -> int:
+        """Columns of the propagated vectors that full-ranking scores use (all; LightGCN: ``kept_width``)."""
+        return self.restore_item_e.shape[1]
+
+    def full_sort_factors(self, interaction) -> tuple[torch.Tensor, ScreenedItems] | None:
+        """``(user vectors, items)`` whose dot products are :meth:`full_sort_predict`'s scores, for
+        :func:`recbole_bet.ranking.screened_topk`; ``None`` where scores are not a dot product (NeuMF).
+
+        The items' int8 codes are made once per propagation: they are kept with the
+        ``restore_item_e`` they were made from.
+        """
+        if not self.dot_product_scores:
+            return None
+        if self.restore_user_e is None or self.restore_item_e is None:
+            self.restore_user_e, self.restore_item_e = self.forward()
+        width = self.scoring_width
+        made_from, items = getattr(self, "_screened_items", (None, None))
+        if made_from is not self.restore_item_e:
+            items = ScreenedItems(self.restore_item_e[:, :width])
+            self._screened_items = (self.restore_item_e, items)
+        return self.restore_user_e[interaction[self.USER_ID], :width], items
 
     def clear_cached_embeddings(self) -> None:
         for name in self.cached_embeddings:

@@ -14,6 +14,7 @@ from recbole_bet.model.propagation import SymmetricAdjacency
 
 class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
     budget_tables = {"user_embedding": "user", "item_embedding": "item"}
+    dot_product_scores = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -50,6 +51,10 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
             total = total + layer
         total = total / (self.n_layers + 1)
         return torch.split(total, [self.n_users, self.n_items])
+
+    @property
+    def scoring_width(self) -> int:
+        return self.kept_width
 
     def full_sort_predict(self, interaction):
         """RecBole's full-ranking scores, computed on the used width only.

@@ -15,6 +15,7 @@ from recbole_bet.model.propagation import SymmetricAdjacency
 
 class NGCF(BudgetedRecommender, ngcf.NGCF):
     budget_tables = {"user_embedding": "user", "item_embedding": "item"}
+    dot_product_scores = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
