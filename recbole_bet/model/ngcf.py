@@ -1,16 +1,40 @@
 """NGCF (Wang et al., SIGIR 2019) with budgeted user and item tables.
 
-RecBole's NGCF unchanged, but for its two tables and its adjacency matrix,
-multiplied as a symmetric CSR matrix (:mod:`recbole_bet.model.propagation`)
-unless node dropout is on. RecBole already switches
-NGCF's message dropout off in ``eval()`` (an ``nn.Dropout``), which the
-authors' BET code did not.
+RecBole's NGCF, but for its two tables and its adjacency matrix, multiplied as
+a symmetric CSR matrix (:mod:`recbole_bet.model.propagation`) unless node
+dropout is on, and a propagation that does the same arithmetic with fewer
+passes over the ``[n_users + n_items, d]`` tensors (:meth:`NGCF.layer_outputs`).
+RecBole already switches NGCF's message dropout off in ``eval()`` (an
+``nn.Dropout``), which the authors' BET code did not.
 """
 
+import torch
+import torch.nn.functional as F
 from recbole.model.general_recommender import ngcf
 
 from recbole_bet.model.budgeted import BudgetedRecommender
 from recbole_bet.model.propagation import SymmetricAdjacency
+
+
+class UnitRows(torch.autograd.Function):
+    """``F.normalize(x, p=2, dim=1)`` (rows over ``max(|row|, eps)``) as one product by the inverse norms, with its
+    own backward: ``r * (g - y * (g . y))`` per row, ``y`` the output and ``r`` the inverse norm (``r * g`` for a
+    row at the ``eps`` clamp, whose norm gets no gradient). Autograd's backward of the division makes several
+    full-size quotients and a negation; this makes two products, a row sum and one fused update."""
+
+    @staticmethod
+    def forward(ctx, x, eps: float = 1e-12):
+        norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        inverse = 1 / norms.clamp_min(eps)
+        out = x * inverse
+        ctx.save_for_backward(out, inverse, norms > eps)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out, inverse, unclamped = ctx.saved_tensors
+        along = (grad * out).sum(dim=1, keepdim=True) * unclamped
+        return torch.addcmul(grad, out, along, value=-1).mul_(inverse), None
 
 
 class NGCF(BudgetedRecommender, ngcf.NGCF):
@@ -22,3 +46,50 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         self.inject_budget_tables()
         if not self.node_dropout:  # node dropout resamples the COO matrix every batch: keep RecBole's
             self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
+
+    def layer_outputs(self) -> list[torch.Tensor]:
+        """The ego embeddings and each GNN layer's output, as RecBole's ``forward`` makes them before concatenating.
+
+        A layer is RecBole's ``BiGNNLayer``, ``W1 (E + LE) + b1 + W2 (LE * E) + b2``, then LeakyReLU
+        (0.2), message dropout and L2 normalisation. Here the second product accumulates into the first
+        (``addmm``) instead of adding two new tensors, LeakyReLU works in place, the biases are added
+        once, and the normalisation is :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module, called in the same
+        order on tensors of the same shapes, so it draws the same masks.
+        """
+        adjacency = self.sparse_dropout(self.norm_adj_matrix) if self.node_dropout != 0 else self.norm_adj_matrix
+        features = self.get_ego_embeddings()
+        outputs = [features]
+        for gnn in self.GNNlayers:
+            side = torch.sparse.mm(adjacency, features)
+            layer = torch.addmm(gnn.linear.bias + gnn.interActTransform.bias, features + side, gnn.linear.weight.t())
+            layer = torch.addmm(layer, side * features, gnn.interActTransform.weight.t())
+            layer = self.emb_dropout(F.leaky_relu(layer, negative_slope=0.2, inplace=True))
+            features = UnitRows.apply(layer)
+            outputs.append(features)
+        return outputs
+
+    def forward(self):
+        user_all, item_all = torch.cat(self.layer_outputs(), dim=1).split([self.n_users, self.n_items])
+        return user_all, item_all
+
+    def calculate_loss(self, interaction):
+        """RecBole's NGCF loss, with each layer's rows of the batch gathered before concatenating.
+
+        RecBole concatenates every layer of every node (``[n_users + n_items, 320]``) and then
+        picks the batch's rows; the loss needs only those rows, so they are picked from each
+        layer and only they are concatenated: the same values, a fraction of the copying.
+        """
+        self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
+        batch = len(interaction[self.USER_ID])
+        rows = torch.cat([
+            interaction[self.USER_ID],
+            interaction[self.ITEM_ID] + self.n_users,
+            interaction[self.NEG_ITEM_ID] + self.n_users,
+        ])
+        picked = torch.cat([layer.index_select(0, rows) for layer in self.layer_outputs()], dim=1)
+        u_embeddings, pos_embeddings, neg_embeddings = picked.split(batch)
+        pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
+        neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)
+        mf_loss = self.mf_loss(pos_scores, neg_scores)
+        reg_loss = self.reg_loss(u_embeddings, pos_embeddings, neg_embeddings)
+        return mf_loss + self.reg_weight * reg_loss
