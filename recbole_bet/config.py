@@ -136,7 +136,7 @@ class BetSettings:
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.
         tune_allocator (bool): keep freed memory mapped (:mod:`recbole_bet.allocator`); same
             results, faster steps on large graphs.
-        screened_ranking (bool): full-ranking top-k of LightGCN and NGCF through an int8 screen and
+        screened_ranking (bool): on the CPU, full-ranking top-k of LightGCN and NGCF through an int8 screen and
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
         bet_iterations (int): T, search iterations (paper: 50).
         bet_candidates (int): m, actions drawn per iteration (paper: 100).

@@ -102,7 +102,8 @@ class BudgetTrainer(Trainer):
         super().__init__(config, model)
         self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
         self.eval_collector = TopkCollector(config)
-        self.screened_ranking = config["screened_ranking"] is not False
+        # int8 screening is for CPUs (VNNI); a GPU's float32 product is fast and _int_mm there has shape limits
+        self.screened_ranking = config["screened_ranking"] is not False and torch.device(self.device).type == "cpu"
         self.curve = []
 
     def _valid_epoch(self, valid_data, show_progress=False):
