@@ -110,7 +110,9 @@ def screened_topk(
         floor = torch.topk(block_max, k, dim=1).values[:, -1]
     else:  # fewer blocks than k: the row's own k-th largest code
         floor = torch.topk(code_scores, k, dim=1).values[:, -1]
-    band = torch.ceil(2 * error_bounds(users, codes, scales, items) / (scales.double() * items.scale)).long() + 1
+    # in code units; 2^-10 and one unit of slack cover the rounding of the scales and bounds themselves
+    bounds = error_bounds(users, codes, scales, items)
+    band = torch.ceil(2 * (1 + 2.0**-10) * bounds / (scales.double() * items.scale)).long() + 1
     threshold = torch.clamp(floor.long() - band, min=INT32_MIN).int()
 
     # candidates: blocks whose maximum reaches the threshold, then their items that do
