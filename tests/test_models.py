@@ -308,3 +308,15 @@ def test_unit_rows_is_f_normalize_forward_and_backward():
     assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-12, atol=0)
     assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-10, atol=1e-300)
     assert torch.autograd.gradcheck(UnitRows.apply, (torch.randn(6, 4, dtype=torch.float64, requires_grad=True),))
+
+
+def test_bi_interaction_gradients():
+    """NGCF's layer with its own backward: gradcheck in float64, at points on both sides of LeakyReLU's kink."""
+    from recbole_bet.model.ngcf import BiInteraction
+
+    g = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+              for shape in ((9, 5), (9, 5), (4, 5), (4, 5), (4,))]
+    out = BiInteraction.apply(*inputs)
+    assert (out < 0).any() and (out > 0).any()
+    assert torch.autograd.gradcheck(BiInteraction.apply, tuple(inputs))

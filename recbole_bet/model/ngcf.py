@@ -37,6 +37,36 @@ class UnitRows(torch.autograd.Function):
         return torch.addcmul(grad, out, along, value=-1).mul_(inverse), None
 
 
+class BiInteraction(torch.autograd.Function):
+    """One NGCF layer before dropout, ``LeakyReLU(W1 (E + LE) + W2 (LE * E) + b, 0.2)``, with its own backward.
+
+    Forward: the second product accumulates into the first (``addmm_``) and LeakyReLU works in
+    place. Backward: the gradients of ``E`` and ``LE`` are each one fused ``g1 + g2 * other``
+    (``addcmul``) where autograd makes the two products of the elementwise term and then adds
+    each to the linear term's gradient: fewer full-size passes and tensors, the same sums.
+    """
+
+    SLOPE = 0.2
+
+    @staticmethod
+    def forward(ctx, features, side, w1, w2, bias):
+        summed, product = features + side, side * features
+        out = torch.addmm(bias, summed, w1.t())
+        out.addmm_(product, w2.t())
+        F.leaky_relu_(out, BiInteraction.SLOPE)
+        ctx.save_for_backward(features, side, summed, product, w1, w2, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        features, side, summed, product, w1, w2, out = ctx.saved_tensors
+        grad = torch.ops.aten.leaky_relu_backward(grad, out, BiInteraction.SLOPE, True)
+        grad_summed, grad_product = grad @ w1, grad @ w2
+        grad_features = torch.addcmul(grad_summed, grad_product, side)
+        grad_side = grad_summed.addcmul_(grad_product, features)
+        return grad_features, grad_side, grad.t() @ summed, grad.t() @ product, grad.sum(dim=0)
+
+
 class NGCF(BudgetedRecommender, ngcf.NGCF):
     budget_tables = {"user_embedding": "user", "item_embedding": "item"}
     dot_product_scores = True
@@ -51,9 +81,9 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         """The ego embeddings and each GNN layer's output, as RecBole's ``forward`` makes them before concatenating.
 
         A layer is RecBole's ``BiGNNLayer``, ``W1 (E + LE) + b1 + W2 (LE * E) + b2``, then LeakyReLU
-        (0.2), message dropout and L2 normalisation. Here the second product accumulates into the first
-        (``addmm``) instead of adding two new tensors, LeakyReLU works in place, the biases are added
-        once, and the normalisation is :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module, called in the same
+        (0.2), message dropout and L2 normalisation. Here the layer and its LeakyReLU are
+        :class:`BiInteraction`, the biases are added once, and the normalisation is
+        :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module, called in the same
         order on tensors of the same shapes, so it draws the same masks.
         """
         adjacency = self.sparse_dropout(self.norm_adj_matrix) if self.node_dropout != 0 else self.norm_adj_matrix
@@ -61,10 +91,9 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         outputs = [features]
         for gnn in self.GNNlayers:
             side = torch.sparse.mm(adjacency, features)
-            layer = torch.addmm(gnn.linear.bias + gnn.interActTransform.bias, features + side, gnn.linear.weight.t())
-            layer = torch.addmm(layer, side * features, gnn.interActTransform.weight.t())
-            layer = self.emb_dropout(F.leaky_relu(layer, negative_slope=0.2, inplace=True))
-            features = UnitRows.apply(layer)
+            bias = gnn.linear.bias + gnn.interActTransform.bias
+            layer = BiInteraction.apply(features, side, gnn.linear.weight, gnn.interActTransform.weight, bias)
+            features = UnitRows.apply(self.emb_dropout(layer))
             outputs.append(features)
         return outputs
 
