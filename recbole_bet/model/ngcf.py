@@ -83,8 +83,8 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         A layer is RecBole's ``BiGNNLayer``, ``W1 (E + LE) + b1 + W2 (LE * E) + b2``, then LeakyReLU
         (0.2), message dropout and L2 normalisation. Here the layer and its LeakyReLU are
         :class:`BiInteraction`, the biases are added once, and the normalisation is
-        :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module, called in the same
-        order on tensors of the same shapes, so it draws the same masks.
+        :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module,
+        called in the same order on tensors of the same shapes, so it draws the same masks.
         """
         adjacency = self.sparse_dropout(self.norm_adj_matrix) if self.node_dropout != 0 else self.norm_adj_matrix
         features = self.get_ego_embeddings()
