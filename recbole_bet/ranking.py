@@ -43,6 +43,11 @@ BLOCK = 16  # items per block whose maximum bounds the k-th largest code from be
 WIDTH_MULTIPLE = 8
 
 
+def _codes(vectors: torch.Tensor, scale) -> torch.Tensor:
+    """``vectors / scale`` rounded to int8 in [-127, 127]."""
+    return torch.round(vectors / scale).clamp_(-127, 127).to(torch.int8)
+
+
 def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(codes, scales)``: int8 ``codes`` in [-127, 127] and one ``scale`` per row, ``vectors ~ scales[:, None] * codes``.
 
@@ -50,8 +55,7 @@ def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     scales = vectors.abs().amax(dim=1) / 127
     scales = torch.where(scales > 0, scales, torch.ones_like(scales))
-    codes = torch.round(vectors / scales[:, None]).clamp_(-127, 127).to(torch.int8)
-    return codes, scales
+    return _codes(vectors, scales[:, None]), scales
 
 
 class ScreenedItems:
@@ -66,7 +70,7 @@ class ScreenedItems:
         self.n_items = items.shape[0]
         largest = float(items.abs().max()) if items.numel() else 0.0
         self.scale = largest / 127 if largest > 0 else 1.0
-        codes = torch.round(items / self.scale).clamp_(-127, 127).to(torch.int8)
+        codes = _codes(items, self.scale)
         # rows up to a whole number of blocks (their scores are set to INT32_MIN), columns to WIDTH_MULTIPLE
         padding = (0, (-items.shape[1]) % WIDTH_MULTIPLE, 0, (-self.n_items) % BLOCK)
         self.codes = torch.nn.functional.pad(codes, padding).contiguous()
@@ -80,7 +84,9 @@ def error_bounds(users: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
     gamma = width * unit / (1 - width * unit)
     scales = scales.double()
     quantization = scales * items.scale * codes.abs().sum(dim=1, dtype=torch.int64).double() / 2 + scales * items.l1_max / 2
-    rounding = gamma * users.abs().amax(dim=1).double() * items.l1_max
+    # 127 * scale is each row's largest |u_i| up to float rounding (the band's slack covers it; 127 for an
+    # all-zero row: looser, still a bound)
+    rounding = gamma * 127 * scales * items.l1_max
     return quantization + rounding
 
 

@@ -102,8 +102,14 @@ class BudgetTrainer(Trainer):
         super().__init__(config, model)
         self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
         self.eval_collector = TopkCollector(config)
-        # int8 screening is for CPUs (VNNI); a GPU's float32 product is fast and _int_mm there has shape limits
-        self.screened_ranking = config["screened_ranking"] is not False and torch.device(self.device).type == "cpu"
+        # Decided once: int8 screening is for CPUs (VNNI; a GPU's float32 product is fast and _int_mm there
+        # has shape limits), dot-product models (not NeuMF, not RecBole's own models) and top-k metrics.
+        self.screened_ranking = (
+            config["screened_ranking"] is not False
+            and torch.device(self.device).type == "cpu"
+            and getattr(model, "dot_product_scores", False)
+            and self.eval_collector.topk_only()
+        )
         self.curve = []
 
     def _valid_epoch(self, valid_data, show_progress=False):
@@ -116,15 +122,12 @@ class BudgetTrainer(Trainer):
     def _full_sort_batch_eval(self, batched_data):
         """RecBole's batch of full ranking; for a dot-product model under top-k metrics, the batch's top-k
         items (:class:`RankedItems`, exact: :mod:`recbole_bet.ranking`) instead of its scores."""
+        if not self.screened_ranking:
+            return super()._full_sort_batch_eval(batched_data)
         interaction, history_index, positive_u, positive_i = batched_data
-        factors_of = getattr(self.model, "full_sort_factors", None)  # None: RecBole's own model (method=recbole)
-        if self.screened_ranking and factors_of is not None and self.eval_collector.topk_only():
-            factors = factors_of(interaction.to(self.device))
-            if factors is not None:
-                users, items = factors
-                top = screened_topk(users, items, max(self.eval_collector.topk), excluded=history_index)
-                return interaction, RankedItems(top, items.n_items), positive_u, positive_i
-        return super()._full_sort_batch_eval(batched_data)
+        users, items = self.model.full_sort_factors(interaction.to(self.device))
+        top = screened_topk(users, items, max(self.eval_collector.topk), excluded=history_index)
+        return interaction, RankedItems(top, items.n_items), positive_u, positive_i
 
     def load_best_model(self, model_file=None) -> None:
         """Load the parameters of ``model_file`` (default: this trainer's best checkpoint) into the model."""

@@ -154,11 +154,11 @@ def test_lightgcn_scores_on_the_used_width_equal_recbole_scores():
         plain.item_embedding.weight.copy_(ours.item_embedding.weight)
         batch = next(iter(valid))[0]
         width = ours.full_sort_predict(batch)
-        assert ours._scoring[1].shape[0] == max(int(ours.user_embedding.sizes.max()), int(ours.item_embedding.sizes.max())) < 128
+        assert ours._item_sides["scoring"][1].shape[0] == max(int(ours.user_embedding.sizes.max()), int(ours.item_embedding.sizes.max())) < 128
         assert torch.allclose(width, plain.full_sort_predict(batch), atol=1e-6)
         ours.apply_action(type(ours.current_action())(np.full(943, 128), np.full(1682, 128), 128))  # cache must follow
-        assert ours._scoring[1] is not None and ours.restore_user_e is None
-        assert ours.full_sort_predict(batch).shape == width.shape and ours._scoring[1].shape[0] == 128
+        assert ours._item_sides["scoring"][1] is not None and ours.restore_user_e is None
+        assert ours.full_sort_predict(batch).shape == width.shape and ours._item_sides["scoring"][1].shape[0] == 128
 
 
 def test_lightgcn_training_on_the_used_width_matches_recbole():

@@ -84,23 +84,28 @@ class BudgetedRecommender:
         """Columns of the propagated vectors that full-ranking scores use (all; LightGCN: ``kept_width``)."""
         return self.restore_item_e.shape[1]
 
-    def full_sort_factors(self, interaction) -> tuple[torch.Tensor, ScreenedItems] | None:
-        """``(user vectors, items)`` whose dot products are :meth:`full_sort_predict`'s scores, for
-        :func:`recbole_bet.ranking.screened_topk`; ``None`` where scores are not a dot product (NeuMF).
-
-        The items' int8 codes are made once per propagation: they are kept with the
-        ``restore_item_e`` they were made from.
-        """
-        if not self.dot_product_scores:
-            return None
+    def propagated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """RecBole's cache of the propagated ``(user, item)`` vectors for full ranking, filled if empty."""
         if self.restore_user_e is None or self.restore_item_e is None:
             self.restore_user_e, self.restore_item_e = self.forward()
-        width = self.scoring_width
-        made_from, items = getattr(self, "_screened_items", (None, None))
+        return self.restore_user_e, self.restore_item_e
+
+    def item_side(self, name: str, build):
+        """``build(restore_item_e)``, made once per propagation: kept with the ``restore_item_e`` it was made from."""
+        cache = self.__dict__.setdefault("_item_sides", {})
+        made_from, value = cache.get(name, (None, None))
         if made_from is not self.restore_item_e:
-            items = ScreenedItems(self.restore_item_e[:, :width])
-            self._screened_items = (self.restore_item_e, items)
-        return self.restore_user_e[interaction[self.USER_ID], :width], items
+            value = build(self.restore_item_e)
+            cache[name] = (self.restore_item_e, value)
+        return value
+
+    def full_sort_factors(self, interaction) -> tuple[torch.Tensor, ScreenedItems]:
+        """``(user vectors, items)`` whose dot products are :meth:`full_sort_predict`'s scores, for
+        :func:`recbole_bet.ranking.screened_topk`; only for ``dot_product_scores`` models."""
+        users, _ = self.propagated()
+        width = self.scoring_width
+        items = self.item_side("screened", lambda item_e: ScreenedItems(item_e[:, :width]))
+        return users[interaction[self.USER_ID], :width], items
 
     def clear_cached_embeddings(self) -> None:
         for name in self.cached_embeddings:

@@ -20,7 +20,6 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         super().__init__(config, dataset)
         self.inject_budget_tables()
         self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
-        self._scoring = (None, None)  # (restore_item_e it was built from, its used columns transposed)
 
     def get_ego_embeddings(self):
         """RecBole's ``[n_users + n_items, d]`` ego embeddings, cut to the used width.
@@ -63,10 +62,7 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         :meth:`get_ego_embeddings`). The item side is kept transposed and
         contiguous for the matrix product. Exact: the dropped columns are zeros.
         """
-        user = interaction[self.USER_ID]
-        if self.restore_user_e is None or self.restore_item_e is None:
-            self.restore_user_e, self.restore_item_e = self.forward()
-        if self._scoring[0] is not self.restore_item_e:
-            self._scoring = (self.restore_item_e, self.restore_item_e[:, : self.kept_width].t().contiguous())
-        item_columns = self._scoring[1]
-        return (self.restore_user_e[user, : item_columns.shape[0]] @ item_columns).view(-1)
+        users, _ = self.propagated()
+        width = self.scoring_width
+        item_columns = self.item_side("scoring", lambda item_e: item_e[:, :width].t().contiguous())
+        return (users[interaction[self.USER_ID], :width] @ item_columns).view(-1)
