@@ -91,20 +91,22 @@ def test_csr_propagation_matches_recbole(name):
     assert torch.allclose(plain.item_embedding.weight.grad, ours.item_embedding.full_weight.grad, atol=1e-7)
 
 
-def test_ngcf_training_step_matches_recbole_with_message_dropout():
-    """Our NGCF's propagation (fused products, in-place LeakyReLU, per-layer gathers in the loss) against
-    RecBole's, message dropout on: the same seed draws the same masks, so the loss and every gradient agree
-    up to float rounding."""
+@pytest.mark.parametrize("node_dropout", [0.0, 0.2])
+def test_ngcf_training_step_matches_recbole_with_message_dropout(node_dropout):
+    """Our NGCF's propagation (fused products, in-place LeakyReLU, per-layer gathers in the loss, the last
+    layer for the batch's rows only) against RecBole's, message dropout on, node dropout off (our CSR
+    product) and on (RecBole's resampled COO matrix): the same seed draws the same masks, so the loss and
+    every gradient agree up to float rounding, and the random stream is left where RecBole leaves it."""
     from recbole.model.general_recommender import ngcf
 
-    config, train, _, _ = build_data("NGCF")
+    config, train, _, _ = build_data("NGCF", node_dropout=node_dropout)
     assert config["message_dropout"] > 0
     plain = ngcf.NGCF(config, train._dataset)
     ours = get_model("NGCF")(config, train._dataset)
     state = {k.replace(".weight", ".full_weight") if "embedding" in k else k: v for k, v in plain.state_dict().items()}
     ours.load_state_dict(state, strict=False)
     batch = next(iter(train))
-    losses, grads = [], []
+    losses, grads, states = [], [], []
     for model in (plain, ours):
         model.train()
         model.zero_grad()
@@ -113,6 +115,8 @@ def test_ngcf_training_step_matches_recbole_with_message_dropout():
         loss.backward()
         losses.append(loss.item())
         grads.append({name: p.grad.clone() for name, p in model.named_parameters()})
+        states.append(torch.get_rng_state())
+    assert torch.equal(states[0], states[1])
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for name, grad in grads[0].items():
         ours_name = name.replace(".weight", ".full_weight") if "embedding" in name else name
@@ -270,6 +274,49 @@ def test_sparse_dense_product_is_torch_sparse_mm_bit_for_bit():
     assert torch.equal(sparse_dense_product(adjacency.matrix, dense), expected)
     assert torch.equal(sparse_dense_product(adjacency.matrix, dense.t().contiguous().t()), expected)  # any strides
     assert torch.allclose(expected, symmetric @ dense, atol=1e-5)
+
+
+def test_rows_product_is_the_whole_product_restricted_bit_for_bit():
+    """(L @ X)[rows] from L's slice, forward and backward, equals the whole product's rows, bit for bit."""
+    from recbole_bet.model.propagation import SymmetricAdjacency, csr_rows, csr_transpose
+
+    generator = torch.Generator().manual_seed(0)
+    n = 300
+    upper = torch.rand(n, n, generator=generator) * (torch.rand(n, n, generator=generator) < 0.05)
+    upper[:, [7, n - 1]] = upper[[7, n - 1], :] = 0  # rows with no entry, one of them the last
+    symmetric = torch.triu(upper, 1) + torch.triu(upper, 1).t()
+    adjacency = SymmetricAdjacency(symmetric.to_sparse())
+    rows = torch.tensor([0, 3, 7, 8, 41, 150, n - 1])
+    weight = torch.randn(len(rows), 17, generator=generator)
+    results = []
+    for product in (lambda x: torch.sparse.mm(adjacency, x).index_select(0, rows), lambda x: adjacency.rows_product(rows, x)):
+        dense = torch.randn(n, 17, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        out = product(dense)
+        (out * weight).sum().backward()
+        results.append((out.detach(), dense.grad))
+    assert results[0][0].abs().sum() > 0 and results[0][1].abs().sum() > 0
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    shuffled = torch.tensor([150, 3, 3, n - 1, 7])  # any order, repeats allowed
+    assert torch.equal(csr_rows(adjacency.matrix, shuffled).to_dense(), symmetric[shuffled])
+    assert torch.equal(csr_transpose(csr_rows(adjacency.matrix, shuffled)).to_dense(), symmetric[shuffled].t())
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("training", [True, False])
+def test_ngcf_dropout_rows_is_message_dropout_on_those_rows(p, training):
+    """NGCF's last layer: dropout of a few rows draws the whole layer's mask, as RecBole's module does."""
+    config, train, _, _ = build_data("NGCF", message_dropout=p)
+    model = get_model("NGCF")(config, train._dataset).train(training)
+    layer = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    rows = torch.tensor([2, 5, 6, 39])
+    torch.manual_seed(3)
+    expected = model.emb_dropout(layer).index_select(0, rows)
+    state = torch.get_rng_state()
+    torch.manual_seed(3)
+    assert torch.equal(model.dropout_rows(layer.index_select(0, rows), rows, len(layer)), expected)
+    assert torch.equal(torch.get_rng_state(), state)
+    if training and p == 0.3:
+        assert (expected == 0).any() and (expected != 0).any()
 
 
 def test_full_table_neumf_is_recboles_neumf():

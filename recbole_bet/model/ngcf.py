@@ -77,7 +77,7 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         if not self.node_dropout:  # node dropout resamples the COO matrix every batch: keep RecBole's
             self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
 
-    def layer_outputs(self) -> list[torch.Tensor]:
+    def layer_outputs(self, last_rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The ego embeddings and each GNN layer's output, as RecBole's ``forward`` makes them before concatenating.
 
         A layer is RecBole's ``BiGNNLayer``, ``W1 (E + LE) + b1 + W2 (LE * E) + b2``, then LeakyReLU
@@ -85,17 +85,47 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         :class:`BiInteraction`, the biases are added once, and the normalisation is
         :class:`UnitRows`: the same terms, rounded in another order. Dropout is RecBole's module,
         called in the same order on tensors of the same shapes, so it draws the same masks.
+
+        With ``last_rows`` (distinct node indices, increasing), the last layer is made for those rows only
+        (``outputs[-1][i]`` is node ``last_rows[i]``): nothing feeds on it but the loss, which needs only
+        the batch's rows. Each of its rows is computed from the same terms as the whole layer's, with
+        the same dropout mask (:meth:`dropout_rows`).
         """
         adjacency = self.sparse_dropout(self.norm_adj_matrix) if self.node_dropout != 0 else self.norm_adj_matrix
         features = self.get_ego_embeddings()
         outputs = [features]
-        for gnn in self.GNNlayers:
-            side = torch.sparse.mm(adjacency, features)
+        for depth, gnn in enumerate(self.GNNlayers, start=1):
             bias = gnn.linear.bias + gnn.interActTransform.bias
-            layer = BiInteraction.apply(features, side, gnn.linear.weight, gnn.interActTransform.weight, bias)
-            features = UnitRows.apply(self.emb_dropout(layer))
+            weights = gnn.linear.weight, gnn.interActTransform.weight
+            if last_rows is not None and depth == len(self.GNNlayers):
+                if isinstance(adjacency, SymmetricAdjacency):
+                    side = adjacency.rows_product(last_rows, features)
+                else:  # node dropout's resampled COO matrix
+                    side = torch.sparse.mm(adjacency, features).index_select(0, last_rows)
+                layer = BiInteraction.apply(features.index_select(0, last_rows), side, *weights, bias)
+                features = UnitRows.apply(self.dropout_rows(layer, last_rows, len(features)))
+            else:
+                side = torch.sparse.mm(adjacency, features)
+                layer = BiInteraction.apply(features, side, *weights, bias)
+                features = UnitRows.apply(self.emb_dropout(layer))
             outputs.append(features)
         return outputs
+
+    def dropout_rows(self, layer: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+        """``self.emb_dropout`` applied to an ``[n_rows, d]`` tensor whose rows ``rows`` are ``layer``, restricted to those rows.
+
+        The mask is drawn as torch's dropout draws it on the CPU, ``bernoulli_(1 - p)`` over all
+        ``n_rows x d`` entries and divided by ``1 - p`` (nothing drawn when ``p`` is 0 or 1, or in
+        ``eval()``): the same random stream and, on the kept rows, the same values as RecBole's
+        dropout of the whole layer. Only the multiplication is restricted to ``rows``.
+        """
+        p = self.emb_dropout.p
+        if not self.emb_dropout.training or p == 0:
+            return layer
+        if p == 1:
+            return layer * 0
+        noise = layer.new_empty(n_rows, layer.shape[1]).bernoulli_(1 - p)
+        return layer * noise.index_select(0, rows).div_(1 - p)
 
     def forward(self):
         user_all, item_all = torch.cat(self.layer_outputs(), dim=1).split([self.n_users, self.n_items])
@@ -106,7 +136,8 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
 
         RecBole concatenates every layer of every node (``[n_users + n_items, 320]``) and then
         picks the batch's rows; the loss needs only those rows, so they are picked from each
-        layer and only they are concatenated: the same values, a fraction of the copying.
+        layer and only they are concatenated, and the last layer is made for the batch's distinct
+        rows only (:meth:`layer_outputs`): the same values, a fraction of the work.
         """
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         batch = len(interaction[self.USER_ID])
@@ -115,7 +146,9 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
             interaction[self.ITEM_ID] + self.n_users,
             interaction[self.NEG_ITEM_ID] + self.n_users,
         ])
-        picked = torch.cat([layer.index_select(0, rows) for layer in self.layer_outputs()], dim=1)
+        distinct, position = torch.unique(rows, return_inverse=True)
+        *inner, last = self.layer_outputs(last_rows=distinct)
+        picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(batch)
         pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
         neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)
