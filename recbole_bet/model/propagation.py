@@ -72,8 +72,8 @@ def csr_rows(matrix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 
 
 def csr_transpose(matrix: torch.Tensor) -> torch.Tensor:
-    """The transpose of the sparse CSR ``matrix`` as CSR. The entries of a row of the result are in increasing column
-    order (a stable sort), as they would be in the transpose of the whole matrix ``matrix`` was sliced from."""
+    """The transpose of the sparse CSR ``matrix`` as CSR. Each row of the result keeps its entries in increasing
+    column order (a stable sort), the order they have in the transpose of a whole matrix ``matrix`` was sliced from."""
     crow, col = matrix.crow_indices(), matrix.col_indices()
     n_rows, n_cols = matrix.shape
     row_of_entry = torch.repeat_interleave(torch.arange(n_rows, dtype=crow.dtype, device=crow.device), crow.diff())
