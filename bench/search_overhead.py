@@ -20,7 +20,7 @@ from bench.common import header, markdown_table, recbole_data, write
 from recbole_bet.budget import Budget
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.quick_start import training_frequencies
-from recbole_bet.sampler import ActionSampler
+from recbole_bet.sampler import ActionSampler, available_cores
 
 
 def main(argv=None):
@@ -59,7 +59,7 @@ def main(argv=None):
     text = header(
         f"Search overhead: sample and score m={args.candidates} actions ({args.dataset})",
         f"python -m bench.search_overhead --dataset={args.dataset} --data_path={args.data_path}",
-        f"Median of {args.repeats} calls after a warm-up; torch threads at their default. Every drawn action is checked to use the budget exactly.",
+        f"Median of {args.repeats} calls after a warm-up; torch threads at their default, the sampler on the {available_cores()} cores this process may use (the candidates do not depend on it). Every drawn action is checked to use the budget exactly.",
     ) + markdown_table(["sparsity", "rows", "m", "sample s", "predict s", "total s", "< 0.25 s"], rows)
     write(f"search_overhead-{args.dataset}.md", text)
 

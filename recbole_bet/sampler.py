@@ -18,10 +18,18 @@ clamp can neither overshoot the budget nor waste it, and no draw is ever
 rejected, so there is no redraw loop. All ``m`` candidates are drawn as arrays
 and repaired as size histograms (:func:`fit_sorted_to_total`); the only Python
 loops run over the four distributions and two fields.
+
+The random numbers are drawn on the calling thread, in one fixed order; what
+is computed from them (quantiles, normalisation, flooring, repair, placing
+by rank) is row by row, so it runs on a few threads (numpy releases the GIL)
+on slices of candidates, and gives the same candidates whatever the number
+of threads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,19 +69,30 @@ def quantile(distribution: str, q: np.ndarray, beta: np.ndarray) -> np.ndarray:
 _BELOW_ONE = np.nextafter(np.float32(1), np.float32(0))
 
 
-def sorted_uniforms(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """The order statistics of ``n`` uniform draws, largest first, for each of ``m`` rows: ``[m, n]``.
+def order_statistics(exponentials: np.ndarray) -> np.ndarray:
+    """The order statistics of ``n`` uniforms, largest first, from ``[k, n + 1]`` standard exponential draws: ``[k, n]``.
 
     Normalised sums of exponential spacings have exactly the law of sorted
     uniforms, so no sort is needed: the sizes drawn from ``quantile(q)`` come
     out already ordered, ready to be given by frequency rank.
     """
-    # float32 halves the cost; its rounding (~1e-7) is far below the resolution of an embedding size.
-    cumulative = np.cumsum(rng.standard_exponential((m, n + 1), dtype=np.float32), axis=1)
+    cumulative = np.cumsum(exponentials, axis=1)
+    n = exponentials.shape[1] - 1
     uniforms = cumulative[:, :n]
     uniforms /= cumulative[:, n:]
     np.minimum(uniforms, _BELOW_ONE, out=uniforms)  # rounding must not reach 1 (lognormal's quantile is inf there)
     return uniforms[:, ::-1]
+
+
+def standard_exponentials(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The draws :func:`order_statistics` needs for ``m`` rows of ``n``: ``[m, n + 1]`` float32."""
+    # float32 halves the cost; its rounding (~1e-7) is far below the resolution of an embedding size.
+    return rng.standard_exponential((m, n + 1), dtype=np.float32)
+
+
+def sorted_uniforms(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The order statistics of ``n`` uniform draws, largest first, for each of ``m`` rows: ``[m, n]``."""
+    return order_statistics(standard_exponentials(m, n, rng))
 
 
 def draw_values(distribution: str, beta: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -90,6 +109,33 @@ def normalise(values: np.ndarray) -> np.ndarray:
     if not good.all():
         fractions[~good[:, 0]] = 1.0 / values.shape[1]
     return fractions
+
+
+def field_sizes(
+    distribution: str, exponentials: np.ndarray, beta: np.ndarray, total: np.ndarray, rank: np.ndarray, d_max: int
+) -> np.ndarray:
+    """One field's sizes for a few actions of one distribution, from their random draws (Eqs. 5-6 and the repair).
+
+    Args:
+        exponentials (np.ndarray): ``[k, n + 1]``, :func:`standard_exponentials`.
+        beta, total (np.ndarray): ``[k]``, each action's beta and the field's share of the budget.
+        rank (np.ndarray): ``[n]``, :func:`~recbole_bet.budget.frequency_rank`: who gets the r-th largest size.
+
+    Returns:
+        np.ndarray: int16 ``[k, n]``, in ``[1, d_max]``, each row summing to its total.
+    """
+    fractions = normalise(quantile(distribution, order_statistics(exponentials), beta))  # Eq. 5, largest first
+    drawn = np.floor(fractions * total[:, None].astype(fractions.dtype)).astype(np.int32)  # Eq. 6
+    sizes = np.empty(drawn.shape, dtype=np.int16)
+    sizes[:, rank] = fit_sorted_to_total(drawn, total, d_max)  # the n-th largest to the n-th most frequent row
+    return sizes
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass
@@ -135,12 +181,17 @@ class ActionSampler:
         beta_max (dict[str, float]): the largest beta of each distribution.
         probabilities (dict[str, float], optional): how often each distribution is
             picked; uniform by default.
+        threads (int, optional): threads that turn the draws into sizes (default: the
+            cores this process may use). The candidates do not depend on it.
     """
 
     default_beta_max = {"powerlaw": 20.0, "exponential": 5.0, "normal": 20.0, "lognormal": 0.5}
 
-    def __init__(self, budget: Budget, user_frequency, item_frequency, beta_max=None, probabilities=None):
+    def __init__(self, budget: Budget, user_frequency, item_frequency, beta_max=None, probabilities=None, threads=None):
         self.budget = budget
+        self.threads = available_cores() if threads is None else threads
+        if self.threads < 1:
+            raise ValueError(f"threads={threads}: must be at least 1")
         self.beta_max = dict(self.default_beta_max, **(beta_max or {}))
         self.probabilities = np.array([(probabilities or {}).get(d, 1.0) for d in DISTRIBUTIONS], dtype=float)
         self.probabilities /= self.probabilities.sum()
@@ -152,23 +203,26 @@ class ActionSampler:
         b = self.budget
         share = rng.uniform(0, 1, size=m)  # w of Eq. 6
         totals = split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
-        sizes, picks, betas = [], [], []
-        for n, rank, total in ((b.n_users, self.user_rank, totals[0]), (b.n_items, self.item_rank, totals[1])):
-            choice = rng.choice(len(DISTRIBUTIONS), size=m, p=self.probabilities)
-            beta_max = np.array([self.beta_max[DISTRIBUTIONS[c]] for c in choice])
-            beta = rng.uniform(0, 1, size=m) * beta_max  # Eq. 4
-            drawn = np.empty((m, n), dtype=np.int32)
-            for k, name in enumerate(DISTRIBUTIONS):
-                rows = np.flatnonzero(choice == k)
-                if len(rows):
-                    fractions = normalise(draw_values(name, beta[rows], n, rng))  # Eq. 5, largest first
-                    drawn[rows] = np.floor(fractions * total[rows, None].astype(fractions.dtype))  # Eq. 6
-            # The n-th largest size goes to the n-th most frequent row, after the repair.
-            field_sizes = np.empty((m, n), dtype=np.int16)
-            field_sizes[:, rank] = fit_sorted_to_total(drawn, total, b.d_max)
-            sizes.append(field_sizes)
-            picks.append([DISTRIBUTIONS[c] for c in choice])
-            betas.append(beta)
+        sizes, picks, betas, pending = [], [], [], []
+        with ThreadPoolExecutor(self.threads) as pool:
+            for n, rank, total in ((b.n_users, self.user_rank, totals[0]), (b.n_items, self.item_rank, totals[1])):
+                choice = rng.choice(len(DISTRIBUTIONS), size=m, p=self.probabilities)
+                beta_max = np.array([self.beta_max[DISTRIBUTIONS[c]] for c in choice])
+                beta = rng.uniform(0, 1, size=m) * beta_max  # Eq. 4
+                sizes.append(np.empty((m, n), dtype=np.int16))
+                for k, name in enumerate(DISTRIBUTIONS):
+                    rows = np.flatnonzero(choice == k)
+                    if not len(rows):
+                        continue
+                    exponentials = standard_exponentials(len(rows), n, rng)  # drawn here, in this order
+                    for part in np.array_split(np.arange(len(rows)), min(self.threads, len(rows))):
+                        part = slice(part[0], part[-1] + 1)  # a view of the draws, not a copy
+                        job = pool.submit(field_sizes, name, exponentials[part], beta[rows[part]], total[rows[part]], rank, b.d_max)
+                        pending.append((sizes[-1], rows[part], job))
+                picks.append([DISTRIBUTIONS[c] for c in choice])
+                betas.append(beta)
+            for out, rows, job in pending:
+                out[rows] = job.result()
         return Candidates(
             sizes[0], sizes[1], b.d_max, list(zip(*picks)), np.stack(betas, axis=1), share
         )

@@ -40,6 +40,20 @@ def test_every_draw_is_in_range_and_uses_the_budget_exactly(n_users, n_items, sp
         assert np.all(np.diff(by_rank.astype(int), axis=1) <= 0)
 
 
+def test_candidates_do_not_depend_on_the_threads():
+    """The draws are made in one order on the calling thread; the threads only turn them into sizes."""
+    rng = np.random.default_rng(0)
+    user_f, item_f = rng.pareto(1.0, 700), rng.pareto(1.0, 1100)
+    budget = Budget.from_sparsity(0.9, 64, 700, 1100)
+    drawn = [ActionSampler(budget, user_f, item_f, threads=t).sample(23, np.random.default_rng(5)) for t in (1, 2, 3, 64)]
+    for other in drawn[1:]:
+        assert np.array_equal(drawn[0].user_sizes, other.user_sizes) and np.array_equal(drawn[0].item_sizes, other.item_sizes)
+        assert np.array_equal(drawn[0].betas, other.betas) and drawn[0].distributions == other.distributions
+    assert len({tuple(row) for row in drawn[0].item_sizes}) > 20  # varied actions, not one repeated
+    with pytest.raises(ValueError, match="threads=0: must be at least 1"):
+        ActionSampler(budget, user_f, item_f, threads=0)
+
+
 def test_extreme_share_is_repaired_not_redrawn():
     """w near 0 would leave users less than one dimension each: the split is clamped instead."""
     budget = Budget.from_sparsity(0.99, 128, 500, 20)
