@@ -242,6 +242,32 @@ def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_a
     assert not torch.equal(start.user_embedding.full_weight, trained[0]["user_embedding.full_weight"])  # it trained
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_lightgcn_loss_on_the_batch_rows_equals_recboles_loss(masked):
+    """Training propagates the batch's rows only: RecBole's calculate_loss run on our model (every node
+    propagated) gives the same loss bit for bit and the same gradients up to float rounding, full and masked."""
+    from recbole.model.general_recommender import lightgcn
+
+    config, train, _, _ = build_data("LightGCN", n_layers=3)
+    ours = get_model("LightGCN")(config, train._dataset)
+    if masked:
+        users, items = training_frequencies(train._dataset, config)
+        budget = Budget.from_sparsity(0.9, ours.d_max, len(users), len(items))
+        ours.apply_action(mixed_random(budget, users, items, rng=np.random.default_rng(0)))
+        assert ours.kept_width < ours.d_max
+    batch = next(iter(train))
+    losses, grads = [], []
+    for calculate_loss in (lightgcn.LightGCN.calculate_loss, type(ours).calculate_loss):
+        ours.zero_grad()
+        loss = calculate_loss(ours, batch)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append([ours.user_embedding.full_weight.grad.clone(), ours.item_embedding.full_weight.grad.clone()])
+    assert losses[0] == losses[1]
+    for theirs, mine in zip(*grads):
+        assert theirs.abs().sum() > 0 and torch.allclose(theirs, mine, rtol=1e-5, atol=1e-9)
+
+
 def test_lightgcn_running_sum_forward_equals_recbole_stacked_mean():
     """Our forward (a running sum of the layers) gives RecBole's stacked mean, forward and backward, bit for bit."""
     from recbole.model.general_recommender import lightgcn

@@ -107,6 +107,22 @@ class BudgetedRecommender:
         items = self.item_side("screened", lambda item_e: ScreenedItems(item_e[:, :width]))
         return users[interaction[self.USER_ID], :width], items
 
+    def loss_rows(self, interaction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A BPR batch's rows of the ``[n_users + n_items]`` node table (LightGCN, NGCF).
+
+        Returns:
+            ``(rows, distinct, position)``: the users', positive items' and negative items' rows, in
+            that order (items offset by ``n_users``); the distinct rows, increasing; and each row's
+            index in ``distinct`` (``rows == distinct[position]``).
+        """
+        rows = torch.cat([
+            interaction[self.USER_ID],
+            interaction[self.ITEM_ID] + self.n_users,
+            interaction[self.NEG_ITEM_ID] + self.n_users,
+        ])
+        distinct, position = torch.unique(rows, return_inverse=True)
+        return rows, distinct, position
+
     def clear_cached_embeddings(self) -> None:
         for name in self.cached_embeddings:
             if hasattr(self, name):

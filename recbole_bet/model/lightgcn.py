@@ -1,8 +1,10 @@
 """LightGCN (He et al., SIGIR 2020) with budgeted user and item tables.
 
-RecBole's LightGCN unchanged, but for its two tables, which become
-:class:`~recbole_bet.embedding.MaskedEmbedding`, and its adjacency matrix,
-multiplied as a symmetric CSR matrix (:mod:`recbole_bet.model.propagation`).
+RecBole's LightGCN, but for its two tables, which become
+:class:`~recbole_bet.embedding.MaskedEmbedding`, its adjacency matrix,
+multiplied as a symmetric CSR matrix (:mod:`recbole_bet.model.propagation`),
+and a propagation with the same values that training runs for the batch's
+rows only (:meth:`LightGCN.propagate`).
 """
 
 import torch
@@ -34,22 +36,46 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         width = self.kept_width
         return torch.cat([self.user_embedding.masked_columns(width), self.item_embedding.masked_columns(width)], dim=0)
 
-    def forward(self):
-        """RecBole's LightGCN forward, the layer mean taken as a running sum.
+    def propagate(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean of the ``n_layers + 1`` layer outputs, of every node or, with ``rows``, of those rows only.
 
-        RecBole stacks the ``n_layers + 1`` layer outputs into one
-        ``[N, n_layers + 1, d]`` tensor and takes its mean: one more copy of every
-        layer forward, and as many again backward. Adding each layer to a sum
-        as it is made gives the same values (the same additions, in the same
-        order, then one division) with neither copy.
+        RecBole stacks the layer outputs into one ``[N, n_layers + 1, d]`` tensor and takes its mean:
+        one more copy of every layer forward, and as many again backward. Adding each layer to a
+        sum as it is made gives the same values (the same additions, in the same order, then one
+        division) with neither copy. With ``rows`` (distinct, increasing; training's batch rows)
+        each layer's rows are added and the last layer is made for those rows only
+        (:meth:`~recbole_bet.model.propagation.SymmetricAdjacency.rows_product`): nothing else reads
+        it. A row's value is the same either way.
         """
         layer = self.get_ego_embeddings()
-        total = layer
-        for _ in range(self.n_layers):
-            layer = torch.sparse.mm(self.norm_adj_matrix, layer)
-            total = total + layer
-        total = total / (self.n_layers + 1)
-        return torch.split(total, [self.n_users, self.n_items])
+        total = layer if rows is None else layer.index_select(0, rows)
+        for depth in range(1, self.n_layers + 1):
+            if rows is not None and depth == self.n_layers:
+                total = total + self.norm_adj_matrix.rows_product(rows, layer)
+            else:
+                layer = torch.sparse.mm(self.norm_adj_matrix, layer)
+                total = total + (layer if rows is None else layer.index_select(0, rows))
+        return total / (self.n_layers + 1)
+
+    def forward(self):
+        """RecBole's LightGCN forward: the layer mean of every node (:meth:`propagate`), split into users and items."""
+        return torch.split(self.propagate(), [self.n_users, self.n_items])
+
+    def calculate_loss(self, interaction):
+        """RecBole's LightGCN loss (BPR on the propagated vectors, L2 on the ego ones), propagated for the
+        batch's rows only (:meth:`propagate`): the same values without the last layer's other rows."""
+        self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
+        user, pos_item, neg_item = interaction[self.USER_ID], interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
+        _, distinct, position = self.loss_rows(interaction)
+        picked = self.propagate(distinct).index_select(0, position)
+        u_embeddings, pos_embeddings, neg_embeddings = picked.split(len(user))
+        pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
+        neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)
+        mf_loss = self.mf_loss(pos_scores, neg_scores)
+        reg_loss = self.reg_loss(
+            self.user_embedding(user), self.item_embedding(pos_item), self.item_embedding(neg_item), require_pow=self.require_pow
+        )
+        return mf_loss + self.reg_weight * reg_loss
 
     @property
     def scoring_width(self) -> int:

@@ -141,12 +141,7 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         """
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         batch = len(interaction[self.USER_ID])
-        rows = torch.cat([
-            interaction[self.USER_ID],
-            interaction[self.ITEM_ID] + self.n_users,
-            interaction[self.NEG_ITEM_ID] + self.n_users,
-        ])
-        distinct, position = torch.unique(rows, return_inverse=True)
+        rows, distinct, position = self.loss_rows(interaction)
         *inner, last = self.layer_outputs(last_rows=distinct)
         picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(batch)
