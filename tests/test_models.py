@@ -91,8 +91,9 @@ def test_csr_propagation_matches_recbole(name):
     assert torch.allclose(plain.item_embedding.weight.grad, ours.item_embedding.full_weight.grad, atol=1e-7)
 
 
+@pytest.mark.parametrize("share", [1.0, 0.0])  # the last layer on the batch's rows only, or on every node
 @pytest.mark.parametrize("node_dropout", [0.0, 0.2])
-def test_ngcf_training_step_matches_recbole_with_message_dropout(node_dropout):
+def test_ngcf_training_step_matches_recbole_with_message_dropout(node_dropout, share):
     """Our NGCF's propagation (fused products, in-place LeakyReLU, per-layer gathers in the loss, the last
     layer for the batch's rows only) against RecBole's, message dropout on, node dropout off (our CSR
     product) and on (RecBole's resampled COO matrix): the same seed draws the same masks, so the loss and
@@ -103,9 +104,11 @@ def test_ngcf_training_step_matches_recbole_with_message_dropout(node_dropout):
     assert config["message_dropout"] > 0
     plain = ngcf.NGCF(config, train._dataset)
     ours = get_model("NGCF")(config, train._dataset)
+    ours.last_layer_share = share
     state = {k.replace(".weight", ".full_weight") if "embedding" in k else k: v for k, v in plain.state_dict().items()}
     ours.load_state_dict(state, strict=False)
     batch = next(iter(train))
+    assert (ours.loss_rows(batch)[1] is None) == (share == 0.0)
     losses, grads, states = [], [], []
     for model in (plain, ours):
         model.train()
@@ -242,8 +245,9 @@ def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_a
     assert not torch.equal(start.user_embedding.full_weight, trained[0]["user_embedding.full_weight"])  # it trained
 
 
+@pytest.mark.parametrize("share", [1.0, 0.0])  # the last layer on the batch's rows only, or on every node
 @pytest.mark.parametrize("masked", [False, True])
-def test_lightgcn_loss_on_the_batch_rows_equals_recboles_loss(masked):
+def test_lightgcn_loss_on_the_batch_rows_equals_recboles_loss(masked, share):
     """Training propagates the batch's rows only: RecBole's calculate_loss run on our model (every node
     propagated) gives the same loss bit for bit and the same gradients up to float rounding, full and masked."""
     from recbole.model.general_recommender import lightgcn
@@ -255,7 +259,9 @@ def test_lightgcn_loss_on_the_batch_rows_equals_recboles_loss(masked):
         budget = Budget.from_sparsity(0.9, ours.d_max, len(users), len(items))
         ours.apply_action(mixed_random(budget, users, items, rng=np.random.default_rng(0)))
         assert ours.kept_width < ours.d_max
+    ours.last_layer_share = share
     batch = next(iter(train))
+    assert (ours.loss_rows(batch)[1] is None) == (share == 0.0)
     losses, grads = [], []
     for calculate_loss in (lightgcn.LightGCN.calculate_loss, type(ours).calculate_loss):
         ours.zero_grad()
@@ -325,6 +331,21 @@ def test_rows_product_is_the_whole_product_restricted_bit_for_bit():
     shuffled = torch.tensor([150, 3, 3, n - 1, 7])  # any order, repeats allowed
     assert torch.equal(csr_rows(adjacency.matrix, shuffled).to_dense(), symmetric[shuffled])
     assert torch.equal(csr_transpose(csr_rows(adjacency.matrix, shuffled)).to_dense(), symmetric[shuffled].t())
+
+
+def test_loss_rows_of_a_batch():
+    """The batch's node rows, their distinct values and positions; none when the batch covers most nodes."""
+    config, train, _, _ = build_data("LightGCN")
+    model = get_model("LightGCN")(config, train._dataset)
+    batch = next(iter(train))
+    rows, distinct, position = model.loss_rows(batch)
+    assert torch.equal(rows[: len(batch)], batch[model.USER_ID])
+    assert torch.equal(rows[2 * len(batch):], batch[model.NEG_ITEM_ID] + model.n_users)
+    share = len(torch.unique(rows)) / (model.n_users + model.n_items)
+    assert share > 0.5 and distinct is None and position is None  # ml-100k: a batch holds most nodes
+    model.last_layer_share = share
+    rows, distinct, position = model.loss_rows(batch)
+    assert torch.equal(distinct[position], rows) and bool((distinct.diff() > 0).all())
 
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])

@@ -34,6 +34,8 @@ class BudgetedRecommender:
     cached_embeddings = ("restore_user_e", "restore_item_e")
     # True where full_sort_predict is restore_user_e[user] @ restore_item_e.T (LightGCN, NGCF): see full_sort_factors
     dot_product_scores = False
+    # Training makes a GNN's last layer for the batch's rows only when they are at most this share of the nodes.
+    last_layer_share = 0.5
 
     def inject_budget_tables(self) -> None:
         inject_masked_embeddings(self, list(self.budget_tables))
@@ -107,13 +109,16 @@ class BudgetedRecommender:
         items = self.item_side("screened", lambda item_e: ScreenedItems(item_e[:, :width]))
         return users[interaction[self.USER_ID], :width], items
 
-    def loss_rows(self, interaction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_rows(self, interaction) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """A BPR batch's rows of the ``[n_users + n_items]`` node table (LightGCN, NGCF).
 
         Returns:
             ``(rows, distinct, position)``: the users', positive items' and negative items' rows, in
             that order (items offset by ``n_users``); the distinct rows, increasing; and each row's
-            index in ``distinct`` (``rows == distinct[position]``).
+            index in ``distinct`` (``rows == distinct[position]``). ``distinct`` and ``position`` are
+            ``None`` when the batch holds more than ``last_layer_share`` of the nodes: making the
+            last layer for its rows only would then cost more than it saves (about 80% of ml-100k's
+            nodes a batch: 10% slower; 28% of gowalla-s: 10% faster; 8% of Gowalla: 22% faster).
         """
         rows = torch.cat([
             interaction[self.USER_ID],
@@ -121,6 +126,8 @@ class BudgetedRecommender:
             interaction[self.NEG_ITEM_ID] + self.n_users,
         ])
         distinct, position = torch.unique(rows, return_inverse=True)
+        if len(distinct) > self.last_layer_share * (self.n_users + self.n_items):
+            return rows, None, None
         return rows, distinct, position
 
     def clear_cached_embeddings(self) -> None:

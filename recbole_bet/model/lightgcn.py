@@ -63,11 +63,15 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
 
     def calculate_loss(self, interaction):
         """RecBole's LightGCN loss (BPR on the propagated vectors, L2 on the ego ones), propagated for the
-        batch's rows only (:meth:`propagate`): the same values without the last layer's other rows."""
+        batch's rows only (:meth:`propagate`) unless they are most of the graph (:meth:`loss_rows`): the
+        same values without the last layer's other rows."""
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         user, pos_item, neg_item = interaction[self.USER_ID], interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
-        _, distinct, position = self.loss_rows(interaction)
-        picked = self.propagate(distinct).index_select(0, position)
+        rows, distinct, position = self.loss_rows(interaction)
+        if distinct is None:  # the batch covers most nodes (loss_rows)
+            picked = self.propagate().index_select(0, rows)
+        else:
+            picked = self.propagate(distinct).index_select(0, position)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(len(user))
         pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
         neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)

@@ -137,13 +137,17 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         RecBole concatenates every layer of every node (``[n_users + n_items, 320]``) and then
         picks the batch's rows; the loss needs only those rows, so they are picked from each
         layer and only they are concatenated, and the last layer is made for the batch's distinct
-        rows only (:meth:`layer_outputs`): the same values, a fraction of the work.
+        rows only (:meth:`layer_outputs`) unless they are most of the graph (:meth:`loss_rows`): the
+        same values, a fraction of the work.
         """
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         batch = len(interaction[self.USER_ID])
         rows, distinct, position = self.loss_rows(interaction)
-        *inner, last = self.layer_outputs(last_rows=distinct)
-        picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
+        if distinct is None:  # the batch covers most nodes (loss_rows)
+            picked = torch.cat([layer.index_select(0, rows) for layer in self.layer_outputs()], dim=1)
+        else:
+            *inner, last = self.layer_outputs(last_rows=distinct)
+            picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(batch)
         pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
         neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)
