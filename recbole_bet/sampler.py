@@ -132,6 +132,7 @@ def field_sizes(
 
 
 def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux, else every core): the sampler's default threads."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
