@@ -10,7 +10,7 @@ For each candidate action and each field (users, items):
    ``[1, d_max]``;
 4. give the n-th largest size to the n-th most frequent row (frequencies
    from the training split). The draws come out sorted (order statistics,
-   :func:`sorted_uniforms`), so nothing is sorted.
+   :func:`order_statistics`), so nothing is sorted.
 
 Unlike the authors' code, a draw is then **repaired** so that the action uses
 exactly ``min(budget, n_rows * d_max)`` parameters (:func:`fit_to_total`): the
@@ -88,16 +88,6 @@ def standard_exponentials(m: int, n: int, rng: np.random.Generator) -> np.ndarra
     """The draws :func:`order_statistics` needs for ``m`` rows of ``n``: ``[m, n + 1]`` float32."""
     # float32 halves the cost; its rounding (~1e-7) is far below the resolution of an embedding size.
     return rng.standard_exponential((m, n + 1), dtype=np.float32)
-
-
-def sorted_uniforms(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """The order statistics of ``n`` uniform draws, largest first, for each of ``m`` rows: ``[m, n]``."""
-    return order_statistics(standard_exponentials(m, n, rng))
-
-
-def draw_values(distribution: str, beta: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` draws of the distribution for each beta, sorted largest first: ``[len(beta), n]``."""
-    return quantile(distribution, sorted_uniforms(len(beta), n, rng), beta)
 
 
 def normalise(values: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from scipy import stats
 
 from recbole_bet.budget import Budget
 from recbole_bet.budget import fit_sorted_to_total, fit_to_total
-from recbole_bet.sampler import DISTRIBUTIONS, ActionSampler, draw_values, normalise, quantile, sorted_uniforms
+from recbole_bet.sampler import DISTRIBUTIONS, ActionSampler, normalise, order_statistics, quantile, standard_exponentials
 from recbole_bet.search import strategy_for
 
 
@@ -52,6 +52,14 @@ def test_candidates_do_not_depend_on_the_threads():
     assert len({tuple(row) for row in drawn[0].item_sizes}) > 20  # varied actions, not one repeated
     with pytest.raises(ValueError, match="threads=0: must be at least 1"):
         ActionSampler(budget, user_f, item_f, threads=0)
+
+
+def sorted_uniforms(m, n, rng):
+    return order_statistics(standard_exponentials(m, n, rng))
+
+
+def draw_values(distribution, beta, n, rng):
+    return quantile(distribution, sorted_uniforms(len(beta), n, rng), beta)
 
 
 def test_extreme_share_is_repaired_not_redrawn():

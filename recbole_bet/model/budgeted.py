@@ -109,16 +109,17 @@ class BudgetedRecommender:
         items = self.item_side("screened", lambda item_e: ScreenedItems(item_e[:, :width]))
         return users[interaction[self.USER_ID], :width], items
 
-    def loss_rows(self, interaction) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def loss_rows(self, interaction) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """A BPR batch's rows of the ``[n_users + n_items]`` node table (LightGCN, NGCF).
 
         Returns:
-            ``(rows, distinct, position)``: the users', positive items' and negative items' rows, in
-            that order (items offset by ``n_users``); the distinct rows, increasing; and each row's
-            index in ``distinct`` (``rows == distinct[position]``). ``distinct`` and ``position`` are
-            ``None`` when the batch holds more than ``last_layer_share`` of the nodes: making the
-            last layer for its rows only would then cost more than it saves (about 80% of ml-100k's
-            nodes a batch: 10% slower; 28% of gowalla-s: 10% faster; 8% of Gowalla: 22% faster).
+            ``(rows, last_rows, position)``: the users', positive items' and negative items' rows, in
+            that order (items offset by ``n_users``); the rows to make the last layer for (distinct,
+            increasing), or ``None`` for every node; and where each of ``rows`` is in that last layer
+            (``rows`` itself when it has every node). ``last_rows`` is ``None`` when the batch holds
+            more than ``last_layer_share`` of the nodes: making the last layer for its rows only would
+            then cost more than it saves (LightGCN's step, about 80% of ml-100k's nodes a batch: 10% slower; 28% of
+            gowalla-s: 10% faster; 8% of Gowalla: 22% faster).
         """
         rows = torch.cat([
             interaction[self.USER_ID],
@@ -127,7 +128,7 @@ class BudgetedRecommender:
         ])
         distinct, position = torch.unique(rows, return_inverse=True)
         if len(distinct) > self.last_layer_share * (self.n_users + self.n_items):
-            return rows, None, None
+            return rows, None, rows
         return rows, distinct, position
 
     def clear_cached_embeddings(self) -> None:

@@ -67,11 +67,8 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         same values without the last layer's other rows."""
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         user, pos_item, neg_item = interaction[self.USER_ID], interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
-        rows, distinct, position = self.loss_rows(interaction)
-        if distinct is None:  # the batch covers most nodes (loss_rows)
-            picked = self.propagate().index_select(0, rows)
-        else:
-            picked = self.propagate(distinct).index_select(0, position)
+        _, last_rows, position = self.loss_rows(interaction)
+        picked = self.propagate(last_rows).index_select(0, position)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(len(user))
         pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
         neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)

@@ -142,12 +142,9 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         """
         self.restore_user_e = self.restore_item_e = None  # as RecBole: training makes the cache stale
         batch = len(interaction[self.USER_ID])
-        rows, distinct, position = self.loss_rows(interaction)
-        if distinct is None:  # the batch covers most nodes (loss_rows)
-            picked = torch.cat([layer.index_select(0, rows) for layer in self.layer_outputs()], dim=1)
-        else:
-            *inner, last = self.layer_outputs(last_rows=distinct)
-            picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
+        rows, last_rows, position = self.loss_rows(interaction)
+        *inner, last = self.layer_outputs(last_rows)
+        picked = torch.cat([layer.index_select(0, rows) for layer in inner] + [last.index_select(0, position)], dim=1)
         u_embeddings, pos_embeddings, neg_embeddings = picked.split(batch)
         pos_scores = torch.mul(u_embeddings, pos_embeddings).sum(dim=1)
         neg_scores = torch.mul(u_embeddings, neg_embeddings).sum(dim=1)

@@ -71,24 +71,14 @@ def csr_rows(matrix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     )
 
 
-def csr_transpose(matrix: torch.Tensor) -> torch.Tensor:
-    """The transpose of the sparse CSR ``matrix`` as CSR. Each row of the result keeps its entries in increasing
-    column order (a stable sort), the order they have in the transpose of a whole matrix ``matrix`` was sliced from."""
-    crow, col = matrix.crow_indices(), matrix.col_indices()
-    n_rows, n_cols = matrix.shape
-    row_of_entry = torch.repeat_interleave(torch.arange(n_rows, dtype=crow.dtype, device=crow.device), crow.diff())
-    order = torch.argsort(col, stable=True)
-    offsets = torch.zeros(n_cols + 1, dtype=crow.dtype, device=crow.device)
-    torch.cumsum(torch.bincount(col, minlength=n_cols), 0, out=offsets[1:])
-    return torch.sparse_csr_tensor(offsets, row_of_entry.index_select(0, order), matrix.values().index_select(0, order), (n_cols, n_rows))
-
-
 class SymmetricRowsSpmm(torch.autograd.Function):
     """``(matrix @ dense)[rows]`` for a constant symmetric CSR ``matrix``, multiplying only the slice ``matrix[rows]``.
 
-    Backward is ``matrix[rows].T @ grad``. For distinct increasing ``rows`` each of its sums has the terms of
-    the whole matrix's backward ``matrix @ G`` (``G`` the gradient scattered to ``rows``, zero elsewhere) in
-    the same order, less the zeros: the same values, without the other rows' work.
+    Backward is ``matrix[rows].T @ grad``, the slice's transpose made by torch's CSC-to-CSR conversion,
+    which keeps each row's entries in increasing column order. For distinct increasing ``rows`` each of
+    its sums then has the terms of the whole matrix's backward ``matrix @ G`` (``G`` the gradient
+    scattered to ``rows``, zero elsewhere) in the same order, less the zeros: the same values, without
+    the other rows' work.
     """
 
     @staticmethod
@@ -99,7 +89,7 @@ class SymmetricRowsSpmm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return None, None, sparse_dense_product(csr_transpose(ctx.sliced), grad)
+        return None, None, sparse_dense_product(ctx.sliced.t().to_sparse_csr(), grad)
 
 
 class SymmetricAdjacency:
