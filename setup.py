@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 setup(
     name="recbole-bet",
     version="0.1.0",
-    description="Budgeted embedding tables for RecBole: BET (Qu et al., WSDM 2024), ES and MR under a hard parameter budget",
+    description="Budgeted embedding tables for RecBole: BET (Qu et al., WSDM 2024) and every baseline (ES, MR, PEP, OptEmbed, magnitude pruning, the power rule) under one hard parameter budget",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
@@ -18,7 +18,7 @@ setup(
     # properties/ sits at the top of the checkout (RecBole's plugin layout) and is
     # installed inside the package, where recbole_bet.config.properties_dir finds it.
     package_dir={"recbole_bet.properties": "properties"},
-    package_data={"recbole_bet.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml", "profile/*.yaml"]},
+    package_data={"recbole_bet.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml", "method/*.yaml", "method/*/*.yaml"]},
     install_requires=[
         "torch>=2.0",
         "recbole==1.2.1",

@@ -6,7 +6,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from recbole_bet.baselines import equal_sizes
+from recbole_bet.methods.es import equal_sizes
 from recbole_bet.budget import Budget
 from recbole_bet.quick_start import machine  # noqa: F401  (the machine line of every table)
 

@@ -29,7 +29,7 @@ from recbole.utils import init_seed
 
 from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.baselines import full_table
+from recbole_bet.methods.full import full_table
 from recbole_bet.budget import Budget
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies

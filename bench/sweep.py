@@ -1,6 +1,6 @@
 """A sweep of recbole-bet runs as ray tasks: every (model, method, sparsity, seed) is one run of the plugin.
 
-    python -m bench.sweep --dataset=ml-100k --models=LightGCN,NGCF,NeuMF --methods=full,es,mr,bet \\
+    python -m bench.sweep --dataset=ml-100k --models=LightGCN,NGCF,NeuMF --methods=full,es,mr,bet,pep,optembed,magprune,mde \\
         --sparsities=0.8,0.9,0.95 --seeds=0,1,2 --baselines=BPR,Pop,LightGCN,NGCF,NeuMF
 
 * Each run is ``run_recbole_bet.py`` in its own process, started by a ray task
@@ -11,7 +11,8 @@
   stderr) and does not stop the others; re-running the sweep retries it.
 * ``--baselines`` adds RecBole's own models, unchanged (``--method=recbole``),
   under the same protocol: the reference rows.
-* ``--keys`` passes more ``--key=value`` to every run (e.g. ``--keys="--bet_profile=fast"``).
+* ``--keys`` passes more ``--key=value`` to every run; a method's own key (``--bet_profile=fast``,
+  ``--mde_alphas=[0.1]``) only to that method's runs.
 
 Then ``python -m bench.table`` turns the folder into the Markdown/CSV tables.
 """
@@ -51,12 +52,27 @@ class Run:
 
     def command(self, out: Path, data_path: str, keys: list[str]) -> list[str]:
         budget = [] if self.method == "recbole" else [f"--sparsity={self.sparsity}"]  # RecBole's own models have none
+        keys = keys_for(self.method, keys)
         return [
             sys.executable, str(ROOT / "run_recbole_bet.py"), f"--model={self.model}", f"--dataset={self.dataset}",
             f"--method={self.method}", *budget, f"--seed={self.seed}",
             f"--data_path={data_path}", "--show_progress=False", f"--result_file={self.result_file(out)}",
             f"--checkpoint_dir={out / self.dataset / 'saved' / self.name}", *keys,
         ]
+
+
+def keys_for(method: str, keys: list[str]) -> list[str]:
+    """The ``--key=value`` arguments meant for ``method``: a key with another method's prefix (``--bet_profile=fast``
+    in a sweep that also runs ``es``) is left out, as a run refuses another method's key."""
+    from recbole_bet.methods import key_owners
+
+    owners = key_owners()
+
+    def owner(argument: str):
+        name = argument.lstrip("-").split("=", 1)[0]
+        return next((m for prefix, m in owners.items() if name.startswith(prefix)), None)
+
+    return [k for k in keys if owner(k) in (None, method)]
 
 
 def is_complete(path: Path) -> bool:

@@ -124,20 +124,24 @@ class Action:
             padding excluded) keeps the first ``user_sizes[u]`` dimensions.
         item_sizes (np.ndarray): int16 ``[n_items]``, the same for items.
         d_max (int): width of the full table.
+        min_size (int): 1 (BET, ES, MR: every row keeps a dimension) or 0 (OptEmbed prunes whole rows).
     """
 
     user_sizes: np.ndarray
     item_sizes: np.ndarray
     d_max: int
+    min_size: int = 1
 
     def __post_init__(self):
+        if self.min_size not in (0, 1):
+            raise BudgetError(f"Action.min_size={self.min_size}; allowed: 1 (every row kept) or 0 (rows may be pruned)")
         for name in ("user_sizes", "item_sizes"):
             sizes = np.asarray(getattr(self, name))
             if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
                 raise BudgetError(f"Action.{name} must be a 1-d integer array, got {sizes.dtype} {sizes.shape}")
-            if sizes.size and (sizes.min() < 1 or sizes.max() > self.d_max):
+            if sizes.size and (sizes.min() < self.min_size or sizes.max() > self.d_max):
                 raise BudgetError(
-                    f"Action.{name} has sizes in [{sizes.min()}, {sizes.max()}]; allowed: [1, d_max={self.d_max}]"
+                    f"Action.{name} has sizes in [{sizes.min()}, {sizes.max()}]; allowed: [{self.min_size}, d_max={self.d_max}]"
                 )
             sizes = sizes.astype(np.int16)
             sizes.setflags(write=False)
@@ -170,11 +174,11 @@ class Action:
 
     def summary(self) -> dict:
         """min / median / max size per field, for logs and result files."""
+        return {"layout": "prefix", "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
 
-        def stats(s):
-            return {"min": int(s.min()), "median": float(np.median(s)), "max": int(s.max()), "mean": float(s.mean())}
-
-        return {"users": stats(self.user_sizes), "items": stats(self.item_sizes), "params": self.params}
+    def apply_to(self, model) -> None:
+        """Mask a budgeted model's tables to this action."""
+        model.apply_action(self)
 
     def __eq__(self, other):
         return (
@@ -185,6 +189,101 @@ class Action:
         )
 
     __hash__ = None
+
+
+def size_stats(sizes: np.ndarray) -> dict:
+    """min / median / max / mean of kept parameters per row."""
+    return {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max()), "mean": float(sizes.mean())}
+
+
+@dataclass(frozen=True, eq=False)
+class ElementMask:
+    """Single kept weights anywhere in the table: the layout of PEP and magnitude pruning.
+
+    A row of a field is the field's tables side by side (NeuMF: GMF then MLP columns), so each
+    mask is ``[n_rows, d_max]``; ``True`` keeps a weight. The budget counts kept weights; the
+    index that says where they are is paid in the exported table's bytes (:mod:`recbole_bet.export`).
+
+    Example::
+
+        >>> mask = ElementMask(np.eye(3, 4, dtype=bool), np.zeros((2, 4), dtype=bool), d_max=4)
+        >>> mask.params
+        3
+
+    Attributes:
+        user_mask (np.ndarray): bool ``[n_users, d_max]``, padding excluded.
+        item_mask (np.ndarray): bool ``[n_items, d_max]``.
+        d_max (int): width of a row.
+    """
+
+    user_mask: np.ndarray
+    item_mask: np.ndarray
+    d_max: int
+
+    def __post_init__(self):
+        for name in ("user_mask", "item_mask"):
+            mask = np.asarray(getattr(self, name))
+            if mask.dtype != np.bool_ or mask.ndim != 2 or mask.shape[1] != self.d_max:
+                raise BudgetError(f"ElementMask.{name} must be bool [rows, d_max={self.d_max}], got {mask.dtype} {mask.shape}")
+            mask = mask.copy()
+            mask.setflags(write=False)
+            object.__setattr__(self, name, mask)
+
+    @property
+    def user_sizes(self) -> np.ndarray:
+        """Kept weights per user row, ``[n_users]``."""
+        return self.user_mask.sum(1)
+
+    @property
+    def item_sizes(self) -> np.ndarray:
+        return self.item_mask.sum(1)
+
+    @property
+    def params(self) -> int:
+        return int(self.user_mask.sum(dtype=np.int64) + self.item_mask.sum(dtype=np.int64))
+
+    def check(self, budget: Budget) -> "ElementMask":
+        """Raise unless the mask matches the budget's tables and fits in it; return self."""
+        if (len(self.user_mask), len(self.item_mask), self.d_max) != (budget.n_users, budget.n_items, budget.d_max):
+            raise BudgetError(
+                f"mask for {len(self.user_mask)} users, {len(self.item_mask)} items at d_max={self.d_max} "
+                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
+            )
+        if self.params > budget.params:
+            raise BudgetError(f"mask keeps {self.params} parameters, over the budget of {budget.params}")
+        return self
+
+    def summary(self) -> dict:
+        """Kept weights per row, per field (min / median / max / mean)."""
+        return {"layout": "element", "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
+
+    def apply_to(self, model) -> None:
+        model.apply_element_mask(self)
+
+
+def keep_largest(scores: list[np.ndarray], k: int) -> list[np.ndarray]:
+    """Masks that keep exactly the ``k`` largest scores over all arrays together (PEP's margins,
+    magnitude pruning's ``|w|``); among equal scores the earlier (array order, then row-major) wins.
+
+    Args:
+        scores (list[np.ndarray]): float arrays of any shapes.
+        k (int): how many to keep, ``0 <= k <= total size``.
+
+    Returns:
+        list[np.ndarray]: bool arrays of the same shapes, ``k`` True in all.
+    """
+    flat = np.concatenate([np.asarray(s, dtype=np.float64).ravel() for s in scores])
+    if not 0 <= k <= flat.size:
+        raise BudgetError(f"cannot keep {k} of {flat.size} weights")
+    if np.isnan(flat).any():
+        raise BudgetError("scores hold NaN: the weights diverged; lower the learning rate")
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[np.argsort(-flat, kind="stable")[:k]] = True
+    out, start = [], 0
+    for s in scores:
+        out.append(keep[start : start + np.size(s)].reshape(np.shape(s)))
+        start += np.size(s)
+    return out
 
 
 # ---------------------------------------------------------------------------

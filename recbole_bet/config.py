@@ -2,18 +2,21 @@
 
 Property files are read in RecBole's order, then ours on top:
 RecBole's ``overall.yaml``, ``model/<Model>.yaml``, ``dataset/<dataset>.yaml``,
-then ``properties/overall.yaml``, ``properties/model/<Model>.yaml``,
-``properties/profile/<bet_profile>.yaml`` (when ``bet_profile`` is given) and
-``properties/dataset/<dataset>.yaml`` of this package; then the user's
-config files, ``config_dict`` and ``--key=value`` arguments, as in RecBole.
+then this package's ``properties/overall.yaml``, ``properties/method/<method>.yaml``
+(the method's defaults), ``properties/model/<Model>.yaml``,
+``properties/method/<method>/<profile>.yaml`` (when ``<method>_profile`` is
+given, e.g. ``bet_profile: fast``) and ``properties/dataset/<dataset>.yaml``;
+then the user's config files, ``config_dict`` and ``--key=value`` arguments,
+as in RecBole.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from recbole.config import Config
 from recbole.model import general_recommender
@@ -77,15 +80,18 @@ class BetConfig(Config):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         ours = properties_dir()
-        for file in (ours / "overall.yaml", ours / "model" / f"{model}.yaml"):
+        method = str(self.external_config_dict.get("method", "bet")).lower()
+        # the method's defaults come before the model's, which may set a method key per backbone (NGCF's h)
+        for file in (ours / "overall.yaml", ours / "method" / f"{method}.yaml", ours / "model" / f"{model}.yaml"):
             if file.is_file():
                 self._update_internal_config_dict(str(file))
-        profile = self.external_config_dict.get("bet_profile")
+        profile = self.external_config_dict.get(f"{method}_profile")
         if profile is not None:
-            file = ours / "profile" / f"{profile}.yaml"
+            folder = ours / "method" / method
+            file = folder / f"{profile}.yaml"
             if not file.is_file():
-                names = ", ".join(sorted(p.stem for p in (ours / "profile").glob("*.yaml")))
-                raise ConfigError(f"unknown bet_profile {profile!r}; allowed: {names}")
+                names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {names}")
             self._update_internal_config_dict(str(file))
         dataset_file = ours / "dataset" / f"{dataset}.yaml"
         if dataset_file.is_file():
@@ -94,43 +100,109 @@ class BetConfig(Config):
 
 
 # ---------------------------------------------------------------------------
-# Our own keys, parsed once into a checked dataclass
+# Our own keys, parsed once into checked dataclasses
+#
+# A settings dataclass declares each key's rule in its field's metadata (``integer``, ``real``,
+# ``choice``, ...); ``CheckedSettings.__post_init__`` applies them, so a bad value is one line that
+# names the key and what is allowed. A method's keys carry its prefix (``bet_``, ``pep_``, ...).
 
-METHOD_NAMES = ("bet", "full", "es", "mr", "recbole")
-RETRAIN_STARTS = ("scratch", "pretrained")
 
-# Integer keys and their least value.
-_INT_MIN = {
-    "bet_iterations": 1,
-    "bet_candidates": 1,
-    "bet_predictor_updates": 0,
-    "bet_predictor_batch": 1,
-    "bet_finetune_epochs": 0,
-    "bet_finetune_lr_step": 1,
-    "bet_retrain_top": 1,
-    "bet_pretrain_stopping_step": 1,
-}
-# Integer keys that may also be None (null in a property file).
-_INT_OPTIONAL = {"bet_pretrain_stopping_step"}
-# Real keys: (low, high), low excluded, high included; None = unbounded.
-_REAL_RANGE = {
-    "bet_predictor_lr": (0, None),
-    "bet_finetune_lr": (0, None),
-    "bet_finetune_lr_decay": (0, 1),
-    "bet_beta_max_powerlaw": (0, None),
-    "bet_beta_max_exponential": (0, None),
-    "bet_beta_max_normal": (0, None),
-    "bet_beta_max_lognormal": (0, None),
-}
+def integer(least: int, optional: bool = False) -> dict:
+    """An integer key >= ``least``; ``optional``: also None (``~`` in a property file)."""
+    return {"rule": "integer", "least": least, "optional": optional}
+
+
+def real(low: float | None, high: float | None = None, low_open: bool = True) -> dict:
+    """A real key in ``(low, high]`` (``[low, high]`` when not ``low_open``); None = unbounded."""
+    return {"rule": "real", "low": low, "high": high, "low_open": low_open}
+
+
+def real_list(low: float, high: float | None = None) -> dict:
+    """A non-empty list of reals, each in ``[low, high]``."""
+    return {"rule": "real_list", "low": low, "high": high}
+
+
+def choice(*allowed: str, optional: bool = False) -> dict:
+    return {"rule": "choice", "allowed": allowed, "optional": optional}
+
+
+def boolean() -> dict:
+    return {"rule": "boolean"}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_key(name: str, value, rule: dict):
+    """``value`` converted to the key's type, or a ConfigError naming the key and what is allowed."""
+    kind = rule["rule"]
+    if value is None and rule.get("optional"):
+        return None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}; allowed: True or False")
+        return value
+    if kind == "choice":
+        if value not in rule["allowed"]:
+            raise ConfigError(f"{name}={value!r}; allowed: {', '.join(rule['allowed'])}")
+        return value
+    if kind == "integer":
+        if not _is_number(value) or value != int(value) or value < rule["least"]:
+            none = " or ~ (none)" if rule["optional"] else ""
+            raise ConfigError(f"{name}={value!r}; allowed: an integer >= {rule['least']}{none}")
+        return int(value)
+    if kind == "real":
+        low, high, low_open = rule["low"], rule["high"], rule["low_open"]
+        if (
+            not _is_number(value)
+            or (low is not None and (value <= low if low_open else value < low))
+            or (high is not None and value > high)
+        ):
+            left = "(" if low_open else "["
+            span = f"in {left}{low}, {high}]" if high is not None else (f"> {low}" if low_open else f">= {low}")
+            raise ConfigError(f"{name}={value!r}; allowed: a number {span}")
+        return float(value)
+    if kind == "real_list":
+        values = value if isinstance(value, (list, tuple)) else None
+        high = rule["high"]
+        if not values or not all(_is_number(v) and v >= rule["low"] and (high is None or v <= high) for v in values):
+            span = f"[{rule['low']}, {high}]" if high is not None else f">= {rule['low']}"
+            raise ConfigError(f"{name}={value!r}; allowed: a non-empty list of numbers in {span}, e.g. [0.1, 0.2]")
+        return tuple(float(v) for v in values)
+    raise AssertionError(kind)
 
 
 @dataclass(frozen=True)
-class BetSettings:
-    """recbole-bet's keys of one run, checked once. RecBole's own keys stay in the Config.
+class CheckedSettings:
+    """Base of every settings dataclass: checks and converts each field by its metadata rule."""
+
+    #: the prefix of this dataclass's keys ("" for the run's general keys)
+    prefix: ClassVar[str] = ""
+
+    def __post_init__(self):
+        for f in fields(self):
+            if "rule" in f.metadata:
+                object.__setattr__(self, f.name, check_key(f.name, getattr(self, f.name), f.metadata))
+
+    @classmethod
+    def key_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_config(cls, config: Config):
+        """Read this dataclass's keys from a RecBole Config (a key the config lacks keeps its default)."""
+        return cls(**{name: config[name] for name in cls.key_names() if config[name] is not None or name == "result_file"})
+
+
+@dataclass(frozen=True)
+class RunSettings(CheckedSettings):
+    """The run's general keys, whatever the method. RecBole's own keys stay in the Config.
 
     Attributes:
-        method (str): how sizes are chosen: ``bet`` (the search), ``full``, ``es`` or ``mr``;
-            or ``recbole``: RecBole's own model (any of them, e.g. BPR, Pop), unchanged, as a reference.
+        method (str): how the table is filled: a name of :mod:`recbole_bet.methods` (``bet``, ``full``,
+            ``es``, ``mr``, ``pep``, ``optembed``, ``magprune``, ``mde``), or ``recbole``: RecBole's own
+            model (any of them, e.g. BPR, Pop), unchanged, as a reference.
         sparsity (float): fraction of the d_max table removed, in (0, 1).
         result_file (str | None): where to write the run's result JSON.
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.
@@ -138,95 +210,62 @@ class BetSettings:
             results, faster steps on large graphs.
         screened_ranking (bool): on the CPU, full-ranking top-k of LightGCN and NGCF through an int8 screen and
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
-        bet_iterations (int): T, search iterations (paper: 50).
-        bet_candidates (int): m, actions drawn per iteration (paper: 100).
-        bet_predictor_updates (int): N, predictor updates per iteration (paper: 2).
-        bet_predictor_batch (int): population records per predictor update.
-        bet_predictor_lr (float): Adam learning rate of the fitness predictor.
-        bet_finetune_epochs (int): h, fine-tuning epochs per measured action (10; NGCF 15).
-        bet_finetune_lr (float): fine-tuning learning rate (paper: 0.03) ...
-        bet_finetune_lr_decay (float): ... multiplied by this (0.98) ...
-        bet_finetune_lr_step (int): ... every this many batches (200).
-        bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
-        bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
-            None: RecBole's ``stopping_step``, as for every other training.
-        bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
-        bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
-            (warm start from the pretrained full table under the action's masks).
-        bet_profile (str | None): a schedule from ``properties/profile/`` laid under the user's keys.
     """
 
     method: str = "bet"
     sparsity: float = 0.9
     result_file: str | None = None
-    export_table: bool = True
-    tune_allocator: bool = True
-    screened_ranking: bool = True
-    bet_iterations: int = 50
-    bet_candidates: int = 100
-    bet_predictor_updates: int = 2
-    bet_predictor_batch: int = 16
-    bet_predictor_lr: float = 0.001
-    bet_finetune_epochs: int = 10
-    bet_finetune_lr: float = 0.03
-    bet_finetune_lr_decay: float = 0.98
-    bet_finetune_lr_step: int = 200
-    bet_retrain_top: int = 5
-    bet_pretrain_stopping_step: int | None = None
-    bet_beta_max_powerlaw: float = 20.0
-    bet_beta_max_exponential: float = 5.0
-    bet_beta_max_normal: float = 20.0
-    bet_beta_max_lognormal: float = 0.5
-    bet_retrain_from: str = "scratch"
-    bet_profile: str | None = None
+    export_table: bool = field(default=True, metadata=boolean())
+    tune_allocator: bool = field(default=True, metadata=boolean())
+    screened_ranking: bool = field(default=True, metadata=boolean())
 
     def __post_init__(self):
-        if self.method not in METHOD_NAMES:
-            raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(METHOD_NAMES)}")
+        from recbole_bet.methods import method_names
+
+        if self.method not in method_names():
+            raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
         try:
             object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
         except BudgetError as error:
             raise ConfigError(str(error)) from None
-        for name in ("export_table", "tune_allocator", "screened_ranking"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name}={getattr(self, name)!r}; allowed: True or False")
-        if self.bet_retrain_from not in RETRAIN_STARTS:
-            raise ConfigError(f"bet_retrain_from={self.bet_retrain_from!r}; allowed: {', '.join(RETRAIN_STARTS)}")
-        for name, least in _INT_MIN.items():
-            value = getattr(self, name)
-            if value is None and name in _INT_OPTIONAL:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < least:
-                none = " or ~ (none)" if name in _INT_OPTIONAL else ""
-                raise ConfigError(f"{name}={value!r}; allowed: an integer >= {least}{none}")
-            object.__setattr__(self, name, int(value))
-        for name, (low, high) in _REAL_RANGE.items():
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not ok or value <= low or (high is not None and value > high):
-                span = f"in ({low}, {high}]" if high is not None else f"> {low}"
-                raise ConfigError(f"{name}={value!r}; allowed: a number {span}")
-            object.__setattr__(self, name, float(value))
-
-    @property
-    def beta_max(self) -> dict[str, float]:
-        return {name: getattr(self, f"bet_beta_max_{name}") for name in ("powerlaw", "exponential", "normal", "lognormal")}
+        super().__post_init__()
 
     @classmethod
-    def from_config(cls, config: Config) -> "BetSettings":
-        """Read our keys from a RecBole Config; any unknown ``bet_`` key is an error."""
-        names = [f.name for f in fields(cls)]
-        unknown = [key for key in config.final_config_dict if key.startswith("bet_") and key not in names]
-        if unknown:
-            hint = difflib.get_close_matches(unknown[0], names, n=1)
-            allowed = ", ".join(n for n in names if n.startswith("bet_")) or "none yet"
-            raise ConfigError(
-                f"unknown key {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; allowed bet_ keys: {allowed}"
-            )
-        values = {name: config[name] for name in names if config[name] is not None or name == "result_file"}
-        if isinstance(values.get("method"), str):
-            values["method"] = values["method"].lower()
-        return cls(**values)
+    def from_config(cls, config: Config) -> "RunSettings":
+        """The general keys; a key with another method's prefix, or an unknown key with this method's
+        prefix, is an error."""
+        from recbole_bet.methods import get_method, key_owners
+
+        method = config["method"]
+        if isinstance(method, str):
+            config["method"] = method = method.lower()
+        settings = super().from_config(config)
+        own = get_method(method).settings_class
+        owners = key_owners()
+        for key in config.external_config_dict:  # the user's keys: another method's is refused
+            owner = next((name for prefix, name in owners.items() if str(key).startswith(prefix)), None)
+            if owner is not None and owner != method:
+                raise ConfigError(
+                    f"key {key!r} belongs to method {owner}; this run's method is {method} (drop the key or set --method={owner})"
+                )
+        if own is not None:
+            names = own.key_names()
+            unknown = [key for key in config.final_config_dict if str(key).startswith(own.prefix) and key not in names]
+            if unknown:
+                hint = difflib.get_close_matches(unknown[0], names, n=1)
+                raise ConfigError(
+                    f"unknown key {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    + f"; allowed {own.prefix} keys: {', '.join(names)}"
+                )
+        return settings
+
+
+def method_settings(config: Config):
+    """The checked settings of the config's method (None for a method without keys)."""
+    from recbole_bet.methods import get_method
+
+    own = get_method(str(config["method"]).lower()).settings_class
+    return own.from_config(config) if own is not None else None
 
 
 def dataset_file(config: Config) -> Path:

@@ -35,6 +35,8 @@ class MaskedEmbedding(nn.Module):
     State (saved in ``state_dict``):
         full_weight: float ``[num_embeddings, embedding_dim]``, unmasked storage.
         sizes: int16 ``[num_embeddings]``, the kept prefix of every row.
+        element_mask: bool ``[num_embeddings, embedding_dim]`` when single weights are kept
+            (:meth:`set_element_mask`), else empty ``[0, embedding_dim]``.
     """
 
     def __init__(
@@ -51,6 +53,9 @@ class MaskedEmbedding(nn.Module):
                 raise ValueError(f"weight has shape {tuple(weight.shape)}; expected ({num_embeddings}, {embedding_dim})")
             self.full_weight = nn.Parameter(weight.detach().clone())
         self.register_buffer("sizes", torch.full((num_embeddings,), embedding_dim, dtype=torch.int16))
+        # An element mask (PEP, magnitude pruning): bool [num_embeddings, embedding_dim]; empty [0, embedding_dim]
+        # for a prefix mask. Saved, so a checkpoint of an element-masked model reloads its mask.
+        self.register_buffer("element_mask", torch.zeros(0, embedding_dim, dtype=torch.bool))
         # Derived from sizes; not saved, rebuilt on load.
         self.register_buffer("mask", torch.ones(num_embeddings, embedding_dim), persistent=False)
         self._unmasked = True
@@ -74,15 +79,43 @@ class MaskedEmbedding(nn.Module):
                 f"sizes span [{int(sizes.min())}, {int(sizes.max())}]; allowed: [0, {self.embedding_dim}]"
             )
         self.sizes.copy_(sizes.to(torch.int16))
+        self.element_mask = self.element_mask.new_zeros(0, self.embedding_dim)
         self._refresh_mask()
 
+    @torch.no_grad()
+    def set_element_mask(self, mask) -> None:
+        """Keep the weights where ``mask`` (bool ``[num_embeddings, embedding_dim]``) is True.
+
+        ``sizes`` then holds, per row, the prefix that covers its kept weights (last kept column + 1),
+        which is what LightGCN's column cut (``kept_width``) needs.
+        """
+        mask = torch.as_tensor(mask, device=self.sizes.device)
+        if mask.shape != (self.num_embeddings, self.embedding_dim) or mask.dtype != torch.bool:
+            raise ValueError(f"mask is {mask.dtype} {tuple(mask.shape)}; expected bool ({self.num_embeddings}, {self.embedding_dim})")
+        columns = torch.arange(1, self.embedding_dim + 1, device=mask.device)
+        self.sizes.copy_((mask * columns).amax(1).to(torch.int16))
+        self.element_mask = mask.clone()
+        self._refresh_mask()
+
+    @property
+    def is_element_masked(self) -> bool:
+        return self.element_mask.numel() > 0
+
     def _refresh_mask(self) -> None:
+        if self.is_element_masked:
+            self.mask = self.element_mask.to(self.full_weight.dtype)
+            self._unmasked = bool(self.element_mask.all())
+            return
         columns = torch.arange(self.embedding_dim, device=self.sizes.device)
         self.mask = (columns < self.sizes.long().unsqueeze(1)).to(self.full_weight.dtype)
         self._unmasked = bool((self.sizes == self.embedding_dim).all())
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "element_mask"
+        # a checkpoint from before element masks has none: a prefix mask
+        state_dict.setdefault(key, self.element_mask.new_zeros(0, self.embedding_dim))
+        self.element_mask = torch.empty_like(state_dict[key])  # the buffer takes the checkpoint's shape
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_mask()
 
     @property
@@ -101,6 +134,8 @@ class MaskedEmbedding(nn.Module):
 
     @property
     def kept_params(self) -> int:
+        if self.is_element_masked:
+            return int(self.element_mask.sum(dtype=torch.int64))
         return int(self.sizes.sum(dtype=torch.int64))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

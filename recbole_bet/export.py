@@ -1,18 +1,25 @@
-"""The compressed embedding table: kept values only, plus one size per row.
+"""The compressed embedding table: kept values only, plus the smallest index that places them.
 
-A prefix-masked table is stored as the kept values of every row, row-major
-and concatenated, and one size per row (``uint8`` while ``d_max <= 255``);
-offsets are the running sum of sizes. That is the storage floor of
-``4 * kept + n_rows`` bytes in float32 (DESIGN.md, section 3); a CSR matrix
-would add a column index per value.
+A prefix-masked table (BET, ES, MR, the power rule, OptEmbed) is stored as the kept values of
+every row, row-major and concatenated, and one size per row (``uint8`` while ``d_max <= 255``);
+offsets are the running sum of sizes. That is the storage floor of ``4 * kept + n_rows`` bytes in
+float32 (DESIGN.md, section 3); a CSR matrix would add a column index per value.
 
-The file is an uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays, no
-pickles), readable without torch or RecBole through :func:`read_table`:
+A table that keeps single weights (PEP, magnitude pruning) needs an index of where they are. Of
+the two encodings below, the smaller one is written for each table:
 
-    user_sizes   uint8 [n_users]   row sizes, RecBole ids (row 0 is padding, size 0)
-    item_sizes   uint8 [n_items]
+* ``bitmap``: one bit per weight, ``ceil(width / 8)`` bytes a row (16 for 128 columns), whatever it keeps;
+* ``columns``: the column of every kept value (``uint8``) and the count per row, ``kept + n_rows`` bytes.
+
+The file is an uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays, no pickles), readable
+without torch or RecBole through :func:`read_table`:
+
+    user_sizes   uint8 [n_users]   prefix sizes, RecBole ids (row 0 is padding, size 0); for an element
+    item_sizes   uint8 [n_items]   mask, the prefix that covers each row's kept weights
     <table>      float32 [kept]    e.g. user_embedding, item_embedding
-    meta         str               JSON: model, d_max, tables {name: [field, width]}
+    <table>.bitmap   uint8 [n_rows, ceil(width / 8)]   (element masks, bitmap encoding)
+    <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
+    meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns}
 """
 
 from __future__ import annotations
@@ -32,39 +39,77 @@ def _size_dtype(d_max: int):
     return np.uint8 if d_max <= np.iinfo(np.uint8).max else np.uint16
 
 
+def element_index(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The smaller index of a bool ``[n_rows, width]`` element mask: ``{"bitmap": ...}`` or ``{"columns": ..., "counts": ...}``."""
+    rows, width = mask.shape
+    column_dtype, count_dtype = _size_dtype(width - 1), _size_dtype(width)
+    kept = int(mask.sum())
+    bitmap_bytes = rows * ((width + 7) // 8)
+    columns_bytes = kept * np.dtype(column_dtype).itemsize + rows * np.dtype(count_dtype).itemsize
+    if bitmap_bytes <= columns_bytes:
+        return {"bitmap": np.packbits(mask, axis=1)}
+    return {"columns": np.nonzero(mask)[1].astype(column_dtype), "counts": mask.sum(1).astype(count_dtype)}
+
+
+def element_mask_from_index(index: dict[str, np.ndarray], rows: int, width: int) -> np.ndarray:
+    """The bool ``[rows, width]`` mask back from :func:`element_index`'s arrays."""
+    if "bitmap" in index:
+        return np.unpackbits(index["bitmap"], axis=1, count=width).astype(bool)
+    mask = np.zeros((rows, width), dtype=bool)
+    mask[np.repeat(np.arange(rows), index["counts"].astype(np.int64)), index["columns"].astype(np.int64)] = True
+    return mask
+
+
 def export_table(model, path) -> dict:
     """Write ``model``'s masked tables to ``path`` (``.npz``).
 
     Returns:
-        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values + sizes),
-        ``kept_params``.
+        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values, sizes and indices),
+        ``index_bytes`` (the element masks' indices alone), ``kept_params``.
     """
-    arrays, tables, kept = {}, {}, 0
+    arrays, tables, encoding, kept, index_bytes = {}, {}, {}, 0, 0
     for field in FIELDS:
         names = model.tables(field)
         sizes = sum(model.get_submodule(name).sizes.long() for name in names).cpu().numpy()
         arrays[f"{field}_sizes"] = sizes.astype(_size_dtype(model.d_max))
         for name in names:
             table = model.get_submodule(name)
-            values = table.full_weight.detach()[table.mask.bool()]  # row-major prefixes
+            mask = table.mask.bool()
+            values = table.full_weight.detach()[mask]  # row-major: prefixes, or the kept weights of each row
             arrays[name] = values.cpu().numpy().astype(np.float32)
             tables[name] = [field, table.embedding_dim]
+            encoding[name] = "prefix"
+            if table.is_element_masked:
+                index = element_index(mask.cpu().numpy())
+                encoding[name] = next(iter(index))
+                for part, array in index.items():
+                    arrays[f"{name}.{part}"] = array
+                    index_bytes += array.nbytes
             kept += values.numel()
-    meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "format": 1}
+    meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "encoding": encoding, "format": 2}
     arrays["meta"] = np.array(json.dumps(meta))
     path = os.fspath(path)
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
     payload = sum(a.nbytes for k, a in arrays.items() if k != "meta")
-    return {"path": path, "bytes": os.path.getsize(path), "payload_bytes": int(payload), "kept_params": int(kept)}
+    return {"path": path, "bytes": os.path.getsize(path), "payload_bytes": int(payload), "index_bytes": int(index_bytes),
+            "kept_params": int(kept)}
 
 
 def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Read an exported table into dense arrays (zeros past each row's size).
+    """Read an exported table into dense arrays (zeros where nothing is kept); see :func:`read_table_masks`."""
+    meta, tables, sizes, _ = read_table_masks(path)
+    return meta, tables, sizes
+
+
+def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
+    """Read an exported table into dense arrays (zeros where nothing is kept).
 
     Returns:
-        (meta, tables, sizes): ``tables[name]`` is float32 ``[n_rows, width]`` and
-        ``sizes[name]`` int64 ``[n_rows]``, the kept prefix of each of its rows.
+        (meta, tables, sizes, masks): ``tables[name]`` is float32 ``[n_rows, width]``,
+        ``sizes[name]`` int64 ``[n_rows]`` the kept prefix of each of its rows (for an
+        element-masked table, the number of kept weights of each row) and ``masks[name]``
+        bool ``[n_rows, width]`` where weights are kept.
     """
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -72,21 +117,28 @@ def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]
         meta = json.loads(str(data["meta"]))
     except (OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
         raise ValueError(f"{path} is not an exported recbole-bet table: {error}") from None
-    tables, sizes = {}, {}
+    tables, sizes, masks = {}, {}, {}
+    encoding = meta.get("encoding", {})  # format 1 (prefix tables only) has none
     for field in FIELDS:
         names = [name for name, (f, _) in meta["tables"].items() if f == field]
         widths = [meta["tables"][name][1] for name in names]
         for name, width, part in zip(names, widths, sizes_for_tables(data[f"{field}_sizes"], widths)):
+            if encoding.get(name, "prefix") == "prefix":
+                kept = np.arange(width) < part[:, None]
+            else:
+                index = {key.split(".", 1)[1]: array for key, array in data.items() if key.startswith(f"{name}.")}
+                kept = element_mask_from_index(index, len(part), width)
+                part = kept.sum(1)
             table = np.zeros((len(part), width), dtype=np.float32)
-            table[np.arange(width) < part[:, None]] = data[name]
-            tables[name], sizes[name] = table, part
-    return meta, tables, sizes
+            table[kept] = data[name]
+            tables[name], sizes[name], masks[name] = table, part, kept
+    return meta, tables, sizes, masks
 
 
 @torch.no_grad()
 def load_table(path, model) -> None:
     """Rebuild ``model``'s masked tables (values and sizes) from an exported file."""
-    meta, tables, sizes = read_table(path)
+    meta, tables, sizes, masks = read_table_masks(path)
     expected = {name: [field, model.get_submodule(name).embedding_dim] for name, field in model.budget_tables.items()}
     if meta["tables"] != expected:
         raise ValueError(f"{path} holds tables {meta['tables']}, but the model has {expected}")
@@ -95,5 +147,8 @@ def load_table(path, model) -> None:
         if table.shape != tuple(module.full_weight.shape):
             raise ValueError(f"{path}: table {name} is {table.shape}, the model's is {tuple(module.full_weight.shape)}")
         module.full_weight.copy_(torch.from_numpy(table))
-        module.set_sizes(torch.from_numpy(sizes[name]))
+        if meta.get("encoding", {}).get(name, "prefix") == "prefix":
+            module.set_sizes(torch.from_numpy(sizes[name]))
+        else:
+            module.set_element_mask(torch.from_numpy(masks[name]))
     model.clear_cached_embeddings()

@@ -22,12 +22,10 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.baselines import FIXED_METHODS
-from recbole_bet.budget import Budget, BudgetError
-from recbole_bet.config import BetConfig, BetSettings, ConfigError, check_dataset_present
+from recbole_bet.budget import BudgetError
+from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_dataset_present, method_settings
 from recbole_bet.export import export_table
-from recbole_bet.search import BetTrainer, bet_search
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.methods import RunContext, get_method
 
 
 def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +67,13 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
 
     # ---- 1. configuration: RecBole's Config with our properties; our keys checked once
     config = BetConfig(model, dataset, config_file_list, config_dict)
-    settings = BetSettings.from_config(config)
+    settings = RunSettings.from_config(config)
+    own = method_settings(config)  # a bad method key fails here, before any data is read
     check_dataset_present(config)
     if settings.tune_allocator:
         keep_freed_memory()
     with deterministic_algorithms(config["reproducibility"]):
-        return _run(config, settings, saved, started)
+        return _run(config, settings, own, saved, started)
 
 
 @contextmanager
@@ -99,7 +98,7 @@ def deterministic_algorithms(enabled: bool):
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
-def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
+def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dict:
     """:func:`run_recbole_bet` after its configuration: data, budget, training, test, export."""
     init_seed(config["seed"], config["reproducibility"])
     # RecBole creates ./log/<model> and the checkpoint folder by "if not exists: makedirs", which
@@ -125,13 +124,8 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
     n_users, n_items = len(user_frequency), len(item_frequency)
 
     # ---- 4. the budget (none for RecBole's own models, the reference rows)
-    reference = settings.method == "recbole"
-    if reference:
-        budget = None
-    elif settings.method == "full":
-        budget = Budget.full(net.d_max, n_users, n_items)
-    else:
-        budget = Budget.from_sparsity(settings.sparsity, net.d_max, n_users, n_items)
+    method = get_method(settings.method)
+    budget = method.make_budget(settings.sparsity, getattr(net, "d_max", None), n_users, n_items)
     if budget:
         logger.info(
             set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
@@ -139,29 +133,17 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
         )
     rng = np.random.default_rng(config["seed"])
 
-    # ---- 5. the action that fills it, and the model trained under it (train and valid splits only)
-    search, action = None, None
-    if settings.method == "bet":
-        trainer = BetTrainer(config, net, settings, budget, user_frequency, item_frequency, rng)
-        search = bet_search(trainer, train_data, valid_data)
-        action, best_valid = search.action.check(budget), search.valid
-        net.apply_action(action)
-        trainer.load_best_model(search.checkpoint)
-    else:
-        if not reference:
-            action = FIXED_METHODS[settings.method](
-                budget=budget, user_frequency=user_frequency, item_frequency=item_frequency, rng=rng
-            ).check(budget)
-            net.apply_action(action)
+    # ---- 5. the method fills the budget and trains the model under it (train and valid splits only)
+    context = RunContext(
+        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved
+    )
+    outcome = method.run(context)
+    trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint
+    if layout is not None:
+        layout.check(budget)
         logger.info(net)
-        trainer = BudgetTrainer(config, net)
-        _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-        if saved:
-            trainer.load_best_model()
-    used = action.params if action else embedding_params(net)
-    logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {action.summary()}" if action else ""))
-
-    checkpoint = search.checkpoint if search else trainer.saved_model_file
+    used = layout.params if layout is not None else embedding_params(net)
+    logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {layout.summary()}" if layout is not None else ""))
 
     # ---- 6. test, once, on the chosen model
     test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=config["show_progress"])
@@ -170,8 +152,8 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
 
     # ---- 7. the compressed table, next to RecBole's checkpoint
     export = None
-    if settings.export_table and action:
-        table_path = Path(checkpoint).with_suffix(".table.npz")
+    if settings.export_table and layout is not None:
+        table_path = Path(checkpoint or trainer.saved_model_file).with_suffix(".table.npz")
         export = export_table(net, table_path)
         logger.info(set_color("exported table", "blue") + f": {export}")
 
@@ -185,11 +167,12 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
         "n_users": n_users,
         "n_items": n_items,
         "budget_params": budget.params if budget else used,
+        "bytes": export["bytes"] if export else None,
         "used_params": used,
-        "sizes": action.summary() if action else None,
+        "sizes": layout.summary() if layout is not None else None,
         "valid": {k: float(v) for k, v in (best_valid or {}).items()},
         "test": {k: float(v) for k, v in test_result.items()},
-        "checkpoint": checkpoint if saved or search else None,
+        "checkpoint": checkpoint,
         "export": export,
         "seconds": round(time.time() - started, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -205,17 +188,8 @@ def _run(config, settings: BetSettings, saved: bool, started: float) -> dict:
             "embedding_size": config["embedding_size"],
         },
     }
-    # the validation curve of the final model's training (for BET: the winning retraining)
-    result["curve"] = search.retrained_curve if search else trainer.curve
-    if search:
-        result["search"] = search.records
-        result["bet"] = {
-            "full_quality": search.full_quality,
-            "pretrain_curve": search.pretrain_curve,
-            "retrained": search.retrained,
-            "seconds": search.seconds,
-            "settings": {k: v for k, v in vars(settings).items() if k.startswith("bet_")},
-        }
+    result["curve"] = outcome.curve  # the validation curve of the final model's training (BET: the winning retraining)
+    result.update(outcome.extra)  # the method's own records (BET: "search" and "bet")
     if settings.result_file:
         write_result(result, settings.result_file)
         logger.info(set_color("result written to", "blue") + f" {settings.result_file}")

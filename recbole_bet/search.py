@@ -16,6 +16,7 @@ import copy
 import json
 import time
 from dataclasses import dataclass, field
+from dataclasses import field as key
 from logging import getLogger
 from pathlib import Path
 
@@ -24,14 +25,62 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_bet.baselines import full_table
 from recbole_bet.budget import Action, Budget
-from recbole_bet.config import BetSettings
+from recbole_bet.config import CheckedSettings, choice, integer, real
+from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
 from recbole_bet.trainer import BudgetTrainer
 
 QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
+
+
+@dataclass(frozen=True)
+class BetSettings(CheckedSettings):
+    """BET's keys (``bet_``), checked once; defaults in ``properties/method/bet.yaml``.
+
+    Attributes:
+        bet_iterations (int): T, search iterations (paper: 50).
+        bet_candidates (int): m, actions drawn per iteration (paper: 100).
+        bet_predictor_updates (int): N, predictor updates per iteration (paper: 2).
+        bet_predictor_batch (int): population records per predictor update.
+        bet_predictor_lr (float): Adam learning rate of the fitness predictor.
+        bet_finetune_epochs (int): h, fine-tuning epochs per measured action (10; NGCF 15).
+        bet_finetune_lr (float): fine-tuning learning rate (paper: 0.03) ...
+        bet_finetune_lr_decay (float): ... multiplied by this (0.98) ...
+        bet_finetune_lr_step (int): ... every this many batches (200).
+        bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
+        bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
+            None: RecBole's ``stopping_step``, as for every other training.
+        bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
+        bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
+            (warm start from the pretrained full table under the action's masks).
+        bet_profile (str | None): a schedule from ``properties/method/bet/`` laid under the user's keys.
+    """
+
+    prefix = "bet_"
+
+    bet_iterations: int = key(default=50, metadata=integer(1))
+    bet_candidates: int = key(default=100, metadata=integer(1))
+    bet_predictor_updates: int = key(default=2, metadata=integer(0))
+    bet_predictor_batch: int = key(default=16, metadata=integer(1))
+    bet_predictor_lr: float = key(default=0.001, metadata=real(0))
+    bet_finetune_epochs: int = key(default=10, metadata=integer(0))
+    bet_finetune_lr: float = key(default=0.03, metadata=real(0))
+    bet_finetune_lr_decay: float = key(default=0.98, metadata=real(0, 1))
+    bet_finetune_lr_step: int = key(default=200, metadata=integer(1))
+    bet_retrain_top: int = key(default=5, metadata=integer(1))
+    bet_pretrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
+    bet_beta_max_powerlaw: float = key(default=20.0, metadata=real(0))
+    bet_beta_max_exponential: float = key(default=5.0, metadata=real(0))
+    bet_beta_max_normal: float = key(default=20.0, metadata=real(0))
+    bet_beta_max_lognormal: float = key(default=0.5, metadata=real(0))
+    bet_retrain_from: str = key(default="scratch", metadata=choice("scratch", "pretrained"))
+    bet_profile: str | None = None
+
+    @property
+    def beta_max(self) -> dict[str, float]:
+        return {name: getattr(self, f"bet_beta_max_{name}") for name in ("powerlaw", "exponential", "normal", "lognormal")}
 
 
 def quality(result: dict) -> float:
@@ -125,24 +174,7 @@ class BetTrainer(BudgetTrainer):
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
         self.initial_state = copy.deepcopy(model.state_dict())  # the "fresh backbone" of selective retraining
         self.pretrained_state = None
-        self.run_name = Path(self.saved_model_file).with_suffix("")
         self.show_progress = bool(config["show_progress"])
-
-    # -- whole-model training, one RecBole fit per phase --------------------------------------------
-
-    def fit_phase(self, name: str, train_data, valid_data, stopping_step: int | None = None) -> dict:
-        """Train the model as it is now with RecBole's ``fit`` (early stopping on validation, after
-        ``stopping_step`` validations without improvement; default: RecBole's ``stopping_step``),
-        then load its best epoch. Returns the best validation result."""
-        self.stopping_step = stopping_step or self.config["stopping_step"]
-        self.start_epoch, self.cur_step = 0, 0
-        self.curve, self.train_loss_dict = [], {}
-        self.best_valid_score, self.best_valid_result = -np.inf, None
-        self.optimizer = self._build_optimizer()
-        self.saved_model_file = f"{self.run_name}-{name}.pth"
-        super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=self.show_progress)
-        self.load_best_model()
-        return dict(self.best_valid_result)
 
     # -- Algorithm 1, line 2 -------------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 import torch
 from recbole.evaluator import Collector
@@ -101,6 +104,8 @@ class BudgetTrainer(Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
         self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
+        # every file of a multi-phase run is <run_name>-<phase>... (see fit_phase)
+        self.run_name = str(Path(self.saved_model_file).with_suffix(""))
         self.eval_collector = TopkCollector(config)
         # Decided once: int8 screening is for CPUs (VNNI; a GPU's float32 product is fast and _int_mm there
         # has shape limits), dot-product models (not NeuMF, not RecBole's own models) and top-k metrics.
@@ -111,6 +116,29 @@ class BudgetTrainer(Trainer):
             and self.eval_collector.topk_only()
         )
         self.curve = []
+
+    def fit_phase(self, name: str | None, train_data, valid_data, stopping_step: int | None = None, optimizer=None) -> dict:
+        """One phase of a multi-phase method: train the model as it is now with RecBole's ``fit`` (early
+        stopping on validation after ``stopping_step`` validations without improvement; default RecBole's
+        ``stopping_step``) into its own checkpoint, then load its best epoch.
+
+        Args:
+            name (str | None): the checkpoint is ``<run_name>-<name>.pth``; None: the run's own ``<run_name>.pth``
+                (a method's final training).
+            optimizer (torch.optim.Optimizer, optional): default RecBole's, built afresh.
+
+        Returns:
+            dict: the best validation result.
+        """
+        self.stopping_step = stopping_step or self.config["stopping_step"]
+        self.start_epoch, self.cur_step = 0, 0
+        self.curve, self.train_loss_dict = [], {}
+        self.best_valid_score, self.best_valid_result = -np.inf, None
+        self.optimizer = optimizer or self._build_optimizer()
+        self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
+        super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]))
+        self.load_best_model()
+        return dict(self.best_valid_result)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress=show_progress)

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbole_bet.baselines import equal_sizes, full_table, mixed_random
+from recbole_bet.methods.es import equal_sizes
+from recbole_bet.methods.full import full_table
+from recbole_bet.methods.mr import mixed_random
 from recbole_bet.budget import (
     Action,
     Budget,

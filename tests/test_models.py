@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_bet.baselines import mixed_random
+from recbole_bet.methods.mr import mixed_random
 from recbole_bet.budget import Budget
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.model import canonical_model_name, get_model
@@ -175,7 +175,7 @@ def test_lightgcn_training_on_the_used_width_matches_recbole():
     config, train, _, _ = build_data("LightGCN")
     ours = get_model("LightGCN")(config, train._dataset)
     users, items = training_frequencies(train._dataset, config)
-    from recbole_bet.baselines import equal_sizes
+    from recbole_bet.methods.es import equal_sizes
 
     ours.apply_action(equal_sizes(Budget.from_sparsity(0.9, 128, len(users), len(items)), users, items))
     assert ours.kept_width == 13 and ours.get_ego_embeddings().shape[1] == 13

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_bet.baselines import mixed_random
+from recbole_bet.methods.mr import mixed_random
 from recbole_bet.budget import Budget
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies

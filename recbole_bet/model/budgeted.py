@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbole_bet.budget import Action, sizes_for_tables
+from recbole_bet.budget import Action, ElementMask, sizes_for_tables
 from recbole_bet.embedding import MaskedEmbedding, inject_masked_embeddings
 from recbole_bet.ranking import ScreenedItems
 
@@ -75,6 +75,29 @@ class BudgetedRecommender:
             for table, part in zip(tables, sizes_for_tables(with_padding, [t.embedding_dim for t in tables])):
                 table.set_sizes(torch.from_numpy(part))
         self.clear_cached_embeddings()
+
+    def apply_element_mask(self, mask: ElementMask) -> None:
+        """Keep single weights (PEP, magnitude pruning): a field's ``[rows, d_max]`` mask is split by columns
+        across its tables, in ``budget_tables`` order (NeuMF: GMF columns, then MLP)."""
+        if mask.d_max != self.d_max or (len(mask.user_mask), len(mask.item_mask)) != (self.n_users - 1, self.n_items - 1):
+            raise ValueError(
+                f"mask for {len(mask.user_mask)} users, {len(mask.item_mask)} items at d_max={mask.d_max} "
+                f"does not fit this model's {self.n_users - 1} users, {self.n_items - 1} items at d_max={self.d_max}"
+            )
+        for field, rows in zip(FIELDS, (mask.user_mask, mask.item_mask)):
+            start = 0
+            for table in self.masked_tables(field):
+                part = np.zeros((table.num_embeddings, table.embedding_dim), dtype=bool)  # padding row: nothing
+                part[1:] = rows[:, start : start + table.embedding_dim]
+                table.set_element_mask(torch.from_numpy(part))
+                start += table.embedding_dim
+        self.clear_cached_embeddings()
+
+    @torch.no_grad()
+    def field_weights(self, field: str) -> np.ndarray:
+        """A field's unmasked weights as one ``[rows, d_max]`` float array (its tables side by side, padding excluded):
+        the columns of an :class:`~recbole_bet.budget.ElementMask`."""
+        return torch.cat([t.full_weight[1:] for t in self.masked_tables(field)], dim=1).cpu().numpy()
 
     def current_action(self) -> Action:
         """The Action the tables are masked to now."""

@@ -1,0 +1,131 @@
+"""What every method of the registry is: a way to turn (config, data, budget, frequencies, backbone)
+into a trained model whose tables fit the budget, plus a record for the result file.
+
+A method is one module of :mod:`recbole_bet.methods` with one :class:`Method` subclass, its keys'
+dataclass (``settings_class``, keys prefixed with its name) and its defaults in
+``properties/method/<name>.yaml``. The pipeline (:mod:`recbole_bet.quick_start`) looks a method up
+by name and calls :meth:`Method.run`; nothing there branches on the name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from recbole_bet.budget import Action, Budget, ElementMask
+from recbole_bet.trainer import BudgetTrainer
+
+
+@dataclass
+class RunContext:
+    """What a method gets: everything of the run but the test split, which never reaches a method.
+
+    Attributes:
+        config (Config): RecBole's config.
+        run (RunSettings): the run's general keys (method, sparsity, ...).
+        settings (CheckedSettings | None): the method's own keys.
+        model: the budgeted backbone (:class:`~recbole_bet.model.budgeted.BudgetedRecommender`), freshly initialised.
+        budget (Budget | None): the run's budget (None for RecBole's own models).
+        user_frequency, item_frequency (np.ndarray): interactions per user / item in the training split.
+        rng (np.random.Generator): the run's generator, seeded by ``seed``.
+        train_data, valid_data: RecBole's data loaders.
+        saved (bool): keep checkpoints (and test the best epoch, not the last).
+    """
+
+    config: object
+    run: object
+    settings: object
+    model: object
+    budget: Budget | None
+    user_frequency: np.ndarray
+    item_frequency: np.ndarray
+    rng: np.random.Generator
+    train_data: object
+    valid_data: object
+    saved: bool = True
+
+    @property
+    def show_progress(self) -> bool:
+        return bool(self.config["show_progress"])
+
+
+@dataclass
+class Outcome:
+    """What a method returns.
+
+    Attributes:
+        trainer (BudgetTrainer): holds the final model, loaded with its best weights; the test goes through it.
+        valid (dict): the final model's best validation result.
+        layout (Action | ElementMask | None): what the tables are masked to (None: RecBole's own model).
+        checkpoint (str | None): the final model's checkpoint.
+        curve (list): the validation curve of the final training.
+        extra (dict): the method's own records, added to the result file (e.g. ``{"pep": {...}}``).
+    """
+
+    trainer: BudgetTrainer
+    valid: dict
+    layout: Action | ElementMask | None
+    checkpoint: str | None
+    curve: list
+    extra: dict = field(default_factory=dict)
+
+
+class Method:
+    """One way to fill the budget. Subclasses set ``name`` and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    #: the dataclass of its keys (prefix ``<name>_``), or None for a method without keys
+    settings_class: ClassVar[type | None] = None
+
+    def make_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int) -> Budget | None:
+        """The run's budget: the sparsity's, by default."""
+        return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
+
+    def run(self, context: RunContext) -> Outcome:
+        raise NotImplementedError
+
+    def settings_record(self, context: RunContext) -> dict:
+        """The method's keys as the result file records them."""
+        return dict(vars(context.settings)) if context.settings is not None else {}
+
+
+def train_final(context: RunContext, layout: Action | ElementMask, trainer: BudgetTrainer | None = None, start=None) -> Outcome:
+    """The final training every method shares: mask the model to ``layout`` (from ``start``, a state
+    dict, if given) and train it with RecBole's ``fit`` until early stopping on validation.
+
+    Args:
+        trainer (BudgetTrainer, optional): the method's trainer (its checkpoint name); default a new one.
+        start (dict, optional): weights to start from (e.g. PEP's initial weights); default the model's as they are.
+    """
+    layout = layout.check(context.budget)
+    model = context.model
+    if start is not None:
+        model.load_state_dict(start)
+    layout.apply_to(model)
+    trainer = trainer or BudgetTrainer(context.config, model)
+    valid = fit_final(trainer, context)
+    return Outcome(trainer, valid, layout, trainer.saved_model_file if context.saved else None, trainer.curve)
+
+
+def fit_final(trainer: BudgetTrainer, context: RunContext) -> dict:
+    """Train ``trainer``'s model into the run's own checkpoint and load its best epoch; without
+    ``saved``, RecBole's ``fit`` without checkpoints (the last epoch is then tested). Returns the
+    best validation result."""
+    if context.saved:
+        return trainer.fit_phase(None, context.train_data, context.valid_data)
+    trainer.optimizer = trainer._build_optimizer()
+    _, valid = trainer.fit(context.train_data, context.valid_data, saved=False, show_progress=context.show_progress)
+    return dict(valid or {})
+
+
+class FixedLayoutMethod(Method):
+    """A method that picks its layout before training (full, ES, MR, the power rule): :meth:`layout`, then
+    the final training."""
+
+    def layout(self, context: RunContext) -> Action:
+        raise NotImplementedError
+
+    def run(self, context: RunContext) -> Outcome:
+        return train_final(context, self.layout(context))

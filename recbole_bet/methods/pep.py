@@ -1,0 +1,187 @@
+"""PEP: Plug-in Embedding Pruning.
+
+Liu, Li, Guo, Zhou, Chen, Li, "Learnable Embedding Sizes for Recommender Systems", ICLR 2021
+(code: ``ssui-liu/learnable-embed-sizes-for-RecSys``, read, not copied). The paper's algorithm:
+
+1. Train the backbone with soft-thresholded tables ``V_hat = sign(V) * relu(|V| - g(s))``,
+   ``g = sigmoid``, learnable thresholds ``s`` (granularity ``pep_granularity``: one per weight,
+   the code's default ``feature_dimension``; per row ``feature``; per column ``dimension``; or one
+   ``global``), until the kept count ``|{|V| > g(s)}|`` reaches the budget (checked after every step,
+   as the code does).
+2. Take the mask: here exactly ``budget`` weights, those of largest margin ``|V| - g(s)``, so the
+   budget holds to the weight even where training never reached it (the code saves the mask the
+   first step the count falls under a target, which may undershoot it).
+3. Retrain from the **initial** weights under that fixed mask (the lottery-ticket step of the code,
+   its default ``re_init=False``), to convergence on validation.
+
+Where the code and the paper differ, or say nothing: nothing but weight decay drives ``s`` up in the
+code (the task's gradient through ``sigmoid'(s)`` is nil at ``s = -15``): its one Adam has
+``weight_decay=1e-5``, so each ``s`` rises by about the learning rate a step. Here the thresholds are
+a parameter group of RecBole's optimiser with their own weight decay (``pep_threshold_decay``), and
+the backbone keeps the protocol's (none). The code's retraining picks its epoch on the test set;
+here on validation, as every method.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from dataclasses import field as key
+from logging import getLogger
+
+import numpy as np
+import torch
+from recbole.utils import set_color
+from torch import nn
+from tqdm import tqdm
+
+from recbole_bet.budget import ElementMask, keep_largest
+from recbole_bet.config import CheckedSettings, choice, integer, real
+from recbole_bet.embedding import MaskedEmbedding
+from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
+from recbole_bet.model.budgeted import FIELDS
+from recbole_bet.trainer import BudgetTrainer
+
+GRANULARITIES = ("feature_dimension", "feature", "dimension", "global")
+
+
+@dataclass(frozen=True)
+class PepSettings(CheckedSettings):
+    """PEP's keys.
+
+    Attributes:
+        pep_granularity (str): shape of the thresholds ``s`` of a ``[rows, d]`` table: ``feature_dimension``
+            ``[rows, d]`` (the code's default), ``feature`` ``[rows, 1]``, ``dimension`` ``[1, d]``, ``global`` ``[1, 1]``.
+        pep_threshold_init (float): initial ``s`` (the code: -15 on MovieLens; ``g(-15) = 3e-7``, nothing pruned).
+        pep_threshold_decay (float): weight decay of ``s`` (the code's 1e-5), what makes the thresholds rise.
+        pep_max_epochs (int): epochs of step 1 at most; the mask is taken then even if the budget was not reached.
+    """
+
+    prefix = "pep_"
+
+    pep_granularity: str = key(default="feature_dimension", metadata=choice(*GRANULARITIES))
+    pep_threshold_init: float = key(default=-15.0, metadata=real(None))
+    pep_threshold_decay: float = key(default=1e-5, metadata=real(0, low_open=False))
+    pep_max_epochs: int = key(default=100, metadata=integer(1))
+
+
+def threshold_shape(granularity: str, rows: int, width: int) -> tuple[int, int]:
+    """The shape of ``s`` for a ``[rows, width]`` table."""
+    return {"feature_dimension": (rows, width), "feature": (rows, 1), "dimension": (1, width), "global": (1, 1)}[granularity]
+
+
+class SoftThresholdEmbedding(MaskedEmbedding):
+    """A table under PEP's soft threshold: ``sign(V) * relu(|V| - sigmoid(s))``, read through ``forward``,
+    ``.weight`` and ``masked_columns`` like the masked table it stands in for, whose ``full_weight``
+    (``V``) it shares, so the trained values stay in that table.
+
+    Args:
+        table (MaskedEmbedding): the table (full size) it replaces while thresholds are trained.
+        granularity (str): see :func:`threshold_shape`.
+        init (float): initial ``s``.
+    """
+
+    def __init__(self, table: MaskedEmbedding, granularity: str, init: float):
+        super().__init__(table.num_embeddings, table.embedding_dim, weight=table.full_weight)
+        self.full_weight = table.full_weight  # shared: the same Parameter, not a copy
+        shape = threshold_shape(granularity, table.num_embeddings, table.embedding_dim)
+        self.threshold = nn.Parameter(torch.full(shape, float(init), device=table.full_weight.device))
+
+    def _threshold(self, idx=None) -> torch.Tensor:
+        s = self.threshold if idx is None or self.threshold.shape[0] == 1 else self.threshold[idx]
+        return torch.sigmoid(s)
+
+    @staticmethod
+    def _soft(values: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        return torch.sign(values) * torch.relu(values.abs() - threshold)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self._soft(self.full_weight, self._threshold())
+
+    def masked_columns(self, width: int) -> torch.Tensor:
+        return self.weight[:, :width]
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self._soft(self.full_weight[idx], self._threshold(idx))
+
+    @torch.no_grad()
+    def margins(self) -> torch.Tensor:
+        """``|V| - g(s)``, ``[rows, d]``: a weight is kept while its margin is positive."""
+        return self.full_weight.abs() - self._threshold()
+
+
+class _BudgetReached(Exception):
+    """Raised after the step whose kept count reached the budget, to leave RecBole's epoch loop there."""
+
+
+class Pep(Method):
+    name = "pep"
+    settings_class = PepSettings
+
+    def run(self, context: RunContext) -> Outcome:
+        model, settings, budget = context.model, context.settings, context.budget
+        initial = copy.deepcopy(model.state_dict())  # the lottery ticket: retraining starts here
+
+        # ---- 1. train with soft thresholds until the kept count reaches the budget
+        originals = {name: model.get_submodule(name) for name in model.budget_tables}
+        soft = {name: SoftThresholdEmbedding(t, settings.pep_granularity, settings.pep_threshold_init) for name, t in originals.items()}
+        swap_tables(model, soft)
+        trainer = BudgetTrainer(context.config, model)
+        thresholds = [t.threshold for t in soft.values()]
+        others = [p for p in model.parameters() if all(p is not s for s in thresholds)]
+        trainer.optimizer = trainer._build_optimizer(
+            params=[{"params": others}, {"params": thresholds, "weight_decay": settings.pep_threshold_decay}]
+        )
+
+        def kept() -> int:
+            return sum(int((table.margins()[1:] > 0).sum()) for table in soft.values())  # padding row excluded
+
+        def check_budget(*_):
+            if kept() <= budget.attainable:
+                raise _BudgetReached
+
+        hook = trainer.optimizer.register_step_post_hook(check_budget)
+        history, reached = [], False
+        epochs = tqdm(range(settings.pep_max_epochs), desc="PEP thresholds", ncols=100, disable=not context.show_progress)
+        try:
+            for epoch in epochs:
+                try:
+                    loss = trainer._train_epoch(context.train_data, epoch, show_progress=False)
+                except _BudgetReached:
+                    reached = True
+                    loss = None
+                history.append({"epoch": epoch, "train_loss": None if loss is None else float(np.sum(loss)),
+                                "kept": kept(), "threshold_mean": threshold_mean(thresholds)})
+                epochs.set_postfix(kept=history[-1]["kept"])
+                getLogger().info(set_color(f"PEP epoch {epoch}", "green") + f": kept {history[-1]['kept']} of budget {budget.attainable}")
+                if reached:
+                    break
+        finally:
+            hook.remove()
+
+        # ---- 2. exactly budget weights: the largest margins
+        margins = [torch.cat([soft[name].margins()[1:] for name in model.tables(field)], dim=1).cpu().numpy() for field in FIELDS]
+        user_mask, item_mask = keep_largest(margins, budget.attainable)
+        mask = ElementMask(user_mask, item_mask, budget.d_max)
+        swap_tables(model, originals)
+
+        # ---- 3. retrain from the initial weights under the fixed mask
+        outcome = train_final(context, mask, trainer, start=initial)
+        outcome.extra = {"pep": {"reached_budget": reached, "epochs": history, "settings": self.settings_record(context)}}
+        return outcome
+
+
+@torch.no_grad()
+def threshold_mean(thresholds: list[torch.Tensor]) -> float:
+    """The mean of ``g(s)`` over every threshold."""
+    return float(torch.sigmoid(torch.cat([s.flatten() for s in thresholds])).mean())
+
+
+def swap_tables(model, tables: dict) -> None:
+    """Put ``tables`` (name -> module) into ``model`` in place of its modules of those names."""
+    for name, table in tables.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, table)
+    model.clear_cached_embeddings()
