@@ -54,7 +54,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
             any RecBole general recommender (BPR, Pop, ...), trained unchanged under the same protocol.
         dataset (str): a dataset name; default ml-100k.
         config_file_list (list[str]): RecBole property files.
-        config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": "es"}``.
+        config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": <a name of recbole_bet.methods>}``.
         saved (bool): keep RecBole's checkpoint (and test the best epoch, not the last).
 
     Returns:
@@ -189,7 +189,7 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dic
         },
     }
     result["curve"] = outcome.curve  # the validation curve of the final model's training (BET: the winning retraining)
-    result.update(outcome.extra)  # the method's own records (BET: "search" and "bet")
+    result.update(outcome.extra)  # the method's own records (BET: its search and retrainings)
     if settings.result_file:
         write_result(result, settings.result_file)
         logger.info(set_color("result written to", "blue") + f" {settings.result_file}")

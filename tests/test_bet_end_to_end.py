@@ -120,7 +120,8 @@ def test_pretraining_patience_is_its_own_and_the_retraining_keeps_stopping_step(
 def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
     import sys
 
-    from recbole_bet.config import BetConfig, BetSettings
+    from recbole_bet.config import BetConfig
+    from recbole_bet.search import BetSettings
 
     sys.argv = ["pytest"]
     fast = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": "fast", "bet_iterations": 7}))

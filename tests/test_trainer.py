@@ -39,7 +39,7 @@ def test_runs_started_in_the_same_second_get_their_own_checkpoint_names(tmp_path
 
     import recbole.trainer.trainer as recbole_trainer
     from recbole_bet.budget import Budget
-    from recbole_bet.config import BetSettings
+    from recbole_bet.search import BetSettings
     from recbole_bet.quick_start import training_frequencies
     from recbole_bet.search import BetTrainer
 

@@ -1,0 +1,221 @@
+"""The methods' pure parts: every layout within the budget, the power rule, magnitude pruning, PEP's
+soft threshold, OptEmbed's projection and evolution, element masks in a table."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recbole_bet.budget import Budget, BudgetError, ElementMask, keep_largest
+from recbole_bet.embedding import MaskedEmbedding
+from recbole_bet.methods import REGISTRY, get_method, key_owners
+from recbole_bet.methods.es import equal_sizes
+from recbole_bet.methods.magprune import magnitude_mask
+from recbole_bet.methods.mde import power_rule, power_rule_sizes
+from recbole_bet.methods.mr import mixed_random
+from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fit_widths, optembed_action
+from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
+
+tables = st.tuples(
+    st.integers(1, 40),  # users
+    st.integers(1, 40),  # items
+    st.sampled_from([4, 8, 16, 128]),  # d_max
+    st.sampled_from([0.5, 0.8, 0.9, 0.95]),  # sparsity
+    st.integers(0, 2**32 - 1),  # seed
+)
+
+
+def make_budget(n_users, n_items, d_max, sparsity):
+    try:
+        return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
+    except BudgetError:
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(tables)
+def test_no_method_layout_exceeds_the_budget(case):
+    n_users, n_items, d_max, sparsity, seed = case
+    budget = make_budget(n_users, n_items, d_max, sparsity)
+    if budget is None:
+        return
+    rng = np.random.default_rng(seed)
+    users, items = rng.integers(0, 50, n_users), rng.integers(0, 50, n_items)
+    weights = rng.normal(size=(n_users, d_max)), rng.normal(size=(n_items, d_max))
+    layouts = {
+        "es": equal_sizes(budget, users, items),
+        "mr": mixed_random(budget, users, items, rng),
+        "mde": power_rule(budget, users, items, alpha=float(rng.uniform(0, 1))),
+        "magprune": magnitude_mask(*weights, budget, "global"),
+        "magprune-field": magnitude_mask(*weights, budget, "field"),
+        "pep": ElementMask(*keep_largest([w - 0.1 for w in weights], budget.attainable), d_max),
+    }
+    for name, layout in layouts.items():
+        layout.check(budget)  # raises over the budget
+        assert layout.params == budget.attainable, name  # and every one of them uses it exactly
+    kept = tuple(int(k) for k in rng.integers(0, [n_users + 1, n_items + 1]))
+    action = optembed_action(np.arange(n_users) < kept[0], np.arange(n_items) < kept[1],
+                             fit_widths(tuple(rng.integers(1, d_max + 1, 2)), kept, budget.params, d_max), d_max)
+    assert action.check(budget).params <= budget.params
+
+
+def test_keep_largest_keeps_exactly_k_largest_and_breaks_ties_by_position():
+    a, b = np.array([[3.0, 1.0], [2.0, 2.0]]), np.array([2.0, 5.0])
+    kept_a, kept_b = keep_largest([a, b], 2)
+    assert kept_a.tolist() == [[True, False], [False, False]] and kept_b.tolist() == [False, True]
+    kept_a, kept_b = keep_largest([a, b], 3)  # three 2.0s for one place: the first in order wins
+    assert kept_a.tolist() == [[True, False], [True, False]] and kept_b.tolist() == [False, True]
+    with pytest.raises(BudgetError, match="cannot keep 7 of 6"):
+        keep_largest([a, b], 7)
+
+
+# ---- the power rule -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.sampled_from([8, 64, 128]), st.floats(0, 1), st.floats(1.01, 128), st.integers(0, 2**32 - 1))
+def test_power_rule_is_exact_and_monotone_in_frequency(n, d_max, alpha, per_row, seed):
+    rng = np.random.default_rng(seed)
+    frequency = rng.zipf(1.5, n).clip(max=10**6) * (rng.random(n) > 0.1)  # some never seen
+    total = int(min(max(n, per_row * n), n * d_max))
+    sizes = power_rule_sizes(frequency, alpha, total, d_max)
+    assert sizes.sum() == total and sizes.min() >= 1 and sizes.max() <= d_max
+    order = np.argsort(-frequency, kind="stable")
+    assert np.all(np.diff(sizes[order]) <= 0) or np.all(
+        [sizes[i] >= sizes[j] for i in range(n) for j in range(n) if frequency[i] > frequency[j]]
+    )
+    strictly = frequency[:, None] > frequency[None, :]
+    assert not np.any(strictly & (sizes[:, None] < sizes[None, :]))
+
+
+def test_power_rule_follows_the_power_law_before_the_repair():
+    frequency = np.array([10000, 100, 1, 1])
+    sizes = power_rule_sizes(frequency, 0.5, total=1 + 100 + 10000 // 100 * 1 + 4, d_max=1000)
+    # lambda * f^0.5 with f^0.5 = 100, 10, 1, 1: sizes keep the ratios 100 : 10 : 1 : 1 up to rounding
+    assert sizes[0] / sizes[1] == pytest.approx(10, rel=0.15) and sizes[2] == sizes[3]
+    assert np.array_equal(power_rule_sizes(frequency, 0.0, 8, 8), [2, 2, 2, 2])  # alpha 0: equal sizes
+
+
+# ---- magnitude pruning ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", ["global", "field"])
+def test_magnitude_pruning_keeps_the_largest_weights(scope):
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(30, 16)), rng.normal(scale=3, size=(50, 16))
+    budget = Budget.from_sparsity(0.8, 16, 30, 50)
+    mask = magnitude_mask(users, items, budget, scope)
+    assert mask.params == budget.params
+    fields = [(np.abs(users), mask.user_mask), (np.abs(items), mask.item_mask)]
+    if scope == "global":
+        kept = np.concatenate([w[m] for w, m in fields])
+        dropped = np.concatenate([w[~m] for w, m in fields])
+        assert kept.min() >= dropped.max()
+        assert mask.item_mask.sum() > 0.8 * budget.params  # items are larger: they win most places
+    else:
+        assert mask.user_mask.sum() == budget.params * 30 // 80  # each field keeps its share ...
+        for w, m in fields:
+            assert w[m].min() >= w[~m].max()  # ... of its own largest weights
+
+
+# ---- PEP ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("granularity, shape", [("feature_dimension", (5, 4)), ("feature", (5, 1)), ("dimension", (1, 4)), ("global", (1, 1))])
+def test_soft_threshold_prunes_below_g_of_s_and_trains_the_thresholds(granularity, shape):
+    torch.manual_seed(0)
+    table = MaskedEmbedding(5, 4)
+    soft = SoftThresholdEmbedding(table, granularity, init=0.0)  # g(0) = 0.5
+    assert soft.threshold.shape == shape == threshold_shape(granularity, 5, 4)
+    assert soft.full_weight is table.full_weight  # shared: training moves the table's own values
+    v = table.full_weight.detach()
+    expected = torch.sign(v) * torch.relu(v.abs() - 0.5)
+    assert torch.equal(soft.weight, expected) and torch.equal(soft(torch.tensor([3, 1])), expected[[3, 1]])
+    assert int((soft.margins() > 0).sum()) == int((v.abs() > 0.5).sum())
+    soft(torch.arange(5)).sum().backward()
+    assert soft.threshold.grad is not None and soft.threshold.grad.abs().sum() > 0  # the loss reaches s
+
+
+# ---- OptEmbed -----------------------------------------------------------------------------------------
+
+
+def test_optembed_projection_fits_the_budget_and_refuses_an_impossible_one():
+    assert fit_widths((128, 128), (10, 20), budget=1000, d_max=128) == (98, 1)  # items shrink first, to 1 ...
+    assert fit_widths((128, 128), (10, 20), budget=2000, d_max=128) == (128, 36)
+    assert fit_widths((100, 5), (10, 20), budget=500, d_max=128) == (48, 1)  # ... then users
+    assert fit_widths((3, 4), (10, 20), budget=10**6, d_max=128) == (3, 4)  # within budget: unchanged
+    assert fit_widths((9, 9), (0, 20), budget=100, d_max=128) == (9, 5)
+    with pytest.raises(BudgetError, match="no candidate fits"):
+        fit_widths((1, 1), (600, 500), budget=1000, d_max=128)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 200), st.integers(1, 200), st.integers(0, 2**32 - 1))
+def test_optembed_evolution_never_scores_a_candidate_over_budget(k_users, k_items, seed):
+    rng = np.random.default_rng(seed)
+    budget = int(rng.integers(k_users + k_items, 128 * (k_users + k_items) + 1))
+    seen = []
+
+    def score(widths):
+        assert k_users * widths[0] + k_items * widths[1] <= budget
+        seen.append(widths)
+        return -abs(widths[0] - 40) - abs(widths[1] - 7)  # best at (40, 7) where it fits
+
+    small = OptEmbedSettings(optembed_generations=6, optembed_keep=4, optembed_mutations=4, optembed_crossovers=4)
+    best, scores, history = evolve(score, (k_users, k_items), budget, 128, small, rng)
+    assert len(seen) == len(set(seen)) == len(scores)  # each distinct candidate scored once
+    assert best == max(scores, key=scores.get) and [h["generation"] for h in history] == list(range(6))
+    assert all(h["best_score"] <= scores[best] for h in history)
+
+
+def test_binary_step_uses_the_surrogate_gradient():
+    x = torch.tensor([-2.0, -0.6, -0.1, 0.0, 0.3, 0.9, 1.5], requires_grad=True)
+    y = BinaryStep.apply(x)
+    assert y.tolist() == [0, 0, 0, 0, 1, 1, 0][:4] + [1, 1, 1]
+    y.sum().backward()
+    assert x.grad.tolist() == pytest.approx([0, 0.4, 1.6, 2.0, 0.8, 0.4, 0])
+
+
+# ---- element masks in a table -------------------------------------------------------------------------
+
+
+def test_element_mask_masks_values_gradients_and_survives_the_state_dict():
+    torch.manual_seed(0)
+    table = MaskedEmbedding(4, 6)
+    mask = torch.rand(4, 6) > 0.5
+    mask[0] = False  # padding
+    table.set_element_mask(mask)
+    assert table.kept_params == int(mask.sum()) and table.is_element_masked
+    assert torch.equal(table.weight, table.full_weight * mask)
+    assert table.sizes.tolist() == [int(np.nonzero(r)[0].max()) + 1 if r.any() else 0 for r in mask.numpy()]
+    table(torch.tensor([1, 2, 3])).sum().backward()
+    assert torch.equal(table.full_weight.grad[1:] != 0, mask[1:])
+    other = MaskedEmbedding(4, 6)
+    other.load_state_dict(table.state_dict())
+    assert torch.equal(other.weight, table.weight) and other.kept_params == table.kept_params
+    table.set_sizes(torch.tensor([0, 6, 2, 1]))  # back to a prefix
+    assert not table.is_element_masked and table.kept_params == 9
+    other.load_state_dict({k: v for k, v in table.state_dict().items() if k != "element_mask"})  # an older checkpoint
+    assert not other.is_element_masked and torch.equal(other.weight, table.weight)
+
+
+# ---- the registry -------------------------------------------------------------------------------------
+
+
+def test_registry_finds_every_method_and_names_the_allowed_ones():
+    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "recbole"}
+    assert all(get_method(name).name == name for name in REGISTRY)
+    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde"}
+    with pytest.raises(ValueError, match="unknown method 'foo'; allowed: bet, full"):
+        get_method("foo")
+
+
+def test_the_pipeline_does_not_branch_on_a_method_name():
+    from pathlib import Path
+
+    import recbole_bet.quick_start as quick_start
+
+    source = Path(quick_start.__file__).read_text()
+    for name in REGISTRY:
+        assert f'"{name}"' not in source and f"'{name}'" not in source, name
