@@ -1,0 +1,98 @@
+"""Every method of the registry end to end on ml-100k, through the run script's pipeline, with tiny schedules."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import recbole_bet.methods.pep as pep
+from recbole_bet.export import read_table_masks
+from recbole_bet.quick_start import run_recbole_bet
+from recbole_bet.trainer import BudgetTrainer
+
+BUDGET = 33600  # ml-100k at sparsity 0.9: floor(0.1 * 128 * (943 + 1682))
+TINY = {
+    "pep": {"pep_max_epochs": 2},
+    "optembed": {"optembed_generations": 2, "optembed_keep": 3, "optembed_mutations": 2, "optembed_crossovers": 2},
+    "magprune": {},
+    "mde": {"mde_alphas": [0.1, 0.3]},
+}
+
+
+def run(model, method, fast_config, **keys):
+    return run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method=method, **TINY[method], **keys))
+
+
+@pytest.mark.parametrize(
+    "model, method",
+    [("LightGCN", "pep"), ("NeuMF", "pep"), ("LightGCN", "optembed"), ("NGCF", "optembed"), ("LightGCN", "magprune"),
+     ("NeuMF", "magprune"), ("LightGCN", "mde"), ("NGCF", "mde")],
+)
+def test_each_method_runs_within_the_budget_and_records_itself(model, method, fast_config, tmp_path):
+    result_file = tmp_path / "r.json"
+    result = run(model, method, fast_config, result_file=str(result_file))
+    assert json.loads(result_file.read_text()) == json.loads(json.dumps(result))
+    assert result["method"] == method and result["budget_params"] == BUDGET
+    assert result["used_params"] <= BUDGET
+    if method != "optembed":  # one width per field cannot use every last parameter
+        assert result["used_params"] == BUDGET
+    assert method in result and result[method]["settings"]  # the method's own record and keys
+    # the exported table holds exactly the weights counted, and its size is reported
+    _, tables, sizes, masks = read_table_masks(result["export"]["path"])
+    assert sum(int(m[1:].sum()) for m in masks.values()) == result["used_params"]
+    assert result["bytes"] == result["export"]["bytes"] > 4 * result["used_params"]
+    assert result["sizes"]["layout"] == ("element" if method in ("pep", "magprune") else "prefix")
+    assert all(0 <= v <= 1 for v in result["test"].values())
+
+
+def test_pep_trains_its_thresholds_and_retrains_from_the_initial_weights(fast_config, monkeypatch):
+    initial, at_retraining = {}, {}
+    original_init, original_fit = pep.SoftThresholdEmbedding.__init__, BudgetTrainer.fit_phase
+
+    def remember_initial(self, table, *args):
+        initial.setdefault("table", table.full_weight.detach().clone())  # the user table, before any training
+        original_init(self, table, *args)
+
+    def remember_start(self, name, *args, **kwargs):
+        at_retraining["table"] = self.model.user_embedding.full_weight.detach().clone()
+        return original_fit(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(pep.SoftThresholdEmbedding, "__init__", remember_initial)
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", remember_start)
+    result = run("LightGCN", "pep", fast_config)
+    history = result["pep"]["epochs"]
+    start = float(torch.sigmoid(torch.tensor(-15.0)))
+    assert [h["epoch"] for h in history] == [0, 1] and not result["pep"]["reached_budget"]
+    assert history[0]["threshold_mean"] > 1.2 * start and history[1]["threshold_mean"] > history[0]["threshold_mean"]
+    assert result["used_params"] == BUDGET  # exact although training never reached the budget
+    assert torch.equal(at_retraining["table"], initial["table"])  # the lottery ticket: the initial weights
+
+
+def test_pep_stops_where_the_kept_count_reaches_the_budget(fast_config):
+    # thresholds that start high prune at once: the first step reaches the budget
+    result = run("LightGCN", "pep", fast_config, pep_threshold_init=5.0)
+    assert result["pep"]["reached_budget"] and len(result["pep"]["epochs"]) == 1
+    assert result["pep"]["epochs"][0]["kept"] <= BUDGET and result["used_params"] == BUDGET
+
+
+def test_optembed_keeps_rows_at_one_width_per_field_and_repeats_bit_for_bit(fast_config):
+    first = run("LightGCN", "optembed", fast_config, export_table=False)
+    record = first["optembed"]
+    widths, kept = record["widths"], record["kept_rows"]
+    assert first["used_params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"] <= BUDGET
+    assert all(s["widths"][0] * kept["users"] + s["widths"][1] * kept["items"] <= BUDGET for s in record["scored"])
+    assert max(record["scored"], key=lambda s: s["score"])["widths"] == [widths["users"], widths["items"]]
+    assert first["sizes"]["users"]["max"] == widths["users"] and first["sizes"]["items"]["max"] == widths["items"]
+    second = run("LightGCN", "optembed", fast_config, export_table=False)
+    assert second["test"] == first["test"] and second["optembed"]["scored"] == record["scored"]
+
+
+def test_mde_keeps_the_alpha_best_on_validation(fast_config):
+    result = run("LightGCN", "mde", fast_config)
+    tried = result["mde"]["tried"]
+    assert [t["alpha"] for t in tried] == [0.1, 0.3]
+    best = max(tried, key=lambda t: t["valid_score"])
+    assert result["mde"]["alpha"] == best["alpha"] and result["checkpoint"] == best["checkpoint"]
+    assert result["valid"]["ndcg@20"] == pytest.approx(best["valid_score"])
+    assert np.isclose(result["sizes"]["users"]["mean"] * 943 + result["sizes"]["items"]["mean"] * 1682, BUDGET)
