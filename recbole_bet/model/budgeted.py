@@ -102,7 +102,8 @@ class BudgetedRecommender:
     def current_action(self) -> Action:
         """The Action the tables are masked to now."""
         per_field = [sum(t.sizes.long() for t in self.masked_tables(field))[1:].cpu().numpy() for field in FIELDS]
-        return Action(per_field[0], per_field[1], self.d_max)
+        pruned_rows = any(sizes.size and sizes.min() == 0 for sizes in per_field)
+        return Action(per_field[0], per_field[1], self.d_max, min_size=0 if pruned_rows else 1)
 
     @property
     def scoring_width(self) -> int:
