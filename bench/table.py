@@ -30,8 +30,11 @@ from scipy import stats
 
 METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 LABELS = ["R@5", "N@5", "R@10", "N@10", "R@20", "N@20"]
-METHOD_ORDER = ["full", "es", "mr", "bet"]
-BASELINES = ["es", "mr"]
+METHOD_ORDER = ["full", "es", "mr", "mde", "magprune", "pep", "optembed", "bet"]
+# the budgeted baselines BET is compared with: the best of them (by mean test N@20) in each cell
+BASELINES = ["es", "mr", "mde", "magprune", "pep", "optembed"]
+LABEL = {"full": "full", "es": "ES", "mr": "MR", "mde": "power rule", "magprune": "magnitude pruning", "pep": "PEP",
+         "optembed": "OptEmbed", "bet": "BET"}
 
 
 def load(folder) -> list[dict]:
@@ -65,10 +68,17 @@ def summary(runs: dict) -> dict:
         "mean": {m: float(v.mean()) for m, v in values.items()},
         "std": {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()},
         "used": int(np.mean([runs[s]["used_params"] for s in seeds])),
+        "bytes": exported_bytes([runs[s] for s in seeds]),
         "budget": int(np.mean([runs[s]["budget_params"] for s in seeds])),
         "seconds": float(np.mean([runs[s]["seconds"] for s in seeds])),
         "epochs": epochs([runs[s] for s in seeds]),
     }
+
+
+def exported_bytes(runs: list[dict]) -> int | None:
+    """Mean size of the exported table file over runs (None where a run exported none)."""
+    sizes = [(r.get("export") or {}).get("bytes") for r in runs]
+    return int(np.mean(sizes)) if sizes and None not in sizes else None
 
 
 def best_point(curve: list[dict]) -> dict:
@@ -157,18 +167,22 @@ def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tupl
 
     for model in sorted({k[1] for k in groups if k[2] != "recbole"}):
         lines += [f"## {model}", ""]
-        lines += ["| sparsity | method | " + " | ".join(LABELS) + " | used / budget | epochs | s |", "|---" * (len(LABELS) + 5) + "|"]
+        lines += ["| sparsity | method | " + " | ".join(LABELS) + " | used / budget | table bytes | epochs | s | s ÷ full |",
+                  "|---" * (len(LABELS) + 7) + "|"]
         full = [k for k in groups if k[1] == model and k[2] == "full"]
+        full_seconds = summary(groups[full[0]])["seconds"] if full else None
         for key in full:
             s = summary(groups[key])
-            lines.append("| 0 | full | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['epochs']} | {s['seconds']:.0f} |")
+            lines.append("| 0 | full | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {cell_bytes(s)} | {s['epochs']} | {s['seconds']:.0f} | 1.0 |")
             csv_rows.append(csv_row(key, s))
         for sparsity in sorted({k[3] for k in groups if k[1] == model and k[2] not in ("full", "recbole")}):
             here = {k[2]: summary(groups[k]) for k in groups if k[1] == model and k[3] == sparsity and k[2] not in ("full", "recbole")}
             for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
                 s = here[method]
+                ratio = f"{s['seconds'] / full_seconds:.1f}" if full_seconds else "-"
                 lines.append(
-                    f"| {sparsity} | {method} | " + " | ".join(fmt(s, m) for m in METRICS) + f" | {s['used']:,} / {s['budget']:,} | {s['epochs']} | {s['seconds']:.0f} |"
+                    f"| {sparsity} | {method} | " + " | ".join(fmt(s, m) for m in METRICS)
+                    + f" | {s['used']:,} / {s['budget']:,} | {cell_bytes(s)} | {s['epochs']} | {s['seconds']:.0f} | {ratio} |"
                 )
                 csv_rows.append(csv_row((dataset, model, method, sparsity), s))
             lines += comparison_rows(sparsity, here)
@@ -176,30 +190,35 @@ def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tupl
     return "\n".join(lines), csv_rows
 
 
+def cell_bytes(s: dict) -> str:
+    return f"{s['bytes']:,}" if s.get("bytes") else "-"
+
+
 def comparison_rows(sparsity, here: dict) -> list[str]:
     if "bet" not in here:
         return []
-    bet, rows = here["bet"], []
+    bet, rows, blank = here["bet"], [], " |" + " |" * 5  # used / budget, bytes, epochs, s, s ÷ full
     if "es" in here:
-        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + " | | | |")
+        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + blank)
     candidates = [b for b in BASELINES if b in here]
     if candidates:
         best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
         rows.append(
-            f"| {sparsity} | BET ÷ best ({best.upper()}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + " | | | |"
+            f"| {sparsity} | BET ÷ best ({LABEL[best]}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + blank
         )
         p = [paired_p(bet, here[best], m) for m in METRICS]
-        rows.append(f"| {sparsity} | p, BET vs {best.upper()} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + " | | | |")
+        rows.append(f"| {sparsity} | p, BET vs {LABEL[best]} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
     return rows
 
 
 def headline(results: list[dict]) -> str:
     """One line per (dataset, model, sparsity): test N@20 of each method (mean over seeds), BET ÷ the best
-    of ES and MR, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
+    of the baselines, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
     groups = group(results)
+    budgeted = [m for m in METHOD_ORDER if m != "full"]
     lines = [
-        "| dataset | model | sparsity | seeds | full | ES | MR | BET | BET ÷ best | p (N@20) | RecBole's own (N@20) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | model | sparsity | seeds | full | " + " | ".join(LABEL[m] for m in budgeted) + " | BET ÷ best | p (N@20) | RecBole's own (N@20) |",
+        "|---" * (8 + len(budgeted)) + "|",
     ]
     for dataset, model in sorted({(k[0], k[1]) for k in groups if k[2] != "recbole"}):
         full = next((summary(groups[k]) for k in groups if k[:3] == (dataset, model, "full")), None)
@@ -213,13 +232,13 @@ def headline(results: list[dict]) -> str:
             candidates = [b for b in BASELINES if b in here]
             if "bet" in here and candidates:
                 best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
-                ratio = f"{here['bet']['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({best.upper()})"
+                ratio = f"{here['bet']['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({LABEL[best]})"
                 value = paired_p(here["bet"], here[best], "ndcg@20")
                 p = "n/a" if value is None else f"{value:.3f}"
             seeds = len(here["bet"]["seeds"]) if "bet" in here else max(len(v["seeds"]) for v in here.values())
             full_cell = f"{full['mean']['ndcg@20']:.4f}" if full else "-"
             lines.append(
-                f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | {cell('es')} | {cell('mr')} | {cell('bet')} | {ratio} | {p} | {reference} |"
+                f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | " + " | ".join(cell(m) for m in budgeted) + f" | {ratio} | {p} | {reference} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -229,7 +248,8 @@ def csv_row(key, s) -> dict:
     row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
     for m in METRICS:
         row[f"{m}_mean"], row[f"{m}_std"] = round(s["mean"][m], 6), round(s["std"][m], 6)
-    row.update(used_params=s["used"], budget_params=s["budget"], epochs_best_stopped=s["epochs"], seconds=round(s["seconds"], 1))
+    row.update(used_params=s["used"], budget_params=s["budget"], table_bytes=s["bytes"], epochs_best_stopped=s["epochs"],
+               seconds=round(s["seconds"], 1))
     return row
 
 

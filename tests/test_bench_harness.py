@@ -42,18 +42,18 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     assert "BET schedule (profile fast): T=20 iterations, m=100 candidates, h=2" in text and "top-2 retrained from pretrained" in text
     # best epochs 4, 5, 6 (1-based, the later of each tie) -> 5; stopped at 6, 7, 8 -> 7
     bet_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | bet |"))
-    assert bet_row.split("|")[-3].strip() == "5 / 7"
+    assert bet_row.split("|")[-4].strip() == "5 / 7"
     assert "| 0.9 | bet | 0.1000 ± 0.0000 |" in text
     assert "0.3300 ± 0.0200" in text  # BET's N@20: mean 0.33, sample std 0.02
     assert "| 0.9 | BET ÷ ES | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.065 |" in text  # 0.33 / 0.31
     assert "BET ÷ best (ES)" in text
     # differences 0.01, 0.02, 0.03: t = 0.02 / (0.01 / sqrt 3) = 3.464 with 2 degrees of freedom: p = 0.0742
     p_row = next(line for line in text.splitlines() if "p, BET vs ES" in line)
-    assert p_row.split("|")[-5].strip() == "0.0742"
+    assert p_row.split("|")[-7].strip() == "0.0742"
     assert p_row.split("|")[3].strip() == "n/a"  # no variance in the difference: no test
     assert "lr 0.01, batch 2048" in text and "patience 20" in text
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
-    assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | 0.3300 | 1.065 (ES) | 0.074 |  |"
+    assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | - | - | - | - | 0.3300 | 1.065 (ES) | 0.074 |  |"
     rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()
     assert rows[0].startswith("dataset,model,method,sparsity,seeds") and len(rows) == 1 + 3
 
@@ -120,3 +120,21 @@ def test_plots_from_fixed_results(tmp_path):
     written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert written == ["curves-toy-LightGCN-0.9.png", "curves-toy-recbole.png", "quality-toy-LightGCN.png", "search-toy-LightGCN-0.9.png"]
     assert matplotlib.image.imread(tmp_path / "out" / "curves-toy-LightGCN-0.9.png").shape[:2] == (440, 770)
+
+
+def test_table_compares_bet_with_the_best_of_every_baseline_and_reports_bytes_and_cost(tmp_path):
+    values = {"full": [0.40, 0.40], "es": [0.30, 0.31], "pep": [0.34, 0.36], "optembed": [0.20, 0.21], "bet": [0.33, 0.35]}
+    for method, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            result = fake_result(method, seed, v, sparsity=0.0 if method == "full" else 0.9)
+            result["export"] = {"bytes": {"pep": 700}.get(method, 500)}
+            result["seconds"] = {"full": 10.0, "pep": 40.0}.get(method, 20.0)
+            (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(result))
+    table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out"), "--machine", "a test box"])
+    text = (tmp_path / "out" / "table-toy.md").read_text()
+    assert "BET ÷ best (PEP)" in text and "p, BET vs PEP" in text  # 0.35 mean beats ES's 0.305
+    pep_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | pep |")).split("|")
+    assert [c.strip() for c in pep_row[-6:-1]] == ["100 / 100", "700", pep_row[-4].strip(), "40", "4.0"]
+    head = (tmp_path / "out" / "headline.md").read_text().splitlines()
+    assert head[2].endswith("| 0.3400 | 0.971 (PEP) | n/a |  |")  # BET loses to PEP here, and says so
+    assert "| 0.2050 |" in head[2]  # OptEmbed's column
