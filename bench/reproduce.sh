@@ -3,9 +3,13 @@
 #
 # Each sweep is a set of ray tasks (one CPU each). A finished run is skipped, so this script
 # can be interrupted and started again without losing work. BET runs here use the CPU profile
-# "fast" (T=20, h=2, top-2 warm-started; properties/profile/fast.yaml); drop
+# "fast" (T=20, h=2, top-2 warm-started; properties/method/bet/fast.yaml); drop
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
-# Wall time on the 2-core machine of the README: about 5 hours.
+# The other methods (pep, optembed, magprune, mde) run with their defaults (properties/method/*.yaml).
+# Wall time on the 2-core machine of the README: about 5 hours for full/es/mr/bet, and for the
+# other four methods (measured 2026-12-03, one run at a time per core, two cores):
+#   ml-100k, LightGCN, 3 sparsities x 3 seeds x 4 methods = 36 runs, about 2 min each: ~1.2 h of one core;
+#   gowalla-s, the same 36 runs, about 5-7 min each: ~3.5 h of one core.
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
@@ -14,10 +18,10 @@ DATA=${DATA:-../shared/datasets}
 FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
 
 # ml-100k (bundled with RecBole): LightGCN over three seeds, with RecBole's own models as reference rows
-"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
-    --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde \
+    --sparsities=0.8,0.9,0.95 --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # gowalla-s: LightGCN, three seeds
-"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde --sparsities=0.8,0.9,0.95 \
     --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # ml-100k: NeuMF and NGCF, three seeds
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \

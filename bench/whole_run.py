@@ -99,7 +99,7 @@ def main(argv=None):
     text = header(
         f"Whole-run cost of BET ({args.dataset}, LightGCN, sparsity {args.sparsity}, seeds {args.seeds})",
         f"python -m bench.whole_run --dataset={args.dataset} --data_path={args.data_path} --profiles={args.profiles} --seeds={args.seeds}",
-        "Profiles are properties/profile/*.yaml; training protocol as in properties/overall.yaml (Adam, lr 0.01, "
+        "Profiles are properties/method/bet/*.yaml; training protocol as in properties/overall.yaml (Adam, lr 0.01, "
         "batch 2048, early stopping on validation NDCG@20 with patience 20). Test metrics on the test split, "
         f"which no choice ever sees. Means over {len(seeds)} seed(s); 'x full' is the mean of each seed's ratio "
         "to that seed's full table, measured just before it.",

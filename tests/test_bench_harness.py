@@ -138,3 +138,12 @@ def test_table_compares_bet_with_the_best_of_every_baseline_and_reports_bytes_an
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
     assert head[2].endswith("| 0.3400 | 0.971 (PEP) | n/a |  |")  # BET loses to PEP here, and says so
     assert "| 0.2050 |" in head[2]  # OptEmbed's column
+
+
+def test_sweep_passes_a_method_key_to_that_method_only():
+    keys = ["--bet_profile=fast", "--epochs=5", "--mde_alphas=[0.1]", "--pep_max_epochs=3"]
+    assert sweep.keys_for("es", keys) == ["--epochs=5"]
+    assert sweep.keys_for("bet", keys) == ["--bet_profile=fast", "--epochs=5"]
+    assert sweep.keys_for("mde", keys) == ["--epochs=5", "--mde_alphas=[0.1]"]
+    run = sweep.Run("ml-100k", "LightGCN", "pep", 0.9, 0)
+    assert "--pep_max_epochs=3" in run.command(sweep.DEFAULT_OUT, "data", keys) and "--bet_profile=fast" not in run.command(sweep.DEFAULT_OUT, "data", keys)

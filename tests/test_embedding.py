@@ -47,7 +47,7 @@ def test_optimizer_never_moves_masked_values(table):
 
 def test_state_dict_round_trip_keeps_sizes_and_values(table):
     state = table.state_dict()
-    assert set(state) == {"full_weight", "sizes"}
+    assert set(state) == {"full_weight", "sizes", "element_mask"} and state["element_mask"].shape == (0, 6)  # prefix: empty
     other = MaskedEmbedding(5, 6)
     other.load_state_dict(state)
     assert torch.equal(other.sizes, table.sizes)
