@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 from fractions import Fraction
 
 import numpy as np
@@ -115,8 +116,37 @@ class Budget:
         return min(self.params, self.n_rows * self.d_max)
 
 
+def size_stats(sizes: np.ndarray) -> dict:
+    """min / median / max / mean of kept parameters per row."""
+    return {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max()), "mean": float(sizes.mean())}
+
+
+class TableLayout:
+    """What every layout of a budgeted table offers: the budget check and a summary for logs and result
+    files. A subclass has ``user_sizes`` / ``item_sizes`` (kept parameters per row), ``params`` and ``d_max``."""
+
+    #: "prefix" (a prefix per row) or "element" (single weights)
+    layout: ClassVar[str] = ""
+
+    def check(self, budget: Budget):
+        """Raise unless the layout matches the budget's tables and fits in it; return self."""
+        shape = (len(self.user_sizes), len(self.item_sizes), self.d_max)
+        if shape != (budget.n_users, budget.n_items, budget.d_max):
+            raise BudgetError(
+                f"{self.layout} layout for {shape[0]} users, {shape[1]} items at d_max={self.d_max} "
+                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
+            )
+        if self.params > budget.params:
+            raise BudgetError(f"{self.layout} layout keeps {self.params} parameters, over the budget of {budget.params}")
+        return self
+
+    def summary(self) -> dict:
+        """Kept parameters per row (min / median / max / mean) per field, and in all."""
+        return {"layout": self.layout, "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
+
+
 @dataclass(frozen=True, eq=False)
-class Action:
+class Action(TableLayout):
     """One embedding size per user and per item (section 3.2): a table-level action.
 
     Attributes:
@@ -131,6 +161,8 @@ class Action:
     item_sizes: np.ndarray
     d_max: int
     min_size: int = 1
+
+    layout = "prefix"
 
     def __post_init__(self):
         if self.min_size not in (0, 1):
@@ -161,21 +193,6 @@ class Action:
         """Users then items, ``[n_users + n_items]``."""
         return np.concatenate([self.user_sizes, self.item_sizes])
 
-    def check(self, budget: Budget) -> "Action":
-        """Raise unless the action matches the budget's tables and fits in it; return self."""
-        if (len(self.user_sizes), len(self.item_sizes), self.d_max) != (budget.n_users, budget.n_items, budget.d_max):
-            raise BudgetError(
-                f"action for {len(self.user_sizes)} users, {len(self.item_sizes)} items at d_max={self.d_max} "
-                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
-            )
-        if self.params > budget.params:
-            raise BudgetError(f"action uses {self.params} parameters, over the budget of {budget.params}")
-        return self
-
-    def summary(self) -> dict:
-        """min / median / max size per field, for logs and result files."""
-        return {"layout": "prefix", "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
-
     def apply_to(self, model) -> None:
         """Mask a budgeted model's tables to this action."""
         model.apply_action(self)
@@ -191,13 +208,8 @@ class Action:
     __hash__ = None
 
 
-def size_stats(sizes: np.ndarray) -> dict:
-    """min / median / max / mean of kept parameters per row."""
-    return {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max()), "mean": float(sizes.mean())}
-
-
 @dataclass(frozen=True, eq=False)
-class ElementMask:
+class ElementMask(TableLayout):
     """Single kept weights anywhere in the table: the layout of PEP and magnitude pruning.
 
     A row of a field is the field's tables side by side (NeuMF: GMF then MLP columns), so each
@@ -220,6 +232,8 @@ class ElementMask:
     item_mask: np.ndarray
     d_max: int
 
+    layout = "element"
+
     def __post_init__(self):
         for name in ("user_mask", "item_mask"):
             mask = np.asarray(getattr(self, name))
@@ -241,21 +255,6 @@ class ElementMask:
     @property
     def params(self) -> int:
         return int(self.user_mask.sum(dtype=np.int64) + self.item_mask.sum(dtype=np.int64))
-
-    def check(self, budget: Budget) -> "ElementMask":
-        """Raise unless the mask matches the budget's tables and fits in it; return self."""
-        if (len(self.user_mask), len(self.item_mask), self.d_max) != (budget.n_users, budget.n_items, budget.d_max):
-            raise BudgetError(
-                f"mask for {len(self.user_mask)} users, {len(self.item_mask)} items at d_max={self.d_max} "
-                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
-            )
-        if self.params > budget.params:
-            raise BudgetError(f"mask keeps {self.params} parameters, over the budget of {budget.params}")
-        return self
-
-    def summary(self) -> dict:
-        """Kept weights per row, per field (min / median / max / mean)."""
-        return {"layout": "element", "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
 
     def apply_to(self, model) -> None:
         model.apply_element_mask(self)

@@ -35,7 +35,7 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_bet.budget import Action, Budget, BudgetError
+from recbole_bet.budget import Action, BudgetError
 from recbole_bet.config import CheckedSettings, integer, real
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
