@@ -139,9 +139,9 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dic
     )
     outcome = method.run(context)
     trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint
+    logger.info(net)
     if layout is not None:
-        layout.check(budget)
-        logger.info(net)
+        layout.check(budget)  # every method's final model, whatever it did on the way
     used = layout.params if layout is not None else embedding_params(net)
     logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {layout.summary()}" if layout is not None else ""))
 
