@@ -213,19 +213,11 @@ class BetTrainer(BudgetTrainer):
     def finetune(self, action: Action, train_data) -> None:
         """From the pretrained weights, mask to ``action`` and train ``h`` epochs
         (lr 0.03, x0.98 every 200 batches, by default)."""
-        self.model.load_state_dict(self.pretrained_state)
-        self.model.apply_action(action)
-        self.optimizer = self._build_optimizer(learning_rate=self.settings.bet_finetune_lr)
-        schedule = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=self.settings.bet_finetune_lr_step, gamma=self.settings.bet_finetune_lr_decay
+        s = self.settings
+        super().finetune(
+            self.pretrained_state, action, s.bet_finetune_epochs, s.bet_finetune_lr, s.bet_finetune_lr_decay, s.bet_finetune_lr_step,
+            train_data,
         )
-        hook = self.optimizer.register_step_post_hook(lambda *_: schedule.step())
-        try:
-            for epoch in range(self.settings.bet_finetune_epochs):
-                self._train_epoch(train_data, epoch, show_progress=False)
-        finally:
-            hook.remove()
-        self.model.clear_cached_embeddings()
 
     # -- line 14 -------------------------------------------------------------------------------------
 

@@ -57,6 +57,13 @@ class TopkCollector(Collector):
         """Whether every metric asked for needs only each user's top-k items (Recall, NDCG, Hit, MRR, ...)."""
         return self.register.need("rec.topk") and not any(self.register.need(key) for key in self._OTHER_NEEDS)
 
+    last_topk = None  # the last evaluation's rec.topk, one row per evaluated user (for per-row quality)
+
+    def get_data_struct(self):
+        if "rec.topk" in self.data_struct:
+            self.last_topk = self.data_struct.get("rec.topk").cpu()
+        return super().get_data_struct()
+
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
         if isinstance(scores_tensor, RankedItems):
             n_users, n_items = scores_tensor.items.shape[0], scores_tensor.n_items
@@ -71,6 +78,27 @@ class TopkCollector(Collector):
         hits = torch.isin(ranked, positive_u * n_items + positive_i).long()
         positives = torch.bincount(positive_u, minlength=n_users).unsqueeze(1)
         self.data_struct.update_tensor("rec.topk", torch.cat((hits, positives), dim=1))
+
+
+def row_quality(topk: torch.Tensor, ks=(5, 10, 20)) -> torch.Tensor:
+    """Each evaluated user's ``eval()`` of Eq. 13 (BET's fitness; CIESS's per-row quality): the mean of
+    Recall@k and NDCG@k over ``ks``, from the collector's ``rec.topk`` (hits of the top ``max(ks)``, then
+    the number of positives), computed as RecBole's metrics are, so their mean over users is RecBole's.
+
+    Args:
+        topk (torch.Tensor): int ``[users, max(ks) + 1]``.
+
+    Returns:
+        torch.Tensor: float64 ``[users]``.
+    """
+    hits, positives = topk[:, :-1].double(), topk[:, -1].double()
+    discounts = 1.0 / torch.log2(torch.arange(2, hits.shape[1] + 2, dtype=torch.float64))
+    ideal = torch.cumsum(discounts, 0)
+    parts = []
+    for k in ks:
+        parts.append(hits[:, :k].sum(1) / positives)
+        parts.append((hits[:, :k] * discounts[:k]).sum(1) / ideal[positives.clamp(max=k).long() - 1])
+    return torch.stack(parts).mean(0)
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
@@ -169,6 +197,36 @@ class BudgetTrainer(Trainer):
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.model.load_state_dict(checkpoint["state_dict"])
         self.logger.info(set_color("Loading model structure and parameters from", "blue") + f" {path}")
+
+    def evaluate_rows(self, eval_data, user_ids=None) -> tuple[dict, np.ndarray]:
+        """Evaluate the model as it is now; also each user's quality (:func:`row_quality`).
+
+        Args:
+            user_ids (np.ndarray, optional): RecBole ids; default every real user (1 .. n_users - 1).
+
+        Returns:
+            (RecBole's result dict, float64 ``[len(user_ids)]``: NaN for a user without positives in ``eval_data``)
+        """
+        result = self.evaluate(eval_data, load_best_model=False)
+        quality = np.full(self.model.n_users, np.nan)
+        quality[np.asarray(eval_data.uid_list)] = row_quality(self.eval_collector.last_topk).numpy()
+        return result, quality[np.arange(1, self.model.n_users) if user_ids is None else user_ids]
+
+    def finetune(self, start: dict, layout, epochs: int, learning_rate: float, lr_decay: float, lr_step: int, train_data) -> None:
+        """From the weights ``start``, mask the model to ``layout`` and train ``epochs`` epochs of RecBole's
+        ``_train_epoch`` at ``learning_rate``, multiplied by ``lr_decay`` every ``lr_step`` batches (BET's
+        fine-tuning of a measured action, section 4.3; CIESS's per-step training)."""
+        self.model.load_state_dict(start)
+        layout.apply_to(self.model)
+        self.optimizer = self._build_optimizer(learning_rate=learning_rate)
+        schedule = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=lr_step, gamma=lr_decay)
+        hook = self.optimizer.register_step_post_hook(lambda *_: schedule.step())
+        try:
+            for epoch in range(epochs):
+                self._train_epoch(train_data, epoch, show_progress=False)
+        finally:
+            hook.remove()
+        self.model.clear_cached_embeddings()
 
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):

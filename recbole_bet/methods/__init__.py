@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from recbole_bet.methods.base import Method, Outcome, RunContext
 from recbole_bet.methods.bet import Bet
+from recbole_bet.methods.ciess import Ciess
 from recbole_bet.methods.es import EqualSizes
 from recbole_bet.methods.full import Full
 from recbole_bet.methods.magprune import MagnitudePruning
@@ -27,6 +28,7 @@ REGISTRY: dict[str, type[Method]] = {
     "optembed": OptEmbed,
     "magprune": MagnitudePruning,
     "mde": PowerRule,
+    "ciess": Ciess,
     "recbole": RecBoleModel,
 }
 

@@ -1,0 +1,393 @@
+"""CIESS: continuous input embedding size search by reinforcement learning, here under a hard budget.
+
+Qu, Chen, Yuan, Nguyen, Yin, "Continuous Input Embedding Size Search For Recommender Systems",
+SIGIR 2023 (code: ``yorkequ98/CIESS``, read, not copied). Two TD3 agents, one for users and one for
+items, each a policy shared by the rows of its field:
+
+* **state** of a row: its training frequency (min-max scaled), its current size and its quality
+  (the mean of Recall and NDCG at 5, 10, 20 on validation; an item's is the mean of its training
+  users') divided by the pretrained full table's, each in ``[-1, 1]``;
+* **action**: a continuous size in ``[1, d_max]`` (the actor's tanh, rescaled), explored by a
+  **random walk** of ``ciess_walk_steps`` steps of at most ``ciess_walk_span`` sizes (a step of
+  ``j`` with probability proportional to ``1 / |j|``) from the actor's proposal, the walk's sizes
+  scored by the first critic and the best kept, plus one Gaussian noise shared by all rows;
+* **reward** of a row: its quality minus the paper's size penalty ``lambda * ((d - 1) / d_max)^2``;
+* TD3 (Fujimoto et al., 2018): twin critics, target networks updated softly by ``tau``, the actor
+  and its target every ``ciess_policy_delay`` critic updates, target-policy smoothing.
+
+The hard budget: the code trains and rewards every proposal and filters them by size afterwards
+(the penalty alone "can even fail to cap the parameter usage", say BET's authors). Here every
+proposal is projected onto the budget (:func:`project_to_budget`: one shift for all rows, then our
+exact repair step) before it is trained or measured, and the projected sizes are what the replay
+buffer stores, so the critics learn the value of what was executed. The best action on validation
+is retrained from the initial weights to convergence.
+
+Where we follow the paper and not the code: the target-policy noise is drawn per sample (the code
+draws one for the batch), the backbone is evaluated in eval mode (the code leaves NGCF's dropout
+on), and an episode's last transition is terminal. Per step the code trains a model from scratch for
+a fixed number of batches; here ``ciess_step_epochs`` epochs from the initial weights
+(``ciess_step_start: scratch``) or from the pretrained full table (``pretrained``, the CPU profile).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from dataclasses import field as key
+from logging import getLogger
+
+import numpy as np
+import torch
+from recbole.utils import set_color
+from torch import nn
+from tqdm import tqdm
+
+from recbole_bet.budget import Action, fit_to_total, frequency_rank
+from recbole_bet.config import CheckedSettings, choice, integer, real
+from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
+from recbole_bet.methods.es import split_rows
+from recbole_bet.methods.full import full_table
+from recbole_bet.search import quality
+from recbole_bet.trainer import BudgetTrainer
+
+
+@dataclass(frozen=True)
+class CiessSettings(CheckedSettings):
+    """CIESS's keys (defaults: the code's, ``properties/method/ciess.yaml``).
+
+    Attributes:
+        ciess_episodes (int): M, episodes.
+        ciess_steps (int): T, steps per episode; each trains and measures one action.
+        ciess_step_epochs (int): training epochs per step.
+        ciess_step_start (str): each step trains from the initial weights (``scratch``, the code) or from the
+            pretrained full table (``pretrained``).
+        ciess_step_lr (float): learning rate of a step's training (the code: 0.03) ...
+        ciess_step_lr_decay (float): ... multiplied by this (0.9) ...
+        ciess_step_lr_step (int): ... every this many batches (200).
+        ciess_penalty (float): lambda of the size penalty.
+        ciess_actor_lr, ciess_critic_lr (float): Adam learning rates (1e-3, 3e-3).
+        ciess_gamma (float): discount.
+        ciess_tau (float): soft update of the target networks.
+        ciess_policy_delay (int): critic updates per actor update.
+        ciess_target_noise, ciess_target_noise_clip (float): target-policy smoothing, in sizes.
+        ciess_explore_noise (float): standard deviation of the exploration noise, in sizes.
+        ciess_walk_steps (int), ciess_walk_span (int): the random walk.
+        ciess_hidden (int): width of the actor's and critics' two hidden layers.
+        ciess_batch (int): transitions per TD3 update.
+        ciess_buffer_rows (int): replay buffer capacity, in multiples of the field's rows.
+        ciess_grad_clip (float): gradient-norm clip of actor and critics.
+        ciess_profile (str | None): a schedule from ``properties/method/ciess/``.
+    """
+
+    prefix = "ciess_"
+
+    ciess_episodes: int = key(default=30, metadata=integer(1))
+    ciess_steps: int = key(default=11, metadata=integer(1))
+    ciess_step_epochs: int = key(default=10, metadata=integer(0))
+    ciess_step_start: str = key(default="scratch", metadata=choice("scratch", "pretrained"))
+    ciess_step_lr: float = key(default=0.03, metadata=real(0))
+    ciess_step_lr_decay: float = key(default=0.9, metadata=real(0, 1))
+    ciess_step_lr_step: int = key(default=200, metadata=integer(1))
+    ciess_penalty: float = key(default=0.01, metadata=real(0, low_open=False))
+    ciess_actor_lr: float = key(default=1e-3, metadata=real(0))
+    ciess_critic_lr: float = key(default=3e-3, metadata=real(0))
+    ciess_gamma: float = key(default=0.99, metadata=real(0, 1, low_open=False))
+    ciess_tau: float = key(default=0.005, metadata=real(0, 1))
+    ciess_policy_delay: int = key(default=2, metadata=integer(1))
+    ciess_target_noise: float = key(default=2.0, metadata=real(0, low_open=False))
+    ciess_target_noise_clip: float = key(default=5.0, metadata=real(0, low_open=False))
+    ciess_explore_noise: float = key(default=6.0, metadata=real(0, low_open=False))
+    ciess_walk_steps: int = key(default=5, metadata=integer(0))
+    ciess_walk_span: int = key(default=5, metadata=integer(1))
+    ciess_hidden: int = key(default=256, metadata=integer(1))
+    ciess_batch: int = key(default=4096, metadata=integer(1))
+    ciess_buffer_rows: int = key(default=100, metadata=integer(1))
+    ciess_grad_clip: float = key(default=0.01, metadata=real(0))
+    ciess_profile: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Pure arithmetic: sizes <-> actions, the random walk's steps, the projection onto the budget
+
+
+def to_action(sizes, d_max: int) -> np.ndarray:
+    """Sizes in ``[1, d_max]`` to actions in ``[-1, 1]`` (the actor's tanh range)."""
+    return 2 * (np.asarray(sizes, dtype=np.float64) - 1) / (d_max - 1) - 1 if d_max > 1 else np.zeros(np.shape(sizes))
+
+
+def to_sizes(actions, d_max: int) -> np.ndarray:
+    """Actions in ``[-1, 1]`` to (real) sizes in ``[1, d_max]``."""
+    return 1 + (np.clip(actions, -1, 1) + 1) / 2 * (d_max - 1)
+
+
+def walk_offsets(n: int, steps: int, span: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n, steps]`` random-walk moves: ``±j`` for ``j`` in ``1..span``, with probability proportional to ``1 / j``."""
+    lengths = np.arange(1, span + 1)
+    p = (1 / lengths) / (1 / lengths).sum()
+    return rng.choice(lengths, size=(n, steps), p=p) * rng.choice([-1, 1], size=(n, steps))
+
+
+def random_walk(start: np.ndarray, offsets: np.ndarray, d_max: int) -> np.ndarray:
+    """The sizes a walk visits from ``start`` (integers ``[n]``): ``[n, steps + 1]``, the start first. A move
+    that would leave ``[1, d_max]`` goes the other way (the code's graph has no edge there)."""
+    path = [np.clip(np.round(start), 1, d_max).astype(np.int64)]
+    for step in offsets.T:
+        here = path[-1]
+        moved = here + step
+        moved = np.where((moved < 1) | (moved > d_max), here - step, moved)
+        path.append(np.clip(moved, 1, d_max))
+    return np.stack(path, axis=1)
+
+
+def project_to_budget(sizes: np.ndarray, total: int, d_max: int, order: np.ndarray) -> np.ndarray:
+    """Project real sizes onto the budget: ``clip(floor(x - shift), 1, d_max)`` with the smallest shift whose
+    sum fits ``total`` (bisection; the sum is non-increasing in the shift), then the exact repair step.
+
+    Args:
+        sizes (np.ndarray): float ``[n]``, proposed sizes.
+        total (int): parameters to use, ``n <= total <= n * d_max``.
+        order (np.ndarray): who receives leftovers first (the most frequent rows).
+
+    Returns:
+        np.ndarray: int64 ``[n]`` in ``[1, d_max]`` summing to ``total``.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+
+    def at(shift: float) -> np.ndarray:
+        return np.clip(np.floor(sizes - shift), 1, d_max).astype(np.int64)
+
+    low, high = float(sizes.min()) - d_max - 1, float(sizes.max())  # at low every row is d_max, at high every row is 1
+    while True:
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        if at(middle).sum() > total:
+            low = middle
+        else:
+            high = middle
+    return fit_to_total(at(high), total, d_max, order)
+
+
+# ---------------------------------------------------------------------------
+# TD3
+
+
+def mlp(inputs: int, hidden: int, output: nn.Module | None = None) -> nn.Sequential:
+    layers = [nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)]
+    return nn.Sequential(*layers, *([output] if output is not None else []))
+
+
+class ReplayBuffer:
+    """A ring buffer of ``(state, action, reward, next state, done)`` transitions, float32 arrays."""
+
+    def __init__(self, capacity: int, state_dim: int):
+        self.capacity, self.size, self.cursor = capacity, 0, 0
+        self.arrays = {"s": np.zeros((capacity, state_dim), np.float32), "a": np.zeros((capacity, 1), np.float32),
+                       "r": np.zeros((capacity, 1), np.float32), "s2": np.zeros((capacity, state_dim), np.float32),
+                       "done": np.zeros((capacity, 1), np.float32)}
+
+    def add(self, **batch) -> None:
+        n = len(batch["s"])
+        index = (self.cursor + np.arange(n)) % self.capacity
+        for name, values in batch.items():
+            self.arrays[name][index] = np.asarray(values, np.float32).reshape(n, -1)
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = min(self.capacity, self.size + n)
+
+    def sample(self, n: int, rng: np.random.Generator) -> dict:
+        index = rng.integers(self.size, size=n)  # with replacement, as the code
+        return {name: torch.from_numpy(values[index]) for name, values in self.arrays.items()}
+
+
+class TD3Agent(nn.Module):
+    """One field's actor and twin critics, with their target copies (Fujimoto et al., 2018).
+
+    Example::
+
+        >>> agent = TD3Agent(state_dim=3, hidden=8, settings=CiessSettings(), d_max=128, capacity=100)
+        >>> agent.actor(torch.zeros(5, 3)).shape            # actions in [-1, 1]
+        torch.Size([5, 1])
+    """
+
+    def __init__(self, state_dim: int, hidden: int, settings: CiessSettings, d_max: int, capacity: int):
+        super().__init__()
+        self.settings, self.d_max = settings, d_max
+        self.actor = mlp(state_dim, hidden, nn.Tanh())
+        self.critic1, self.critic2 = mlp(state_dim + 1, hidden), mlp(state_dim + 1, hidden)
+        self.actor_target = copy.deepcopy(self.actor)
+        self.critic1_target, self.critic2_target = copy.deepcopy(self.critic1), copy.deepcopy(self.critic2)
+        for target in (self.actor_target, self.critic1_target, self.critic2_target):
+            target.requires_grad_(False)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=settings.ciess_actor_lr)
+        critics = list(self.critic1.parameters()) + list(self.critic2.parameters())
+        self.critic_optimizer = torch.optim.Adam(critics, lr=settings.ciess_critic_lr)
+        self.buffer = ReplayBuffer(capacity, state_dim)
+        self.updates = 0
+
+    @torch.no_grad()
+    def q1(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.critic1(torch.cat([states, actions], 1))
+
+    def update(self, generator: torch.Generator, rng: np.random.Generator) -> tuple[float, float | None]:
+        """One TD3 update from a sampled batch: the critics, and every ``policy_delay``-th time the actor and
+        the targets. Returns ``(critic loss, actor loss or None)``."""
+        s = self.settings
+        batch = self.buffer.sample(s.ciess_batch, rng)
+        with torch.no_grad():
+            scale = 2 / max(self.d_max - 1, 1)  # sizes to action units
+            noise = (torch.randn(len(batch["s"]), 1, generator=generator) * s.ciess_target_noise * scale).clamp(
+                -s.ciess_target_noise_clip * scale, s.ciess_target_noise_clip * scale
+            )
+            next_action = (self.actor_target(batch["s2"]) + noise).clamp(-1, 1)
+            next_input = torch.cat([batch["s2"], next_action], 1)
+            target_q = torch.minimum(self.critic1_target(next_input), self.critic2_target(next_input))
+            y = batch["r"] + s.ciess_gamma * (1 - batch["done"]) * target_q
+        inputs = torch.cat([batch["s"], batch["a"]], 1)
+        critic_loss = nn.functional.mse_loss(self.critic1(inputs), y) + nn.functional.mse_loss(self.critic2(inputs), y)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(list(self.critic1.parameters()) + list(self.critic2.parameters()), s.ciess_grad_clip)
+        self.critic_optimizer.step()
+        self.updates += 1
+        actor_loss = None
+        if self.updates % s.ciess_policy_delay == 0:
+            loss = -self.critic1(torch.cat([batch["s"], self.actor(batch["s"])], 1)).mean()
+            self.actor_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.actor.parameters(), s.ciess_grad_clip)
+            self.actor_optimizer.step()
+            actor_loss = float(loss)
+            self.soft_update()
+        return float(critic_loss), actor_loss
+
+    @torch.no_grad()
+    def soft_update(self) -> None:
+        """``target <- (1 - tau) * target + tau * online`` for the actor and both critics."""
+        tau = self.settings.ciess_tau
+        for online, target in ((self.actor, self.actor_target), (self.critic1, self.critic1_target), (self.critic2, self.critic2_target)):
+            for p, t in zip(online.parameters(), target.parameters()):
+                t.mul_(1 - tau).add_(p, alpha=tau)
+
+
+# ---------------------------------------------------------------------------
+# The search
+
+
+def scaled(values: np.ndarray) -> np.ndarray:
+    """Min-max to ``[-1, 1]`` (all equal: 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    span = values.max() - values.min() if values.size else 0
+    return 2 * (values - values.min()) / span - 1 if span > 0 else np.zeros_like(values)
+
+
+class Ciess(Method):
+    name = "ciess"
+    settings_class = CiessSettings
+
+    def run(self, context: RunContext) -> Outcome:
+        model, settings, budget, rng = context.model, context.settings, context.budget, context.rng
+        logger = getLogger()
+        d_max, n_users = budget.d_max, budget.n_users
+        initial = copy.deepcopy(model.state_dict())
+        trainer = BudgetTrainer(context.config, model)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        torch.manual_seed(int(rng.integers(2**62)))  # the agents' initial weights
+        frequency = np.concatenate([context.user_frequency, context.item_frequency])
+        order = frequency_rank(frequency)
+        users_of_item = _item_users(context.train_data, context.config)
+
+        # ---- the pretrained full table: the peak per-row quality of the state (and the warm start)
+        full_table(budget).apply_to(model)
+        trainer.fit_phase("pretrain", context.train_data, context.valid_data)
+        pretrained = copy.deepcopy(model.state_dict())
+        _, peak = self.row_qualities(trainer, context, users_of_item)
+        peak = np.maximum(np.nan_to_num(peak), 1e-5)
+        start = pretrained if settings.ciess_step_start == "pretrained" else initial
+
+        fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}
+        agents = {name: TD3Agent(3, settings.ciess_hidden, settings, d_max, settings.ciess_buffer_rows * (part.stop - part.start))
+                  for name, part in fields.items()}
+        frequency_feature = np.concatenate([scaled(context.user_frequency), scaled(context.item_frequency)])
+
+        def state(sizes, row_quality):
+            return np.stack([frequency_feature, to_action(sizes, d_max), np.clip(2 * row_quality / peak - 1, -1, 1)], 1)
+
+        records, best = [], None
+        total_steps = settings.ciess_episodes * settings.ciess_steps
+        progress = tqdm(total=total_steps, desc="CIESS search", ncols=100, disable=not context.show_progress)
+        for episode in range(settings.ciess_episodes):
+            sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
+            for step in range(settings.ciess_steps):
+                s = state(sizes, row_quality)
+                proposed = self.propose(agents, fields, s, settings, d_max, rng)
+                sizes = project_to_budget(proposed, budget.attainable, d_max, order)
+                action = split_rows(sizes, budget).check(budget)
+                trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
+                                 settings.ciess_step_lr_step, context.train_data)
+                result, row_quality = self.row_qualities(trainer, context, users_of_item)
+                row_quality = np.nan_to_num(row_quality)
+                reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
+                s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
+                losses = {}
+                for name, part in fields.items():
+                    agent = agents[name]
+                    agent.buffer.add(s=s[part], a=to_action(sizes[part], d_max), r=reward[part], s2=s2[part],
+                                     done=np.full(part.stop - part.start, done))
+                    losses[name] = agent.update(generator, rng)
+                measured = quality(result)
+                record = {
+                    "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
+                    "params": action.params, "sizes": action.summary(),
+                    "proposed_params": int(np.round(proposed).sum()),
+                    "critic_loss": {name: loss[0] for name, loss in losses.items()},
+                    "actor_loss": {name: loss[1] for name, loss in losses.items()},
+                }
+                records.append(record)
+                if best is None or measured > best[1]:
+                    best = (action, measured)
+                progress.update()
+                progress.set_postfix(best=f"{best[1]:.4f}")
+                logger.info(
+                    set_color(f"CIESS episode {episode} step {step}", "green")
+                    + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
+                    f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
+                )
+        progress.close()
+
+        # ---- the best action on validation, retrained from the initial weights to convergence
+        outcome = train_final(context, best[0], trainer, start=initial)
+        outcome.extra = {"ciess": {"steps": records, "best_quality": best[1], "settings": self.settings_record(context)}}
+        return outcome
+
+    @staticmethod
+    def propose(agents: dict, fields: dict, states: np.ndarray, settings: CiessSettings, d_max: int, rng) -> np.ndarray:
+        """The actor's sizes, explored by the random walk (the first critic picks each row's best visited size)
+        and one Gaussian noise shared by all rows: real sizes ``[n_rows]``, before the projection."""
+        proposed = np.empty(len(states))
+        for name, part in fields.items():
+            agent, s = agents[name], torch.from_numpy(states[part]).float()
+            with torch.no_grad():
+                start = to_sizes(agent.actor(s).squeeze(1).double().numpy(), d_max)
+            path = random_walk(start, walk_offsets(len(start), settings.ciess_walk_steps, settings.ciess_walk_span, rng), d_max)
+            n, width = path.shape
+            q = agent.q1(s.repeat_interleave(width, 0), torch.from_numpy(to_action(path.reshape(-1), d_max)).float().unsqueeze(1))
+            proposed[part] = path[np.arange(n), q.view(n, width).argmax(1).numpy()]
+        return proposed + rng.normal(0, settings.ciess_explore_noise)
+
+    @staticmethod
+    def row_qualities(trainer: BudgetTrainer, context: RunContext, users_of_item) -> tuple[dict, np.ndarray]:
+        """Validation result, and each row's quality ``[n_users + n_items]``: a user's own, an item's the mean of
+        its training users' (0 without any); a user without validation positives: NaN."""
+        result, users = trainer.evaluate_rows(context.valid_data)
+        known = np.nan_to_num(users)
+        item_users, item_of = users_of_item
+        sums = np.bincount(item_of, weights=known[item_users], minlength=len(context.item_frequency))
+        counts = np.bincount(item_of, minlength=len(context.item_frequency))
+        items = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        return result, np.concatenate([users, items])
+
+
+def _item_users(train_data, config) -> tuple[np.ndarray, np.ndarray]:
+    """The training interactions as ``(user row, item row)`` arrays, padding removed (0-based rows)."""
+    inter = train_data._dataset.inter_feat
+    return inter[config["USER_ID_FIELD"]].numpy() - 1, inter[config["ITEM_ID_FIELD"]].numpy() - 1
