@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 from recbole_bet.budget import Budget, BudgetError, ElementMask, keep_largest
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
+from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
 from recbole_bet.methods.es import equal_sizes
 from recbole_bet.methods.magprune import magnitude_mask
 from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
 from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fit_widths, optembed_action
 from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
+from recbole_bet.trainer import row_quality
 
 tables = st.tuples(
     st.integers(1, 40),  # users
@@ -204,9 +206,9 @@ def test_element_mask_masks_values_gradients_and_survives_the_state_dict():
 
 
 def test_registry_finds_every_method_and_names_the_allowed_ones():
-    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "recbole"}
+    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "ciess", "recbole"}
     assert all(get_method(name).name == name for name in REGISTRY)
-    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde"}
+    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "ciess_": "ciess"}
     with pytest.raises(ValueError, match="unknown method 'foo'; allowed: bet, full"):
         get_method("foo")
 
@@ -219,3 +221,68 @@ def test_the_pipeline_does_not_branch_on_a_method_name():
     source = Path(quick_start.__file__).read_text()
     for name in REGISTRY:
         assert f'"{name}"' not in source and f"'{name}'" not in source, name
+
+
+# ---- CIESS --------------------------------------------------------------------------------------------
+
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.sampled_from([2, 16, 128]), st.floats(1.0, 128.0), st.floats(-300, 300), st.integers(0, 2**32 - 1))
+def test_ciess_projection_uses_the_budget_exactly(n, d_max, per_row, spread, seed):
+    rng = np.random.default_rng(seed)
+    proposed = rng.normal(per_row, abs(spread) + 1e-3, n)
+    total = int(np.clip(per_row * n, n, n * d_max))
+    sizes = project_to_budget(proposed, total, d_max, np.argsort(-proposed, kind="stable"))
+    assert sizes.sum() == total and sizes.min() >= 1 and sizes.max() <= d_max
+    # the shape of the proposal survives: a row proposed larger by 2 or more never ends smaller
+    larger = proposed[:, None] >= proposed[None, :] + 2
+    assert not np.any(larger & (sizes[:, None] < sizes[None, :]))
+
+
+def test_ciess_random_walk_stays_in_range_and_moves_by_at_most_the_span():
+    rng = np.random.default_rng(0)
+    start = np.array([1.2, 64.0, 127.6, 3.0])
+    path = random_walk(start, walk_offsets(4, 50, 5, rng), 128)
+    assert path.shape == (4, 51) and path[:, 0].tolist() == [1, 64, 128, 3]
+    assert path.min() >= 1 and path.max() <= 128 and np.abs(np.diff(path, axis=1)).max() <= 5
+    moves = np.abs(walk_offsets(1, 20000, 5, rng))
+    shares = np.bincount(moves.ravel(), minlength=6)[1:] / moves.size
+    assert shares == pytest.approx((1 / np.arange(1, 6)) / (1 / np.arange(1, 6)).sum(), abs=0.01)  # p(j) ~ 1/j
+    assert np.allclose(to_sizes(to_action([1, 50, 128], 128), 128), [1, 50, 128])
+
+
+def test_td3_losses_move_and_targets_lag_by_tau():
+    torch.manual_seed(0)
+    settings_ = CiessSettings(ciess_batch=64, ciess_grad_clip=10.0, ciess_tau=0.1)
+    agent = TD3Agent(3, 16, settings_, d_max=128, capacity=1000)
+    rng = np.random.default_rng(0)
+    s = rng.uniform(-1, 1, (500, 3))
+    agent.buffer.add(s=s, a=rng.uniform(-1, 1, (500, 1)), r=s[:, :1] ** 2, s2=s, done=np.zeros(500))
+    generator = torch.Generator().manual_seed(0)
+    before = {name: [p.detach().clone() for p in getattr(agent, name).parameters()] for name in ("actor", "actor_target", "critic1", "critic1_target")}
+    losses = [agent.update(generator, rng) for _ in range(6)]
+    critic, actor = [c for c, _ in losses], [a for _, a in losses]
+    assert actor[0::2] == [None, None, None] and all(a is not None for a in actor[1::2])  # policy delay 2
+    assert len(set(critic)) == 6 and len(set(actor[1::2])) == 3  # losses change from update to update
+    for online, target in (("actor", "actor_target"), ("critic1", "critic1_target")):
+        new_online = list(getattr(agent, online).parameters())
+        new_target = list(getattr(agent, target).parameters())
+        assert not torch.equal(new_target[0], before[target][0])  # the targets moved ...
+        assert not torch.allclose(new_target[0], new_online[0])  # ... but lag the online networks
+    # one more soft update: exactly (1 - tau) * target + tau * online
+    targets = [t.detach().clone() for t in agent.critic2_target.parameters()]
+    agent.soft_update()
+    for old, p, t in zip(targets, agent.critic2.parameters(), agent.critic2_target.parameters()):
+        assert torch.allclose(t, 0.9 * old + 0.1 * p)
+
+
+def test_row_quality_averages_to_recboles_metrics():
+    # two users, top 20: hits at ranks 1 and 7 for the first (3 positives), none for the second (1 positive)
+    hits = torch.zeros(2, 20, dtype=torch.long)
+    hits[0, 0] = hits[0, 6] = 1
+    topk = torch.cat([hits, torch.tensor([[3], [1]])], 1)
+    q = row_quality(topk)
+    d = 1 / np.log2(np.arange(2, 22))
+    first = np.mean([1 / 3, 2 / 3, 2 / 3, d[0] / d[:3].sum(), (d[0] + d[6]) / d[:3].sum(), (d[0] + d[6]) / d[:3].sum()])
+    assert q.tolist() == pytest.approx([first, 0.0])

@@ -96,3 +96,32 @@ def test_mde_keeps_the_alpha_best_on_validation(fast_config):
     assert result["mde"]["alpha"] == best["alpha"] and result["checkpoint"] == best["checkpoint"]
     assert result["valid"]["ndcg@20"] == pytest.approx(best["valid_score"])
     assert np.isclose(result["sizes"]["users"]["mean"] * 943 + result["sizes"]["items"]["mean"] * 1682, BUDGET)
+
+
+CIESS_TINY = {"ciess_episodes": 2, "ciess_steps": 2, "ciess_step_epochs": 1, "ciess_batch": 256}
+
+
+@pytest.mark.parametrize("model", ["LightGCN", "NGCF", "NeuMF"])
+def test_ciess_trains_and_measures_only_actions_at_the_budget(model, fast_config):
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method="ciess", **CIESS_TINY))
+    steps = result["ciess"]["steps"]
+    assert [(s["episode"], s["step"]) for s in steps] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(s["params"] == BUDGET for s in steps)  # every trained and measured action, exactly
+    assert any(s["proposed_params"] != BUDGET for s in steps)  # the actor's own proposals are not
+    assert result["used_params"] == BUDGET and result["ciess"]["best_quality"] == max(s["quality"] for s in steps)
+    assert steps[0]["actor_loss"] == {"user": None, "item": None} and steps[1]["actor_loss"]["user"] is not None  # policy delay
+    assert all(np.isfinite(s["critic_loss"]["user"]) for s in steps)
+
+
+def test_ciess_same_seed_same_result_and_blind_to_the_test_split(fast_config, tmp_path, monkeypatch):
+    import recbole_bet.quick_start as quick_start
+
+    keys = dict(fast_config, epochs=1, sparsity=0.9, method="ciess", **CIESS_TINY)
+    first = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    second = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert first["test"] == second["test"] and first["ciess"]["steps"] == second["ciess"]["steps"]
+    real = quick_start.data_preparation
+    monkeypatch.setattr(quick_start, "data_preparation", lambda cfg, data: (lambda t, v, _: (t, v, v))(*real(cfg, data)))
+    swapped = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert swapped["ciess"]["steps"] == first["ciess"]["steps"] and swapped["sizes"] == first["sizes"]
+    assert swapped["test"] != first["test"]
