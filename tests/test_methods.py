@@ -12,6 +12,7 @@ from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
 from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
 from recbole_bet.methods.es import equal_sizes
+from recbole_bet.methods.esapn import admit_growth, candidate_sizes
 from recbole_bet.methods.magprune import magnitude_mask
 from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
@@ -206,9 +207,9 @@ def test_element_mask_masks_values_gradients_and_survives_the_state_dict():
 
 
 def test_registry_finds_every_method_and_names_the_allowed_ones():
-    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "ciess", "recbole"}
+    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "esapn", "ciess", "recbole"}
     assert all(get_method(name).name == name for name in REGISTRY)
-    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "ciess_": "ciess"}
+    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "esapn_": "esapn", "ciess_": "ciess"}
     with pytest.raises(ValueError, match="unknown method 'foo'; allowed: bet, full"):
         get_method("foo")
 
@@ -286,3 +287,28 @@ def test_row_quality_averages_to_recboles_metrics():
     d = 1 / np.log2(np.arange(2, 22))
     first = np.mean([1 / 3, 2 / 3, 2 / 3, d[0] / d[:3].sum(), (d[0] + d[6]) / d[:3].sum(), (d[0] + d[6]) / d[:3].sum()])
     assert q.tolist() == pytest.approx([first, 0.0])
+
+
+# ---- ESAPN --------------------------------------------------------------------------------------------
+
+
+def test_esapn_candidates_scale_with_d_max():
+    assert candidate_sizes(128).tolist() == [2, 4, 8, 16, 64, 128]
+    assert candidate_sizes(64).tolist() == [1, 2, 4, 8, 32, 64]
+    assert candidate_sizes(8).tolist() == [1, 4, 8]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 3000), st.integers(0, 2**32 - 1))
+def test_esapn_growth_never_shrinks_never_passes_the_room_and_goes_by_probability(n, room, seed):
+    rng = np.random.default_rng(seed)
+    candidates = candidate_sizes(128)
+    level = rng.integers(0, len(candidates), n)
+    want = (rng.random(n) < 0.6) & (level + 1 < len(candidates))
+    p = rng.random(n)
+    new, admitted, refused = admit_growth(level, want, p, candidates, room)
+    assert np.all(new >= level) and np.all(new - level <= 1) and np.array_equal(new > level, admitted)
+    assert candidates[new].sum() - candidates[level].sum() <= room
+    assert np.array_equal(admitted | refused, want) and not np.any(admitted & refused)
+    if admitted.any() and refused.any():
+        assert p[admitted].min() >= p[refused].max()  # the likelier growths go first

@@ -113,15 +113,36 @@ def test_ciess_trains_and_measures_only_actions_at_the_budget(model, fast_config
     assert all(np.isfinite(s["critic_loss"]["user"]) for s in steps)
 
 
-def test_ciess_same_seed_same_result_and_blind_to_the_test_split(fast_config, tmp_path, monkeypatch):
+ESAPN_TINY = {"esapn_episodes": 6}
+RL = {"ciess": ("steps", CIESS_TINY), "esapn": ("episodes", ESAPN_TINY)}
+
+
+@pytest.mark.parametrize("method", ["ciess", "esapn"])
+def test_reinforcement_learning_same_seed_same_result_and_blind_to_the_test_split(method, fast_config, monkeypatch):
     import recbole_bet.quick_start as quick_start
 
-    keys = dict(fast_config, epochs=1, sparsity=0.9, method="ciess", **CIESS_TINY)
+    records, tiny = RL[method]
+    keys = dict(fast_config, epochs=1, sparsity=0.9, method=method, **tiny)
     first = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     second = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert first["test"] == second["test"] and first["ciess"]["steps"] == second["ciess"]["steps"]
+    assert first["test"] == second["test"] and first[method][records] == second[method][records]
     real = quick_start.data_preparation
     monkeypatch.setattr(quick_start, "data_preparation", lambda cfg, data: (lambda t, v, _: (t, v, v))(*real(cfg, data)))
     swapped = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert swapped["ciess"]["steps"] == first["ciess"]["steps"] and swapped["sizes"] == first["sizes"]
+    assert swapped[method][records] == first[method][records] and swapped["sizes"] == first["sizes"]
     assert swapped["test"] != first["test"]
+
+
+@pytest.mark.parametrize("model", ["LightGCN", "NGCF", "NeuMF"])
+def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, monkeypatch):
+    import recbole_bet.methods.esapn as esapn
+
+    seen, real = [], esapn.split_rows
+    monkeypatch.setattr(esapn, "split_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method="esapn", **ESAPN_TINY))
+    assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes
+    assert all(np.all(later >= earlier) for earlier, later in zip(seen, seen[1:]))  # sizes never shrink
+    assert all(s.sum() <= BUDGET for s in seen) and result["used_params"] == seen[-1].sum() <= BUDGET
+    episodes = result["esapn"]["episodes"]
+    assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[:-1]]
+    assert any(e["policy_loss"]["user"] is not None for e in episodes)

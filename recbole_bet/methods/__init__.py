@@ -11,6 +11,7 @@ from recbole_bet.methods.base import Method, Outcome, RunContext
 from recbole_bet.methods.bet import Bet
 from recbole_bet.methods.ciess import Ciess
 from recbole_bet.methods.es import EqualSizes
+from recbole_bet.methods.esapn import Esapn
 from recbole_bet.methods.full import Full
 from recbole_bet.methods.magprune import MagnitudePruning
 from recbole_bet.methods.mde import PowerRule
@@ -28,6 +29,7 @@ REGISTRY: dict[str, type[Method]] = {
     "optembed": OptEmbed,
     "magprune": MagnitudePruning,
     "mde": PowerRule,
+    "esapn": Esapn,
     "ciess": Ciess,
     "recbole": RecBoleModel,
 }

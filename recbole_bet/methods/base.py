@@ -129,3 +129,28 @@ class FixedLayoutMethod(Method):
 
     def run(self, context: RunContext) -> Outcome:
         return train_final(context, self.layout(context))
+
+
+def training_pairs(context: RunContext) -> tuple[np.ndarray, np.ndarray]:
+    """The training interactions as ``(user row, item row)`` arrays (0-based rows, padding removed)."""
+    inter = context.train_data._dataset.inter_feat
+    return inter[context.config["USER_ID_FIELD"]].numpy() - 1, inter[context.config["ITEM_ID_FIELD"]].numpy() - 1
+
+
+def row_qualities(trainer: BudgetTrainer, context: RunContext, pairs) -> tuple[dict, np.ndarray]:
+    """The validation result of the model as it is now, and each row's quality ``[n_users + n_items]``
+    (:func:`recbole_bet.trainer.row_quality`): a user's own (NaN without validation positives), an
+    item's the mean of its training users' (0 without any). The per-row state and reward of the
+    reinforcement-learning methods (CIESS, ESAPN).
+
+    Args:
+        pairs: :func:`training_pairs`.
+    """
+    result, users = trainer.evaluate_rows(context.valid_data)
+    known = np.nan_to_num(users)
+    item_users, item_of = pairs
+    n_items = len(context.item_frequency)
+    sums = np.bincount(item_of, weights=known[item_users], minlength=n_items)
+    counts = np.bincount(item_of, minlength=n_items)
+    items = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return result, np.concatenate([users, items])

@@ -42,9 +42,9 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_bet.budget import Action, fit_to_total, frequency_rank
+from recbole_bet.budget import fit_to_total, frequency_rank
 from recbole_bet.config import CheckedSettings, choice, integer, real
-from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
+from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities, train_final, training_pairs
 from recbole_bet.methods.es import split_rows
 from recbole_bet.methods.full import full_table
 from recbole_bet.search import quality
@@ -294,13 +294,13 @@ class Ciess(Method):
         torch.manual_seed(int(rng.integers(2**62)))  # the agents' initial weights
         frequency = np.concatenate([context.user_frequency, context.item_frequency])
         order = frequency_rank(frequency)
-        users_of_item = _item_users(context.train_data, context.config)
+        users_of_item = training_pairs(context)
 
         # ---- the pretrained full table: the peak per-row quality of the state (and the warm start)
         full_table(budget).apply_to(model)
         trainer.fit_phase("pretrain", context.train_data, context.valid_data)
         pretrained = copy.deepcopy(model.state_dict())
-        _, peak = self.row_qualities(trainer, context, users_of_item)
+        _, peak = row_qualities(trainer, context, users_of_item)
         peak = np.maximum(np.nan_to_num(peak), 1e-5)
         start = pretrained if settings.ciess_step_start == "pretrained" else initial
 
@@ -324,7 +324,7 @@ class Ciess(Method):
                 action = split_rows(sizes, budget).check(budget)
                 trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
                                  settings.ciess_step_lr_step, context.train_data)
-                result, row_quality = self.row_qualities(trainer, context, users_of_item)
+                result, row_quality = row_qualities(trainer, context, users_of_item)
                 row_quality = np.nan_to_num(row_quality)
                 reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
                 s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
@@ -373,21 +373,3 @@ class Ciess(Method):
             q = agent.q1(s.repeat_interleave(width, 0), torch.from_numpy(to_action(path.reshape(-1), d_max)).float().unsqueeze(1))
             proposed[part] = path[np.arange(n), q.view(n, width).argmax(1).numpy()]
         return proposed + rng.normal(0, settings.ciess_explore_noise)
-
-    @staticmethod
-    def row_qualities(trainer: BudgetTrainer, context: RunContext, users_of_item) -> tuple[dict, np.ndarray]:
-        """Validation result, and each row's quality ``[n_users + n_items]``: a user's own, an item's the mean of
-        its training users' (0 without any); a user without validation positives: NaN."""
-        result, users = trainer.evaluate_rows(context.valid_data)
-        known = np.nan_to_num(users)
-        item_users, item_of = users_of_item
-        sums = np.bincount(item_of, weights=known[item_users], minlength=len(context.item_frequency))
-        counts = np.bincount(item_of, minlength=len(context.item_frequency))
-        items = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        return result, np.concatenate([users, items])
-
-
-def _item_users(train_data, config) -> tuple[np.ndarray, np.ndarray]:
-    """The training interactions as ``(user row, item row)`` arrays, padding removed (0-based rows)."""
-    inter = train_data._dataset.inter_feat
-    return inter[config["USER_ID_FIELD"]].numpy() - 1, inter[config["ITEM_ID_FIELD"]].numpy() - 1
