@@ -139,10 +139,14 @@ def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, mon
 
     seen, real = [], esapn.split_rows
     monkeypatch.setattr(esapn, "split_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
-    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method="esapn", **ESAPN_TINY))
+    budget = 16800  # sparsity 0.95: full within a few episodes
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn", **ESAPN_TINY))
     assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes
     assert all(np.all(later >= earlier) for earlier, later in zip(seen, seen[1:]))  # sizes never shrink
-    assert all(s.sum() <= BUDGET for s in seen) and result["used_params"] == seen[-1].sum() <= BUDGET
+    assert all(s.sum() <= budget for s in seen) and result["used_params"] == seen[-1].sum() <= budget
     episodes = result["esapn"]["episodes"]
     assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[:-1]]
     assert any(e["policy_loss"]["user"] is not None for e in episodes)
+    # once no growth fits (every growth costs 2 or more), none is offered: the policy never chooses it
+    full = [later for earlier, later in zip(episodes, episodes[1:]) if budget - earlier["params"] < 2]
+    assert full and all(e["refused"] == 0 and e["grown"] == 0 for e in full)
