@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from bench.table import load  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
-          "magprune": "tab:brown", "mde": "tab:cyan"}
+          "magprune": "tab:brown", "mde": "tab:cyan", "esapn": "tab:olive", "ciess": "tab:pink"}
 
 
 def frequencies(dataset: str, data_path: str, seed: int):
@@ -104,7 +104,7 @@ def plot_quality(results: list[dict], path: Path, title: str) -> None:
     for r in results:
         by[(r["method"], r["sparsity"])].append(r["test"]["ndcg@20"])
     fig, axis = plt.subplots(figsize=(6, 4))
-    for method in ("es", "mr", "mde", "magprune", "pep", "optembed", "bet"):
+    for method in ("es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"):
         points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == method)
         if points:
             s, mean, std = map(np.array, zip(*points))

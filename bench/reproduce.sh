@@ -5,7 +5,8 @@
 # can be interrupted and started again without losing work. BET runs here use the CPU profile
 # "fast" (T=20, h=2, top-2 warm-started; properties/method/bet/fast.yaml); drop
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
-# The other methods (pep, optembed, magprune, mde) run with their defaults (properties/method/*.yaml).
+# PEP, OptEmbed, magnitude pruning and the power rule run with their defaults (properties/method/*.yaml);
+# ESAPN and CIESS with their CPU profiles "fast".
 # Wall time on the 2-core machine of the README: about 5 hours for full/es/mr/bet, and for the
 # other four methods (measured 2026-12-03, one run at a time per core, two cores):
 #   ml-100k, LightGCN, 3 sparsities x 3 seeds x 4 methods = 36 runs, about 2 min each: ~1.2 h of one core;
@@ -15,13 +16,14 @@ status=0
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DATA=${DATA:-../shared/datasets}
-FAST=(--keys="--bet_profile=fast" --data_path="$DATA")
+# A method's key reaches that method's runs only (bench/sweep.py): the CPU profiles of BET, ESAPN and CIESS.
+FAST=(--keys="--bet_profile=fast --esapn_profile=fast --ciess_profile=fast" --data_path="$DATA")
 
 # ml-100k (bundled with RecBole): LightGCN over three seeds, with RecBole's own models as reference rows
-"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde \
+"$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde,esapn,ciess \
     --sparsities=0.8,0.9,0.95 --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # gowalla-s: LightGCN, three seeds
-"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde --sparsities=0.8,0.9,0.95 \
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=full,es,mr,bet,pep,optembed,magprune,mde,esapn,ciess --sparsities=0.8,0.9,0.95 \
     --seeds=0,1,2 --baselines=BPR,Pop,LightGCN "${FAST[@]}" || status=1
 # ml-100k: NeuMF and NGCF, three seeds
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=NeuMF,NGCF --methods=full,es,mr,bet --sparsities=0.8,0.9,0.95 \

@@ -53,7 +53,7 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     assert p_row.split("|")[3].strip() == "n/a"  # no variance in the difference: no test
     assert "lr 0.01, batch 2048" in text and "patience 20" in text
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
-    assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | - | - | - | - | 0.3300 | 1.065 (ES) | 0.074 |  |"
+    assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | - | - | - | - | - | - | 0.3300 | 1.065 (ES) | 0.074 |  |"
     rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()
     assert rows[0].startswith("dataset,model,method,sparsity,seeds") and len(rows) == 1 + 3
 
