@@ -15,8 +15,10 @@ can still be in the top k in float32:
 2. **Error bound.** ``u . v - a_u b c = a_u q_u . (v - b q_v) + (u - a_u q_u) . v``,
    so ``|u . v - a_u b c| <= a_u b |q_u|_1 / 2 + a_u max_v |v|_1 / 2``. The float32
    score the reference ranks (any summation order of ``w`` products) lies within
-   ``g_w |u|_inf max_v |v|_1`` of ``u . v``, ``g_w = w 2^-24 / (1 - w 2^-24)``.
-   Together: ``|s - a_u b c| <= T_u`` for every item of the row.
+   ``g_w |u|_inf max_v |v|_1`` of ``u . v``, ``g_w = w 2^-24 / (1 - w 2^-24)``, plus
+   ``2 w 2^-150`` for products and sums below float32's normal range, whose rounding
+   is absolute. Scales and codes are computed in float64, so a subnormal row keeps
+   its ``a_u / 2`` bound. Together: ``|s - a_u b c| <= T_u`` for every item of the row.
 3. **Screen.** Let ``t`` be any code value with at least k items at or above it
    (here: the k-th largest of the row's maxima over blocks of 16 items, which
    needs no sort of the row). Those k items have ``s >= a_u b t - T_u``, so the
@@ -44,16 +46,17 @@ WIDTH_MULTIPLE = 8
 
 
 def _codes(vectors: torch.Tensor, scale) -> torch.Tensor:
-    """``vectors / scale`` rounded to int8 in [-127, 127]."""
-    return torch.round(vectors / scale).clamp_(-127, 127).to(torch.int8)
+    """``vectors / scale`` rounded to int8 in [-127, 127], divided in float64: a float32 scale of a row whose
+    largest value is subnormal would have lost its precision (and the codes their bound)."""
+    return torch.round(vectors.double() / scale).clamp_(-127, 127).to(torch.int8)
 
 
 def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(codes, scales)``: int8 ``codes`` in [-127, 127] and one ``scale`` per row, ``vectors ~ scales[:, None] * codes``.
+    """``(codes, scales)``: int8 ``codes`` in [-127, 127] and one float64 ``scale`` per row, ``vectors ~ scales[:, None] * codes``.
 
     Every element is within ``scale / 2`` of ``scale * code``; an all-zero row gets scale 1 (and codes 0).
     """
-    scales = vectors.abs().amax(dim=1) / 127
+    scales = vectors.abs().amax(dim=1).double() / 127
     scales = torch.where(scales > 0, scales, torch.ones_like(scales))
     return _codes(vectors, scales[:, None]), scales
 
@@ -82,12 +85,14 @@ def error_bounds(users: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
     width = users.shape[1]
     unit = 2.0**-24
     gamma = width * unit / (1 - width * unit)
-    scales = scales.double()
     quantization = scales * items.scale * codes.abs().sum(dim=1, dtype=torch.int64).double() / 2 + scales * items.l1_max / 2
     # 127 * scale is each row's largest |u_i| up to float rounding (the band's slack covers it; 127 for an
     # all-zero row: looser, still a bound)
     rounding = gamma * 127 * scales * items.l1_max
-    return quantization + rounding
+    # below float32's normal range rounding is absolute, not relative: each of the w products and w - 1 sums
+    # of the reference may be off by half the smallest subnormal, 2^-150
+    subnormal = 2 * width * 2.0**-150
+    return quantization + rounding + subnormal
 
 
 def screened_topk(

@@ -35,7 +35,7 @@ def test_codes_are_within_half_a_step_of_the_vectors():
     vectors[3] = 0  # an all-zero row gets scale 1, not a division by zero
     codes, scales = quantize_rows(vectors)
     assert codes.dtype == torch.int8 and int(codes.abs().max()) == 127
-    assert torch.all((vectors - scales[:, None] * codes.float()).abs() <= scales[:, None] / 2 * (1 + 1e-6))
+    assert torch.all((vectors - scales[:, None] * codes.double()).abs() <= scales[:, None] / 2 * (1 + 1e-6))
     assert scales[3] == 1 and not codes[3].any()
 
 
@@ -46,6 +46,27 @@ def test_screened_top_k_is_the_float_top_k(width):
     rows = torch.randint(0, 300, (3000,), generator=g)
     cols = torch.randint(0, 2000, (3000,), generator=g)
     assert_same_top(users, items, 20, (rows, cols))
+
+
+@pytest.mark.parametrize("exponent", [-149, -140, -130, -126, 0])
+def test_subnormal_vectors_keep_the_bound_and_the_float_top_k(exponent):
+    """A row whose largest value is subnormal: its float32 scale would lose its precision (and a code its
+    half-step bound), and the reference's products round absolutely. The issue's case first: the user
+    [178, 100] * 2^-149 scores item 1 (178) above item 2 (150)."""
+    users = torch.tensor([[178.0, 100.0]]) * 2.0**-149
+    items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
+    assert screened_topk(users, ScreenedItems(items), 1).tolist() == [[1]]
+    g = torch.Generator().manual_seed(-exponent)
+    users = (torch.randn(64, 16, generator=g) * 2.0**exponent).float()
+    items = torch.randn(500, 16, generator=g)
+    codes, scales = quantize_rows(users)
+    assert torch.all((users.double() - scales[:, None] * codes.double()).abs() <= scales[:, None] / 2)
+    for rows, table in ((users, items), (items[:64], users.repeat(8, 1))):  # subnormal users, then items
+        # tiny values tie often: the top k's scores are the float top k's (which of equal items may differ)
+        expected = float_topk(rows, table, 10).values
+        got = screened_topk(rows, ScreenedItems(table), 10)
+        scores = rows @ table.t()
+        assert torch.equal(scores.gather(1, got), expected)
 
 
 def test_scores_closer_than_the_int8_step_are_still_ranked_exactly():
