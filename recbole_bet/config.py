@@ -273,10 +273,56 @@ def dataset_file(config: Config) -> Path:
     return Path(config["data_path"]) / f"{config['dataset']}.inter"
 
 
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+def check_config_files(files) -> None:
+    """Raise a ConfigError naming a ``--config_files`` entry that is missing or is not a YAML mapping
+    (RecBole would end in a traceback)."""
+    import yaml
+
+    for file in files or []:
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"config file {file!r} does not exist (--config_files takes existing YAML files, space-separated)")
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            reason = str(error).splitlines()[0]
+            raise ConfigError(f"config file {file!r} is not valid YAML: {reason}") from None
+        if content is not None and not isinstance(content, dict):
+            raise ConfigError(f"config file {file!r} holds a {type(content).__name__}, not key: value lines")
+
+
+def check_atomic_file(path: Path, config: Config) -> None:
+    """Raise a ConfigError unless ``path`` looks like a RecBole atomic ``.inter`` file: a tab-separated header of
+    ``name:type`` columns holding the user and item id fields, and at least one row."""
+    with open(path, encoding=config["encoding"] or "utf-8", errors="replace") as handle:
+        header = handle.readline().rstrip("\r\n")
+        first_row = handle.readline()
+    if not header:
+        raise ConfigError(f"dataset file {path} is empty: a RecBole atomic file starts with a header such as user_id:token<TAB>item_id:token")
+    columns = header.split(config["field_separator"] or "\t")
+    bad = [c for c in columns if c.count(":") != 1 or c.split(":")[1] not in ATOMIC_TYPES]
+    if bad:
+        raise ConfigError(
+            f"dataset file {path} is not a RecBole atomic file: header column {bad[0][:60]!r} is not name:type "
+            f"(types: {', '.join(ATOMIC_TYPES)}), e.g. user_id:token<TAB>item_id:token"
+        )
+    names = {c.split(":")[0] for c in columns}
+    missing = [f for f in (config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]) if f not in names]
+    if missing:
+        raise ConfigError(f"dataset file {path} has no column {missing[0]!r} (its columns: {', '.join(sorted(names))})")
+    if not first_row.strip():
+        raise ConfigError(f"dataset file {path} has a header and no interactions")
+
+
 def check_dataset_present(config: Config) -> None:
-    """Raise a ConfigError before RecBole would try to download a missing dataset."""
+    """Raise a ConfigError before RecBole would try to download a missing dataset, or read one that is empty or
+    not a RecBole atomic file."""
     path = dataset_file(config)
     if path.is_file():
+        check_atomic_file(path, config)
         return
     name = config["dataset"]
     data_root = os.path.dirname(os.path.normpath(config["data_path"]))

@@ -23,7 +23,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.budget import BudgetError
-from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_dataset_present, method_settings
+from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_config_files, check_dataset_present, method_settings
 from recbole_bet.export import export_table
 from recbole_bet.methods import RunContext, get_method
 
@@ -66,6 +66,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     started = time.time()
 
     # ---- 1. configuration: RecBole's Config with our properties; our keys checked once
+    check_config_files(config_file_list)
     config = BetConfig(model, dataset, config_file_list, config_dict)
     settings = RunSettings.from_config(config)
     own = method_settings(config)  # a bad method key fails here, before any data is read

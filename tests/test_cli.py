@@ -42,9 +42,21 @@ def run_cli(*args, cwd):
         (["--screened_ranking=3"], "screened_ranking=3; allowed: True or False"),
         (["--result_file=out/a=b.json"], "argument '--result_file=out/a=b.json' is not --key=value with exactly one '='"),
         (["--epochs", "3"], "argument '--epochs' is not --key=value with exactly one '='"),
+        (["--config_files=nothere.yaml"], "config file 'nothere.yaml' does not exist"),
+        (["--config_files=bad.yaml"], "config file 'bad.yaml' is not valid YAML"),
+        (["--dataset=empty", "--data_path=."], "dataset file empty/empty.inter is empty"),
+        (["--dataset=junk", "--data_path=."], "dataset file junk/junk.inter is not a RecBole atomic file: header column 'hello world' is not name:type"),
+        (["--dataset=noitem", "--data_path=."], "dataset file noitem/noitem.inter has no column 'item_id'"),
     ],
 )
 def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "empty.inter").write_text("")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "junk.inter").write_text("hello world\nfoo bar\n")
+    (tmp_path / "noitem").mkdir()
+    (tmp_path / "noitem" / "noitem.inter").write_text("user_id:token\tscore:float\n1\t2.0\n")
+    (tmp_path / "bad.yaml").write_text("[1, 2\n")
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
