@@ -25,6 +25,7 @@ from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.budget import BudgetError
 from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_config_files, check_dataset_present, method_settings
 from recbole_bet.export import export_table
+from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
 
 
@@ -64,6 +65,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         ConfigError, BudgetError: bad input, before any training.
     """
     started = time.time()
+    silence_known_warnings()
 
     # ---- 1. configuration: RecBole's Config with our properties; our keys checked once
     check_config_files(config_file_list)

@@ -27,6 +27,8 @@ values as the whole product's rows, forward and backward.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -104,9 +106,15 @@ class SymmetricAdjacency:
         transposed = coo.t().coalesce()
         if not (torch.equal(coo.indices(), transposed.indices()) and torch.allclose(coo.values(), transposed.values())):
             raise ValueError("SymmetricAdjacency needs a symmetric matrix")
-        csr = coo.to_sparse_csr()
+        with warnings.catch_warnings():
+            # torch calls its CSR support "beta" on every first use; ours is tested (tests/test_models.py)
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
+            csr = coo.to_sparse_csr()
         if coo._nnz() < 2**31 - 1:  # int32 indices, as MKL takes them, instead of a cast per product
-            csr = torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape)
+            # the arrays are torch's own conversion's: their invariants hold, so checking them would only cost
+            csr = torch.sparse_csr_tensor(
+                csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape, check_invariants=False
+            )
         self.matrix = csr
         self.shape = self.matrix.shape
 
