@@ -20,7 +20,7 @@ setup(
     package_dir={"recbole_bet.properties": "properties"},
     package_data={"recbole_bet.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml", "method/*.yaml", "method/*/*.yaml"]},
     install_requires=[
-        "torch>=2.0",
+        "torch>=2.0",  # the int8 screen of full ranking needs torch._int_mm (2.13 tested); without it, the float path
         "recbole==1.2.1",
         # RecBole 1.2.1 breaks with newer releases of these (see README, "Why the pins"):
         "numpy<2",

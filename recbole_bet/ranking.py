@@ -36,6 +36,8 @@ float32 product, as it can between two batch sizes of that product.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 INT32_MIN = torch.iinfo(torch.int32).min
@@ -43,6 +45,23 @@ BLOCK = 16  # items per block whose maximum bounds the k-th largest code from be
 # Codes are zero-padded to a multiple of this width (the sums are unchanged): torch 2.13's CPU
 # _int_mm returns wrong sums for a width of 1 (1 x 1 codes, checked against int64 products).
 WIDTH_MULTIPLE = 8
+
+
+@functools.lru_cache(maxsize=None)
+def int_mm_available() -> bool:
+    """Whether this torch has a CPU ``torch._int_mm`` that sums int8 codes exactly (checked once on a probe
+    against int64 products). torch adds and changes private kernels between releases (tested here: 2.13); where
+    it is missing or wrong, full ranking keeps the float32 path."""
+    if not hasattr(torch, "_int_mm"):
+        return False
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (32, 16), generator=g, dtype=torch.int8)
+    b = torch.randint(-127, 128, (16, 64), generator=g, dtype=torch.int8)
+    try:
+        product = torch._int_mm(a, b)
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+    return bool(torch.equal(product.long(), a.long() @ b.long()))
 
 
 def _codes(vectors: torch.Tensor, scale) -> torch.Tensor:

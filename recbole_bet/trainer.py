@@ -32,7 +32,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_bet.history import index_user_items
-from recbole_bet.ranking import screened_topk
+from recbole_bet.ranking import int_mm_available, screened_topk
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -136,12 +136,14 @@ class BudgetTrainer(Trainer):
         self.run_name = str(Path(self.saved_model_file).with_suffix(""))
         self.eval_collector = TopkCollector(config)
         # Decided once: int8 screening is for CPUs (VNNI; a GPU's float32 product is fast and _int_mm there
-        # has shape limits), dot-product models (not NeuMF, not RecBole's own models) and top-k metrics.
+        # has shape limits), dot-product models (not NeuMF, not RecBole's own models), top-k metrics, and a
+        # torch whose CPU _int_mm exists and sums exactly (else the float32 path, the same top k).
         self.screened_ranking = (
             config["screened_ranking"] is not False
             and torch.device(self.device).type == "cpu"
             and getattr(model, "dot_product_scores", False)
             and self.eval_collector.topk_only()
+            and int_mm_available()
         )
         self.curve = []
 

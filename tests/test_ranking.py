@@ -135,3 +135,31 @@ def test_screened_evaluation_gives_recbole_path_metrics(model_name, sparsity, mo
     assert bool(calls) == (model_name != "NeuMF")
     assert screened == plain
     assert plain["ndcg@20"] > 0
+
+
+@pytest.mark.parametrize("broken", ["missing", "wrong sums", "raises"])
+def test_a_torch_without_a_working_int_mm_keeps_the_float_path(broken, monkeypatch):
+    """setup.py allows torch >= 2.0; the screen needs torch._int_mm on the CPU (tested on 2.13). Where it is
+    missing, raises or sums wrongly, evaluation takes the float32 path, with the same metrics."""
+    import recbole_bet.ranking as ranking
+    import recbole_bet.trainer as trainer_module
+
+    assert ranking.int_mm_available()  # this machine's torch
+    config, train, valid, _ = build_data("LightGCN")
+    model = get_model("LightGCN")(config, train._dataset).eval()
+    expected = evaluate(model, config, valid, screened=True)
+    if broken == "missing":
+        monkeypatch.delattr(torch, "_int_mm")
+    elif broken == "wrong sums":
+        monkeypatch.setattr(torch, "_int_mm", lambda a, b: (a.long() @ b.long() + 1).int())
+    else:
+        monkeypatch.setattr(torch, "_int_mm", lambda a, b: (_ for _ in ()).throw(RuntimeError("no kernel")))
+    ranking.int_mm_available.cache_clear()
+    calls = []
+    monkeypatch.setattr(trainer_module, "screened_topk", lambda *a, **kw: calls.append(1))
+    try:
+        assert not ranking.int_mm_available()
+        assert evaluate(model, config, valid, screened=True) == expected and not calls
+    finally:
+        monkeypatch.undo()
+        ranking.int_mm_available.cache_clear()
