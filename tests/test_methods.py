@@ -143,14 +143,29 @@ def test_soft_threshold_prunes_below_g_of_s_and_trains_the_thresholds(granularit
 # ---- OptEmbed -----------------------------------------------------------------------------------------
 
 
-def test_optembed_projection_fits_the_budget_and_refuses_an_impossible_one():
-    assert fit_widths((128, 128), (10, 20), budget=1000, d_max=128) == (98, 1)  # items shrink first, to 1 ...
-    assert fit_widths((128, 128), (10, 20), budget=2000, d_max=128) == (128, 36)
-    assert fit_widths((100, 5), (10, 20), budget=500, d_max=128) == (48, 1)  # ... then users
+def test_optembed_projection_fits_the_budget_keeps_the_balance_and_refuses_an_impossible_one():
     assert fit_widths((3, 4), (10, 20), budget=10**6, d_max=128) == (3, 4)  # within budget: unchanged
-    assert fit_widths((9, 9), (0, 20), budget=100, d_max=128) == (9, 5)
+    assert fit_widths((128, 128), (10, 20), budget=1000, d_max=128) == (33, 33)  # one factor for both
+    assert fit_widths((128, 64), (10, 20), budget=2000, d_max=128) == (100, 50)
+    assert fit_widths((100, 5), (10, 20), budget=500, d_max=128) == (46, 2)  # 460 + 40
+    assert fit_widths((9, 9), (0, 20), budget=100, d_max=128) == (5, 5)
+    assert fit_widths((64, 128), (10, 20), budget=35, d_max=128) == (1, 1)  # the floor: width 1
     with pytest.raises(BudgetError, match="no candidate fits"):
         fit_widths((1, 1), (600, 500), budget=1000, d_max=128)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 128), st.integers(1, 128), st.integers(0, 300), st.integers(0, 300), st.integers(0, 40000))
+def test_optembed_projection_is_the_largest_fitting_common_shrink(w_u, w_v, k_u, k_v, extra):
+    budget = k_u + k_v + extra
+    if k_u + k_v == 0:
+        return
+    got = fit_widths((w_u, w_v), (k_u, k_v), budget, 128)
+    assert k_u * got[0] + k_v * got[1] <= budget and 1 <= got[0] <= w_u and 1 <= got[1] <= w_v
+    if got != (w_u, w_v):  # no larger common factor fits
+        bigger = [(max(1, int(w_u * s)), max(1, int(w_v * s))) for s in np.linspace(1, 0, 2000)]
+        fitting = [b for b in bigger if k_u * b[0] + k_v * b[1] <= budget]
+        assert got[0] >= max(b[0] for b in fitting) - 1 and got[1] >= max(b[1] for b in fitting) - 1
 
 
 @settings(max_examples=30, deadline=None)

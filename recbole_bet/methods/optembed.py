@@ -16,8 +16,8 @@ al.'s benchmark, ``chenxing1999/recsys-benchmark``; both read, not copied).
    supernet's weights and row mask (the code's schedule: 30 generations of the best 15 kept, 10
    mutations with probability 0.1 per gene, 10 crossovers). The code has no budget; here a candidate's
    cost is ``kept_users * w_users + kept_items * w_items`` and every candidate is projected onto the
-   budget (:func:`fit_widths`) before it is scored, so none over it is ever kept (the benchmark redraws
-   instead). With two fields the genome is two numbers: each distinct candidate is scored once.
+   budget (:func:`fit_widths`: both widths shrunk by one factor) before it is scored, so none over it is
+   ever kept (the benchmark redraws instead). With two fields the genome is two numbers: each distinct candidate is scored once.
 3. **Retraining** from the initial weights, both masks fixed (rows of size 0 and one width per field).
 
 A field of several tables (NeuMF's GMF and MLP) keeps a row when any of its tables keeps it.
@@ -131,8 +131,9 @@ class SupernetEmbedding(MaskedEmbedding):
 
 
 def fit_widths(widths: tuple[int, int], kept: tuple[int, int], budget: int, d_max: int) -> tuple[int, int]:
-    """Project a candidate onto the budget: the item width shrinks first, then the user width, until
-    ``kept_users * w_users + kept_items * w_items <= budget`` (widths in ``[1, d_max]``).
+    """Project a candidate onto the budget: both widths shrink by one factor (each at least 1), the largest
+    factor whose cost ``kept_users * w_users + kept_items * w_items`` fits, so the candidate keeps its balance
+    between users and items (shrinking one field first would push every large candidate to width 1 there).
 
     Raises:
         BudgetError: when even widths of 1 do not fit (more kept rows than the budget).
@@ -144,11 +145,18 @@ def fit_widths(widths: tuple[int, int], kept: tuple[int, int], budget: int, d_ma
             "even at width 1: no candidate fits"
         )
     w_users, w_items = (int(np.clip(w, 1, d_max)) for w in widths)
-    if k_items:
-        w_items = max(1, min(w_items, (budget - k_users * w_users) // k_items))
-    if k_users * w_users + k_items * w_items > budget:
-        w_users = min(w_users, (budget - k_items * w_items) // k_users)
-    return w_users, w_items
+
+    def shrunk(scale: float) -> tuple[int, int]:
+        return max(1, int(np.floor(w_users * scale))), max(1, int(np.floor(w_items * scale)))
+
+    def cost(pair) -> int:
+        return k_users * pair[0] + k_items * pair[1]
+
+    if cost((w_users, w_items)) <= budget:
+        return w_users, w_items
+    # the cost is non-decreasing in the factor and changes only where one width does: try those factors, largest first
+    factors = sorted({w / w_users for w in range(1, w_users + 1)} | {w / w_items for w in range(1, w_items + 1)}, reverse=True)
+    return next(pair for pair in map(shrunk, factors) if cost(pair) <= budget)
 
 
 def evolve(score, kept, budget: int, d_max: int, settings: OptEmbedSettings, rng: np.random.Generator):
