@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -203,7 +203,9 @@ class RunSettings(CheckedSettings):
         method (str): how the table is filled: a name of :mod:`recbole_bet.methods` (``bet``, ``full``,
             ``es``, ``mr``, ``pep``, ``optembed``, ``magprune``, ``mde``), or ``recbole``: RecBole's own
             model (any of them, e.g. BPR, Pop), unchanged, as a reference.
-        sparsity (float): fraction of the d_max table removed, in (0, 1).
+        sparsity (float | tuple[float]): fraction of the d_max table removed, in (0, 1); several
+            (``--sparsity=0.8,0.9,0.95``) run one after the other on one data split, sharing what does not
+            depend on the budget (:attr:`sparsities`).
         result_file (str | None): where to write the run's result JSON.
         export_table (bool): write the compressed table (``.npz``) next to the checkpoint.
         tune_allocator (bool): keep freed memory mapped (:mod:`recbole_bet.allocator`); same
@@ -225,10 +227,31 @@ class RunSettings(CheckedSettings):
         if self.method not in method_names():
             raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
         try:
-            object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
+            if isinstance(self.sparsity, (list, tuple)):
+                if not self.sparsity:
+                    raise BudgetError("sparsity=[] names no budget; allowed: a number in (0, 1) or several, e.g. 0.8,0.9")
+                values = tuple(check_sparsity(s) for s in self.sparsity)
+                if len(set(values)) != len(values):
+                    raise BudgetError(f"sparsity={','.join(map(str, values))} names a budget twice")
+                object.__setattr__(self, "sparsity", values if len(values) > 1 else values[0])
+            else:
+                object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
         except BudgetError as error:
             raise ConfigError(str(error)) from None
         super().__post_init__()
+
+    @property
+    def sparsities(self) -> tuple[float, ...]:
+        """Every budget of the run, in the order given."""
+        return self.sparsity if isinstance(self.sparsity, tuple) else (self.sparsity,)
+
+    def for_sparsity(self, sparsity: float) -> "RunSettings":
+        """These settings for one of the run's budgets; with several, each writes ``<result_file>-sparsity<s>.json``."""
+        result_file = self.result_file
+        if result_file and len(self.sparsities) > 1:
+            path = Path(result_file)
+            result_file = str(path.with_name(f"{path.stem}-sparsity{sparsity:g}{path.suffix or '.json'}"))
+        return replace(self, sparsity=sparsity, result_file=result_file)
 
     @classmethod
     def from_config(cls, config: Config) -> "RunSettings":

@@ -47,7 +47,7 @@ def embedding_params(model) -> int:
     return sum((m.num_embeddings - 1) * m.embedding_dim for m in model.modules() if isinstance(m, torch.nn.Embedding))
 
 
-def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True) -> dict:
+def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True) -> dict | list[dict]:
     """Train a budgeted backbone and report its test quality.
 
     Args:
@@ -59,7 +59,8 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
         saved (bool): keep RecBole's checkpoint (and test the best epoch, not the last).
 
     Returns:
-        dict: the run's results, as written to ``result_file`` (see the README).
+        dict: the run's results, as written to ``result_file`` (see the README); with several sparsities
+        (``"sparsity": [0.8, 0.9]``), a list of them, one per budget in the order given.
 
     Raises:
         ConfigError, BudgetError: bad input, before any training.
@@ -76,7 +77,8 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     if settings.tune_allocator:
         keep_freed_memory()
     with deterministic_algorithms(config["reproducibility"]):
-        return _run(config, settings, own, saved, started)
+        results = _run(config, settings, own, saved, started)
+    return results if len(settings.sparsities) > 1 else results[0]
 
 
 @contextmanager
@@ -101,8 +103,8 @@ def deterministic_algorithms(enabled: bool):
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
-def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dict:
-    """:func:`run_recbole_bet` after its configuration: data, budget, training, test, export."""
+def _run(config, settings: RunSettings, own, saved: bool, started: float) -> list[dict]:
+    """:func:`run_recbole_bet` after its configuration: data once, then per budget training, test, export."""
     init_seed(config["seed"], config["reproducibility"])
     # RecBole creates ./log/<model> and the checkpoint folder by "if not exists: makedirs", which
     # fails when two runs start side by side (a sweep): create them here, race-free.
@@ -119,8 +121,27 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dic
     logger.info(data)
     train_data, valid_data, test_data = data_preparation(config, data)
 
+    # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once
+    shared: dict = {}
+    results = []
+    for sparsity in settings.sparsities:
+        results.append(_run_budget(config, settings.for_sparsity(sparsity), own, (train_data, valid_data, test_data), shared, saved, started))
+        started = time.time()
+    if len(results) > 1 and settings.result_file:
+        write_result(results, settings.result_file)
+        logger.info(set_color("results of every budget written to", "blue") + f" {settings.result_file}")
+    return results
+
+
+def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float) -> dict:
+    """One budget: a fresh backbone (the seed's initial weights), the method, the test, the export, the result."""
+    logger = getLogger()
+    train_data, valid_data, test_data = splits
+
     # ---- 3. the backbone, with masked tables (or RecBole's own model, for method=recbole)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    for loader in splits:  # RecBole's loaders shuffle with their own generator, seeded when made: as new
+        loader.generator.manual_seed(config["seed"])
     model_class = config["model"]
     net = config.model_class(config, train_data._dataset).to(config["device"])
     user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
@@ -138,7 +159,7 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> dic
 
     # ---- 5. the method fills the budget and trains the model under it (train and valid splits only)
     context = RunContext(
-        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved
+        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved, shared
     )
     outcome = method.run(context)
     trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint
@@ -214,7 +235,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {device}, torch {torch.__version__}, {platform.system()}"
 
 
-def write_result(result: dict, path) -> None:
+def write_result(result: dict | list, path) -> None:
+    """Write JSON atomically: a temporary file, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -236,7 +258,10 @@ def main(argv=None) -> int:
     except (ConfigError, BudgetError) as error:
         print(f"run_recbole_bet: error: {error}", file=sys.stderr)
         return 2
-    print(summary_lines(result))
+    if isinstance(result, list):
+        print(budgets_table(result))
+    else:
+        print(summary_lines(result))
     return 0
 
 
@@ -246,6 +271,24 @@ def check_recbole_arguments(arguments: list[str]) -> None:
     for argument in arguments:
         if argument.startswith("--") and argument.count("=") != 1:
             raise ConfigError(f"argument {argument!r} is not --key=value with exactly one '='; RecBole would ignore it")
+
+
+def budgets_table(results: list[dict]) -> str:
+    """Several budgets side by side, one Markdown row each: what a practitioner picks a point from."""
+    first = results[0]
+    lines = [
+        f"{first['model']} on {first['dataset']}, method={first['method']}, seed={first['seed']}",
+        "",
+        "| sparsity | parameters used / budget | table bytes | R@20 | N@20 | s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        size = f"{r['bytes']:,}" if r.get("bytes") else "-"
+        lines.append(
+            f"| {r['sparsity']} | {r['used_params']:,} / {r['budget_params']:,} | {size} | {r['test'].get('recall@20', float('nan')):.4f} "
+            f"| {r['test'].get('ndcg@20', float('nan')):.4f} | {r['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def summary_lines(result: dict) -> str:

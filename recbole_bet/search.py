@@ -30,7 +30,7 @@ from recbole_bet.config import CheckedSettings, choice, integer, real
 from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
 
 QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
 
@@ -166,9 +166,10 @@ class BetTrainer(BudgetTrainer):
     # Every file of a search is named <run_name>-<what>; the population file claims the name.
     claimed_suffix = "-population.npz"
 
-    def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng):
+    def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng, shared=None):
         super().__init__(config, model)
         self.settings, self.budget, self.rng = settings, budget, rng
+        self.shared = shared if shared is not None else {}  # the pretraining, for a run's later budgets
         self.sampler = ActionSampler(budget, user_frequency, item_frequency, beta_max=settings.beta_max)
         self.predictor = FitnessPredictor(user_frequency, item_frequency, budget.d_max).to(self.device)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
@@ -180,10 +181,18 @@ class BetTrainer(BudgetTrainer):
 
     def pretrain(self, train_data, valid_data) -> float:
         """Train the full table to convergence (patience ``bet_pretrain_stopping_step``, by default
-        RecBole's ``stopping_step``); return its validation quality, Eq. 12's denominator."""
+        RecBole's ``stopping_step``); return its validation quality, Eq. 12's denominator. A run of several
+        budgets pretrains once: the later ones start from the same table and share ``q_full``."""
+        loaders = (train_data, valid_data)
+        if "bet_pretrain" in self.shared:  # an earlier budget of this run pretrained the same full table
+            self.pretrained_state, q_full, self.curve, streams = self.shared["bet_pretrain"]
+            self.model.load_state_dict(self.pretrained_state)
+            set_random_state(streams, loaders, self.rng)  # as if pretrained here: the same search as a run alone
+            return q_full
         self.model.apply_action(full_table(self.budget))
         valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step)
         self.pretrained_state = copy.deepcopy(self.model.state_dict())
+        self.shared["bet_pretrain"] = (self.pretrained_state, quality(valid), self.curve, random_state(loaders, self.rng))
         return quality(valid)
 
     # -- lines 4-5 -----------------------------------------------------------------------------------

@@ -101,6 +101,40 @@ def row_quality(topk: torch.Tensor, ks=(5, 10, 20)) -> torch.Tensor:
     return torch.stack(parts).mean(0)
 
 
+def random_state(loaders, rng=None) -> dict:
+    """Every random stream a training phase draws from: torch's, numpy's and Python's global generators, each
+    RecBole loader's own shuffling generator, and ``rng`` (a ``numpy.random.Generator``) if given. With
+    :func:`set_random_state`, a phase computed once (a run of several budgets) leaves the streams where
+    computing it again would, so each budget's result is the one a run of that budget alone gives."""
+    import random
+
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "loaders": [loader.generator.get_state() for loader in loaders],
+        "rng": rng.bit_generator.state if rng is not None else None,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict, loaders, rng=None) -> None:
+    """Put every stream of :func:`random_state` back."""
+    import random
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    for loader, generator in zip(loaders, state["loaders"]):
+        loader.generator.set_state(generator)
+    if rng is not None and state["rng"] is not None:
+        rng.bit_generator.state = state["rng"]
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
     """A checkpoint name no other run holds: ``saved_model_file``, or ``<stem>-2.pth``, ``<stem>-3.pth``...
 

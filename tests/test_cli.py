@@ -23,6 +23,8 @@ def run_cli(*args, cwd):
     [
         (["--sparsity=1.5"], "sparsity=1.5 is outside (0, 1)"),
         (["--sparsity=0"], "sparsity=0 is outside (0, 1)"),
+        (["--sparsity=0.8,1.5"], "sparsity=1.5 is outside (0, 1)"),
+        (["--sparsity=0.8,0.8"], "sparsity=0.8,0.8 names a budget twice"),
         (["--sparsity=0.995"], "every row needs at least 1; allowed: sparsity <= 0.992188"),
         (["--model=Foo"], "unknown model 'Foo'; allowed: LightGCN, NGCF, NeuMF"),
         (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, pep, optembed, magprune, mde, esapn, ciess, recbole"),

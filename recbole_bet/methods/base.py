@@ -32,6 +32,9 @@ class RunContext:
         rng (np.random.Generator): the run's generator, seeded by ``seed``.
         train_data, valid_data: RecBole's data loaders.
         saved (bool): keep checkpoints (and test the best epoch, not the last).
+        shared (dict): what a method computed for an earlier budget of the same run that does not depend on the
+            budget (BET's pretraining, magnitude pruning's full table, OptEmbed's supernet), by name: a method
+            stores it at the first budget and reads it back at the others.
     """
 
     config: object
@@ -45,6 +48,7 @@ class RunContext:
     train_data: object
     valid_data: object
     saved: bool = True
+    shared: dict = field(default_factory=dict)
 
     @property
     def show_progress(self) -> bool:

@@ -132,7 +132,6 @@ class Esapn(Method):
         state_dim = 2 + len(candidates)
         policies = {name: Policy(state_dim, settings.esapn_hidden) for name in fields}
         optimizers = {name: torch.optim.Adam(p.parameters(), lr=settings.esapn_policy_lr) for name, p in policies.items()}
-        frequency = np.concatenate([context.user_frequency, context.item_frequency]).astype(np.float64)
         log_frequency = np.concatenate([np.log1p(f) / max(np.log1p(f).max(), 1e-12) for f in (context.user_frequency, context.item_frequency)])
 
         level = np.zeros(budget.n_rows, dtype=np.int64)

@@ -5,11 +5,13 @@ A strong simple baseline of the lightweight-embedding benchmarks (Tran et al.,
 ratio and does not fine-tune. Here the kept count is exactly the budget (ties: the earlier weight),
 over all tables together (``magprune_scope: global``) or split between users and items in proportion
 to their sizes (``field``), and the pruned model is fine-tuned to convergence under the mask, from the
-trained weights. The full-table training is the same as the ``full`` method's.
+trained weights. The full-table training is the same as the ``full`` method's, and a run of several
+budgets trains it once.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from dataclasses import field as key
 
@@ -20,7 +22,7 @@ from recbole_bet.config import CheckedSettings, choice
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
 from recbole_bet.methods.full import full_table
 from recbole_bet.model.budgeted import FIELDS
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,16 @@ class MagnitudePruning(Method):
         model = context.model
         trainer = BudgetTrainer(context.config, model)
         full_table(context.budget).apply_to(model)
-        full_valid = trainer.fit_phase("full", context.train_data, context.valid_data)
-        full_curve = trainer.curve
+        loaders = (context.train_data, context.valid_data)
+        if "magprune_full" in context.shared:  # an earlier budget of this run trained the same full table
+            state, full_valid, full_curve, streams = context.shared["magprune_full"]
+            model.load_state_dict(state)
+            set_random_state(streams, loaders, context.rng)
+        else:
+            full_valid = trainer.fit_phase("full", context.train_data, context.valid_data)
+            full_curve = trainer.curve
+            context.shared["magprune_full"] = (copy.deepcopy(model.state_dict()), full_valid, full_curve,
+                                               random_state(loaders, context.rng))
         weights = [model.field_weights(field) for field in FIELDS]
         mask = magnitude_mask(*weights, context.budget, context.settings.magprune_scope)
         outcome = train_final(context, mask, trainer)  # fine-tuned from the trained weights

@@ -42,7 +42,7 @@ from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
 from recbole_bet.methods.full import full_table
 from recbole_bet.methods.pep import swap_tables
 from recbole_bet.model.budgeted import FIELDS
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
 
 
 @dataclass(frozen=True)
@@ -218,48 +218,23 @@ class OptEmbed(Method):
         initial = copy.deepcopy(model.state_dict())
         full_table(budget).apply_to(model)
 
-        # ---- 1. the supernet
-        originals = {name: model.get_submodule(name) for name in model.budget_tables}
-        supernet = {name: SupernetEmbedding(table) for name, table in originals.items()}
-        swap_tables(model, supernet)
-        thresholds = [table.threshold for table in supernet.values()]
+        # ---- 1. the supernet (a run of several budgets trains it once: it does not depend on the budget)
         trainer = BudgetTrainer(context.config, model)
-        weights = [p for p in model.parameters() if all(p is not t for t in thresholds)]
-        optimizer = trainer._build_optimizer(params=weights)
-        threshold_optimizer = torch.optim.SGD(thresholds, lr=settings.optembed_threshold_lr)
-        widths = torch.Generator().manual_seed(int(context.rng.integers(2**62)))
-
-        def regularise(*_):  # d/dt of alpha * exp(-t), added to the task's gradient before the step
-            for t in thresholds:
-                t.grad = (t.grad if t.grad is not None else torch.zeros_like(t)) - settings.optembed_alpha * torch.exp(-t.detach())
-
-        def after_step(*_):
-            threshold_optimizer.step()
-            threshold_optimizer.zero_grad()
-            for table in supernet.values():
-                table.draw_widths(widths)
-
-        after_step()  # the first step's widths
-        hooks = [optimizer.register_step_pre_hook(regularise), optimizer.register_step_post_hook(after_step)]
-        try:
-            supernet_valid = trainer.fit_phase("supernet", context.train_data, context.valid_data, optimizer=optimizer)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        supernet_curve = trainer.curve
-        kept_rows = []
-        for field in FIELDS:
-            rows = np.zeros(len(context.user_frequency if field == "user" else context.item_frequency), dtype=bool)
-            for name in model.tables(field):
-                rows |= supernet[name].kept_rows()[1:]
-            kept_rows.append(rows)
-        threshold_values = {name: table.threshold.item() for name, table in supernet.items()}
-        swap_tables(model, originals)
+        loaders = (context.train_data, context.valid_data)
+        if "optembed_supernet" in context.shared:
+            set_random_state(context.shared["optembed_supernet"]["streams"], loaders, context.rng)
+        else:
+            context.shared["optembed_supernet"] = self.train_supernet(context, trainer)
+            context.shared["optembed_supernet"]["streams"] = random_state(loaders, context.rng)
+        supernet = context.shared["optembed_supernet"]
+        kept_rows = supernet["kept_rows"]
         kept = (int(kept_rows[0].sum()), int(kept_rows[1].sum()))
-        logger.info(set_color("OptEmbed supernet", "green") + f": keeps {kept[0]} users and {kept[1]} items; thresholds {threshold_values}")
+        logger.info(
+            set_color("OptEmbed supernet", "green") + f": keeps {kept[0]} users and {kept[1]} items; thresholds {supernet['thresholds']}"
+        )
 
         # ---- 2. the evolution, every candidate within the budget, scored on validation
-        trained = copy.deepcopy(model.state_dict())
+        trained = supernet["state"]
         progress = tqdm(desc="OptEmbed evolution", ncols=100, disable=not context.show_progress)
 
         def score(widths):
@@ -279,13 +254,61 @@ class OptEmbed(Method):
         outcome.extra = {
             "optembed": {
                 "kept_rows": {"users": kept[0], "items": kept[1]},
-                "thresholds": threshold_values,
+                "thresholds": supernet["thresholds"],
                 "widths": {"users": best[0], "items": best[1]},
-                "supernet_valid": supernet_valid,
-                "supernet_curve": supernet_curve,
+                "supernet_valid": supernet["valid"],
+                "supernet_curve": supernet["curve"],
                 "generations": history,
                 "scored": [{"widths": list(c), "score": s} for c, s in scores.items()],
                 "settings": self.settings_record(context),
             }
         }
         return outcome
+
+    @staticmethod
+    def train_supernet(context: RunContext, trainer: BudgetTrainer) -> dict:
+        """Step 1: the supernet, trained with RecBole's ``fit`` (early stopping on validation at full widths).
+
+        Returns:
+            dict: ``state`` (the trained weights, the budget's tables back in place), ``kept_rows`` (bool per user,
+            per item), ``thresholds``, ``valid`` and ``curve``.
+        """
+        model, settings = context.model, context.settings
+        originals = {name: model.get_submodule(name) for name in model.budget_tables}
+        supernet = {name: SupernetEmbedding(table) for name, table in originals.items()}
+        swap_tables(model, supernet)
+        try:
+            thresholds = [table.threshold for table in supernet.values()]
+            weights = [p for p in model.parameters() if all(p is not t for t in thresholds)]
+            optimizer = trainer._build_optimizer(params=weights)
+            threshold_optimizer = torch.optim.SGD(thresholds, lr=settings.optembed_threshold_lr)
+            widths = torch.Generator().manual_seed(int(context.rng.integers(2**62)))
+
+            def regularise(*_):  # d/dt of alpha * exp(-t), added to the task's gradient before the step
+                for t in thresholds:
+                    t.grad = (t.grad if t.grad is not None else torch.zeros_like(t)) - settings.optembed_alpha * torch.exp(-t.detach())
+
+            def after_step(*_):
+                threshold_optimizer.step()
+                threshold_optimizer.zero_grad()
+                for table in supernet.values():
+                    table.draw_widths(widths)
+
+            after_step()  # the first step's widths
+            hooks = [optimizer.register_step_pre_hook(regularise), optimizer.register_step_post_hook(after_step)]
+            try:
+                valid = trainer.fit_phase("supernet", context.train_data, context.valid_data, optimizer=optimizer)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            kept_rows = []
+            for field, frequency in zip(FIELDS, (context.user_frequency, context.item_frequency)):
+                rows = np.zeros(len(frequency), dtype=bool)
+                for name in model.tables(field):  # a field of several tables keeps a row any of them keeps
+                    rows |= supernet[name].kept_rows()[1:]
+                kept_rows.append(rows)
+            thresholds_found = {name: table.threshold.item() for name, table in supernet.items()}
+        finally:
+            swap_tables(model, originals)
+        return {"state": copy.deepcopy(model.state_dict()), "kept_rows": kept_rows, "thresholds": thresholds_found,
+                "valid": valid, "curve": trainer.curve}
