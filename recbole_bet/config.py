@@ -13,6 +13,7 @@ as in RecBole.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -117,9 +118,9 @@ def real(low: float | None, high: float | None = None, low_open: bool = True) ->
     return {"rule": "real", "low": low, "high": high, "low_open": low_open}
 
 
-def real_list(low: float, high: float | None = None) -> dict:
-    """A non-empty list of reals, each in ``[low, high]``."""
-    return {"rule": "real_list", "low": low, "high": high}
+def real_list(low: float, high: float | None = None, distinct: bool = False) -> dict:
+    """A non-empty list of reals, each in ``[low, high]`` (and no two equal, if ``distinct``)."""
+    return {"rule": "real_list", "low": low, "high": high, "distinct": distinct}
 
 
 def choice(*allowed: str, optional: bool = False) -> dict:
@@ -131,14 +132,17 @@ def boolean() -> dict:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_key(name: str, value, rule: dict):
     """``value`` converted to the key's type, or a ConfigError naming the key and what is allowed."""
     kind = rule["rule"]
-    if value is None and rule.get("optional"):
-        return None
+    if value is None:
+        if rule.get("optional"):
+            return None
+        raise ConfigError(f"{name}=~ (none); allowed: a value, e.g. its default in properties/method/")
     if kind == "boolean":
         if not isinstance(value, bool):
             raise ConfigError(f"{name}={value!r}; allowed: True or False")
@@ -169,8 +173,14 @@ def check_key(name: str, value, rule: dict):
         if not values or not all(_is_number(v) and v >= rule["low"] and (high is None or v <= high) for v in values):
             span = f"[{rule['low']}, {high}]" if high is not None else f">= {rule['low']}"
             raise ConfigError(f"{name}={value!r}; allowed: a non-empty list of numbers in {span}, e.g. [0.1, 0.2]")
+        if rule.get("distinct") and len(set(values)) != len(values):
+            raise ConfigError(f"{name}={value!r} names a value twice; allowed: distinct numbers")
         return tuple(float(v) for v in values)
     raise AssertionError(kind)
+
+
+def _has_rule(cls, name: str) -> bool:
+    return any(f.name == name and "rule" in f.metadata for f in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -192,7 +202,9 @@ class CheckedSettings:
     @classmethod
     def from_config(cls, config: Config):
         """Read this dataclass's keys from a RecBole Config (a key the config lacks keeps its default)."""
-        return cls(**{name: config[name] for name in cls.key_names() if config[name] is not None or name == "result_file"})
+        given = config.final_config_dict
+        # a key the config holds is checked even when it is ~ (an error unless optional); one it lacks keeps its default
+        return cls(**{name: given[name] for name in cls.key_names() if name in given and (given[name] is not None or _has_rule(cls, name))})
 
 
 @dataclass(frozen=True)

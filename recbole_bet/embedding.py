@@ -112,9 +112,11 @@ class MaskedEmbedding(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "element_mask"
-        # a checkpoint from before element masks has none: a prefix mask
-        state_dict.setdefault(key, self.element_mask.new_zeros(0, self.embedding_dim))
-        self.element_mask = torch.empty_like(state_dict[key])  # the buffer takes the checkpoint's shape
+        if prefix + "sizes" in state_dict:  # this table is being loaded (not a partial load of other modules)
+            # a checkpoint from before element masks has none: a prefix mask
+            state_dict.setdefault(key, self.element_mask.new_zeros(0, self.embedding_dim))
+            # the buffer takes the checkpoint's shape, on this table's device
+            self.element_mask = self.element_mask.new_empty(state_dict[key].shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_mask()
 

@@ -126,7 +126,7 @@ def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
             if encoding.get(name, "prefix") == "prefix":
                 kept = np.arange(width) < part[:, None]
             else:
-                index = {key.split(".", 1)[1]: array for key, array in data.items() if key.startswith(f"{name}.")}
+                index = {key[len(name) + 1 :]: array for key, array in data.items() if key in (f"{name}.bitmap", f"{name}.columns", f"{name}.counts")}
                 kept = element_mask_from_index(index, len(part), width)
                 part = kept.sum(1)
             table = np.zeros((len(part), width), dtype=np.float32)

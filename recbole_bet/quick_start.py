@@ -165,7 +165,10 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
     trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint
     logger.info(net)
     if layout is not None:
-        layout.check(budget)  # every method's final model, whatever it did on the way
+        layout.check(budget)  # every method's final model, whatever it did on the way ...
+        kept = sum(net.get_submodule(name).kept_params for name in net.budget_tables)
+        if kept != layout.params:  # ... and the tables themselves, not only the layout that describes them
+            raise BudgetError(f"the model's tables keep {kept} parameters, its layout says {layout.params}")
     used = layout.params if layout is not None else embedding_params(net)
     logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {layout.summary()}" if layout is not None else ""))
 

@@ -181,6 +181,15 @@ class BudgetTrainer(Trainer):
         )
         self.curve = []
 
+    def reset_fit(self, stopping_step: int | None = None, optimizer=None) -> None:
+        """What RecBole's ``fit`` carries from one call to the next, made new: the patience, the epoch and
+        early-stopping counters, the best score, the curve and the optimizer (default RecBole's)."""
+        self.stopping_step = stopping_step or self.config["stopping_step"]
+        self.start_epoch, self.cur_step = 0, 0
+        self.curve, self.train_loss_dict = [], {}
+        self.best_valid_score, self.best_valid_result = -np.inf, None
+        self.optimizer = optimizer or self._build_optimizer()
+
     def fit_phase(self, name: str | None, train_data, valid_data, stopping_step: int | None = None, optimizer=None) -> dict:
         """One phase of a multi-phase method: train the model as it is now with RecBole's ``fit`` (early
         stopping on validation after ``stopping_step`` validations without improvement; default RecBole's
@@ -194,11 +203,7 @@ class BudgetTrainer(Trainer):
         Returns:
             dict: the best validation result.
         """
-        self.stopping_step = stopping_step or self.config["stopping_step"]
-        self.start_epoch, self.cur_step = 0, 0
-        self.curve, self.train_loss_dict = [], {}
-        self.best_valid_score, self.best_valid_result = -np.inf, None
-        self.optimizer = optimizer or self._build_optimizer()
+        self.reset_fit(stopping_step, optimizer)
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
         super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]))
         self.load_best_model()

@@ -327,3 +327,58 @@ def test_esapn_growth_never_shrinks_never_passes_the_room_and_goes_by_probabilit
     assert np.array_equal(admitted | refused, want) and not np.any(admitted & refused)
     if admitted.any() and refused.any():
         assert p[admitted].min() >= p[refused].max()  # the likelier growths go first
+
+
+# ---- review fixes -------------------------------------------------------------------------------------
+
+
+def test_a_partial_load_keeps_the_element_mask():
+    """Loading other modules' weights (strict=False) must not turn an element mask back into its covering prefix."""
+    torch.manual_seed(0)
+    parent = torch.nn.Module()
+    parent.table, parent.linear = MaskedEmbedding(4, 8), torch.nn.Linear(2, 2)
+    mask = torch.zeros(4, 8, dtype=torch.bool)
+    mask[1, [0, 7]] = mask[2, 3] = True
+    parent.table.set_element_mask(mask)
+    parent.load_state_dict({"linear.weight": torch.zeros(2, 2), "linear.bias": torch.zeros(2)}, strict=False)
+    assert parent.table.is_element_masked and parent.table.kept_params == 3
+
+
+def test_ciess_projection_refuses_a_diverged_proposal():
+    with pytest.raises(BudgetError, match="non-finite sizes: the actor diverged"):
+        project_to_budget(np.array([3.0, np.nan, 5.0]), 6, 8, np.arange(3))
+
+
+def test_supernet_widths_mask_training_only_and_leave_every_column_to_validation():
+    from recbole_bet.methods.optembed import SupernetEmbedding
+
+    torch.manual_seed(0)
+    table = SupernetEmbedding(MaskedEmbedding(50, 16))
+    table.draw_widths(torch.Generator().manual_seed(0))
+    assert int(table.sizes.min()) == 16  # LightGCN's column cut (kept_width) sees every column
+    training = table.weight
+    kept = (training != 0).sum(1)
+    assert kept.min() >= 1 and kept.max() <= 16 and len(set(kept.tolist())) > 3  # random prefixes per row
+    table.eval()
+    assert torch.equal(table.weight, table.full_weight * table.row_gate())
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("ciess_tau", float("nan"), "ciess_tau=nan; allowed: a number in (0, 1]"),
+    ("ciess_batch", float("inf"), "ciess_batch=inf; allowed: an integer >= 1"),
+    ("ciess_episodes", None, "ciess_episodes=~ (none); allowed: a value"),
+])
+def test_settings_refuse_nan_infinity_and_none(key, value, message):
+    from recbole_bet.config import ConfigError
+    from recbole_bet.methods.ciess import CiessSettings
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        CiessSettings(**{key: value})
+
+
+def test_mde_refuses_an_alpha_named_twice():
+    from recbole_bet.config import ConfigError
+    from recbole_bet.methods.mde import MdeSettings
+
+    with pytest.raises(ConfigError, match="names a value twice"):
+        MdeSettings(mde_alphas=[0.1, 0.1])

@@ -119,7 +119,7 @@ def fit_final(trainer: BudgetTrainer, context: RunContext) -> dict:
     best validation result."""
     if context.saved:
         return trainer.fit_phase(None, context.train_data, context.valid_data)
-    trainer.optimizer = trainer._build_optimizer()
+    trainer.reset_fit()  # a method's earlier phase on this trainer leaves its best score and patience behind
     _, valid = trainer.fit(context.train_data, context.valid_data, saved=False, show_progress=context.show_progress)
     return dict(valid or {})
 
@@ -144,17 +144,18 @@ def training_pairs(context: RunContext) -> tuple[np.ndarray, np.ndarray]:
 def row_qualities(trainer: BudgetTrainer, context: RunContext, pairs) -> tuple[dict, np.ndarray]:
     """The validation result of the model as it is now, and each row's quality ``[n_users + n_items]``
     (:func:`recbole_bet.trainer.row_quality`): a user's own (NaN without validation positives), an
-    item's the mean of its training users' (0 without any). The per-row state and reward of the
+    item's the mean of its training users' that have one (0 without any). The per-row state and reward of the
     reinforcement-learning methods (CIESS, ESAPN).
 
     Args:
         pairs: :func:`training_pairs`.
     """
     result, users = trainer.evaluate_rows(context.valid_data)
-    known = np.nan_to_num(users)
+    known = ~np.isnan(users)
     item_users, item_of = pairs
     n_items = len(context.item_frequency)
-    sums = np.bincount(item_of, weights=known[item_users], minlength=n_items)
-    counts = np.bincount(item_of, minlength=n_items)
+    counted = known[item_users]  # a user without validation positives says nothing of the items it bought
+    sums = np.bincount(item_of[counted], weights=users[item_users[counted]], minlength=n_items)
+    counts = np.bincount(item_of[counted], minlength=n_items)
     items = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     return result, np.concatenate([users, items])

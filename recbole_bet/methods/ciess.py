@@ -22,9 +22,12 @@ exact repair step) before it is trained or measured, and the projected sizes are
 buffer stores, so the critics learn the value of what was executed. The best action on validation
 is retrained from the initial weights to convergence.
 
-Where we follow the paper and not the code: the target-policy noise is drawn per sample (the code
-draws one for the batch), the backbone is evaluated in eval mode (the code leaves NGCF's dropout
-on), and an episode's last transition is terminal. Per step the code trains a model from scratch for
+Where we follow the paper and TD3 and not the code: the target-policy noise is drawn per sample (the
+code draws one for the batch); the backbone is evaluated in eval mode (the code leaves NGCF's dropout
+on); an episode's last transition is terminal; the critics' targets are soft-updated with the actor's,
+every ``ciess_policy_delay`` updates (the code: every update). Other departures: a random-walk move
+that would leave ``[1, d_max]`` is reflected (the code renormalises over the neighbours that exist), and
+a step's learning-rate decay has no floor (the code stops at 1e-3). Per step the code trains a model from scratch for
 a fixed number of batches; here ``ciess_step_epochs`` epochs from the initial weights
 (``ciess_step_start: scratch``) or from the pretrained full table (``pretrained``, the CPU profile).
 """
@@ -42,7 +45,7 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_bet.budget import fit_to_total, frequency_rank
+from recbole_bet.budget import BudgetError, fit_to_total, frequency_rank
 from recbole_bet.config import CheckedSettings, choice, integer, real
 from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities, train_final, training_pairs
 from recbole_bet.methods.es import split_rows
@@ -152,12 +155,14 @@ def project_to_budget(sizes: np.ndarray, total: int, d_max: int, order: np.ndarr
         np.ndarray: int64 ``[n]`` in ``[1, d_max]`` summing to ``total``.
     """
     sizes = np.asarray(sizes, dtype=np.float64)
+    if not np.isfinite(sizes).all():
+        raise BudgetError(f"CIESS proposed {int((~np.isfinite(sizes)).sum())} non-finite sizes: the actor diverged")
 
     def at(shift: float) -> np.ndarray:
         return np.clip(np.floor(sizes - shift), 1, d_max).astype(np.int64)
 
     low, high = float(sizes.min()) - d_max - 1, float(sizes.max())  # at low every row is d_max, at high every row is 1
-    while True:
+    for _ in range(2100):  # halving a float64 interval reaches adjacent floats long before this
         middle = (low + high) / 2
         if middle in (low, high):
             break
@@ -213,6 +218,8 @@ class TD3Agent(nn.Module):
         super().__init__()
         self.settings, self.d_max = settings, d_max
         self.actor = mlp(state_dim, hidden, nn.Tanh())
+        nn.init.uniform_(self.actor[-2].weight, -3e-3, 3e-3)  # the code's last layer: proposals start near the middle
+        nn.init.uniform_(self.actor[-2].bias, -3e-3, 3e-3)
         self.critic1, self.critic2 = mlp(state_dim + 1, hidden), mlp(state_dim + 1, hidden)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic1_target, self.critic2_target = copy.deepcopy(self.critic1), copy.deepcopy(self.critic2)

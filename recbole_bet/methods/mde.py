@@ -38,7 +38,7 @@ class MdeSettings(CheckedSettings):
 
     prefix = "mde_"
 
-    mde_alphas: tuple = key(default=(0.1, 0.2, 0.3), metadata=real_list(0, 1))
+    mde_alphas: tuple = key(default=(0.1, 0.2, 0.3), metadata=real_list(0, 1, distinct=True))
 
 
 def power_rule_sizes(frequency: np.ndarray, alpha: float, total: int, d_max: int) -> np.ndarray:
@@ -91,12 +91,12 @@ class PowerRule(Method):
         initial = copy.deepcopy(context.model.state_dict())
         trainer = BudgetTrainer(context.config, context.model)
         tried, best = [], None
-        for alpha in context.settings.mde_alphas:
+        for index, alpha in enumerate(context.settings.mde_alphas):
             action = power_rule(context.budget, context.user_frequency, context.item_frequency, alpha)
             # each alpha from the same initial weights, into its own checkpoint
             context.model.load_state_dict(initial)
             action.check(context.budget).apply_to(context.model)
-            valid = trainer.fit_phase(f"alpha{alpha:g}", context.train_data, context.valid_data)
+            valid = trainer.fit_phase(f"alpha{index}", context.train_data, context.valid_data)
             record = {"alpha": alpha, "valid_score": float(trainer.best_valid_score), "valid": valid,
                       "checkpoint": trainer.saved_model_file, "curve": trainer.curve, "sizes": action.summary()}
             tried.append(record)

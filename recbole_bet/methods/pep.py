@@ -16,9 +16,10 @@ Liu, Li, Guo, Zhou, Chen, Li, "Learnable Embedding Sizes for Recommender Systems
 
 Where the code and the paper differ, or say nothing: nothing but weight decay drives ``s`` up in the
 code (the task's gradient through ``sigmoid'(s)`` is nil at ``s = -15``): its one Adam has
-``weight_decay=1e-5``, so each ``s`` rises by about the learning rate a step. Here the thresholds are
-a parameter group of RecBole's optimiser with their own weight decay (``pep_threshold_decay``), and
-the backbone keeps the protocol's (none). The code's retraining picks its epoch on the test set;
+``weight_decay=1e-5``, so each ``s`` rises by about the learning rate a step, and the same decay
+shrinks the rows a batch does not touch. Here the thresholds and the tables are parameter groups of
+RecBole's optimiser with those decays (``pep_threshold_decay``, ``pep_table_decay``, the code's 1e-5)
+while the thresholds train; the rest of the backbone, and the retraining, keep the protocol's (none). The code's retraining picks its epoch on the test set;
 here on validation, as every method.
 """
 
@@ -54,6 +55,8 @@ class PepSettings(CheckedSettings):
             ``[rows, d]`` (the code's default), ``feature`` ``[rows, 1]``, ``dimension`` ``[1, d]``, ``global`` ``[1, 1]``.
         pep_threshold_init (float): initial ``s`` (the code: -15 on MovieLens; ``g(-15) = 3e-7``, nothing pruned).
         pep_threshold_decay (float): weight decay of ``s`` (the code's 1e-5), what makes the thresholds rise.
+        pep_table_decay (float): weight decay of the tables ``V`` while the thresholds train (the code's 1e-5 on
+            everything): it shrinks the rows a batch does not touch, so rare rows are pruned first.
         pep_max_epochs (int): epochs of step 1 at most; the mask is taken then even if the budget was not reached.
     """
 
@@ -62,7 +65,8 @@ class PepSettings(CheckedSettings):
     pep_granularity: str = key(default="feature_dimension", metadata=choice(*GRANULARITIES))
     pep_threshold_init: float = key(default=-15.0, metadata=real(None))
     pep_threshold_decay: float = key(default=1e-5, metadata=real(0, low_open=False))
-    pep_max_epochs: int = key(default=100, metadata=integer(1))
+    pep_table_decay: float = key(default=1e-5, metadata=real(0, low_open=False))
+    pep_max_epochs: int = key(default=300, metadata=integer(1))
 
 
 def threshold_shape(granularity: str, rows: int, width: int) -> tuple[int, int]:
@@ -128,11 +132,32 @@ class Pep(Method):
         soft = {name: SoftThresholdEmbedding(t, settings.pep_granularity, settings.pep_threshold_init) for name, t in originals.items()}
         swap_tables(model, soft)
         trainer = BudgetTrainer(context.config, model)
+        try:
+            mask, reached, history = self.threshold_phase(context, soft, trainer)
+        finally:
+            swap_tables(model, originals)
+
+        # ---- 3. retrain from the initial weights under the fixed mask
+        outcome = train_final(context, mask, trainer, start=initial)
+        outcome.extra = {"pep": {"reached_budget": reached, "epochs": history, "settings": self.settings_record(context)}}
+        if not reached:
+            getLogger().warning(
+                set_color("PEP", "red") + f": the kept count never reached the budget in {settings.pep_max_epochs} epochs "
+                f"(last: {history[-1]['kept']} of {budget.attainable}); the mask is the budget's largest margins"
+            )
+        return outcome
+
+    def threshold_phase(self, context: RunContext, soft: dict, trainer: BudgetTrainer):
+        """Steps 1 and 2 with the soft-threshold tables in place: ``(mask, budget reached, one record per epoch)``."""
+        model, settings, budget = context.model, context.settings, context.budget
         thresholds = [t.threshold for t in soft.values()]
-        others = [p for p in model.parameters() if all(p is not s for s in thresholds)]
-        trainer.optimizer = trainer._build_optimizer(
-            params=[{"params": others}, {"params": thresholds, "weight_decay": settings.pep_threshold_decay}]
-        )
+        tables = [t.full_weight for t in soft.values()]
+        others = [p for p in model.parameters() if all(p is not s for s in thresholds + tables)]
+        trainer.optimizer = trainer._build_optimizer(params=[
+            {"params": others},
+            {"params": tables, "weight_decay": settings.pep_table_decay},
+            {"params": thresholds, "weight_decay": settings.pep_threshold_decay},
+        ])
 
         def kept() -> int:
             return sum(int((table.margins()[1:] > 0).sum()) for table in soft.values())  # padding row excluded
@@ -163,13 +188,7 @@ class Pep(Method):
         # ---- 2. exactly budget weights: the largest margins
         margins = [torch.cat([soft[name].margins()[1:] for name in model.tables(field)], dim=1).cpu().numpy() for field in FIELDS]
         user_mask, item_mask = keep_largest(margins, budget.attainable)
-        mask = ElementMask(user_mask, item_mask, budget.d_max)
-        swap_tables(model, originals)
-
-        # ---- 3. retrain from the initial weights under the fixed mask
-        outcome = train_final(context, mask, trainer, start=initial)
-        outcome.extra = {"pep": {"reached_budget": reached, "epochs": history, "settings": self.settings_record(context)}}
-        return outcome
+        return ElementMask(user_mask, item_mask, budget.d_max), reached, history
 
 
 @torch.no_grad()
