@@ -21,7 +21,10 @@ RecBole's training, decisions are made once per episode for every row, and the r
 the validation split. The code realises each size as its own table, projected to ``d_max`` by
 linear maps (parameters outside any budget); here a size is the row's prefix of one ``d_max``-wide
 masked table, the layout every method shares and exports. The final sizes are retrained from the
-initial weights to convergence, as every method's.
+initial weights to convergence, as every method's. Rows grow by the action the policy samples (the
+code samples only to train its controller and grows by the argmax; sampling keeps exploring, and the
+policy's loss is then on-policy); the policy is Linear-Tanh-Linear (the code has a BatchNorm after the
+first layer and a learned 32-wide embedding of the frequency, here one log-scaled number).
 """
 
 from __future__ import annotations
