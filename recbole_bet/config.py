@@ -224,6 +224,8 @@ class RunSettings(CheckedSettings):
             results, faster steps on large graphs.
         screened_ranking (bool): on the CPU, full-ranking top-k of LightGCN and NGCF through an int8 screen and
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
+        fresh (bool): start over instead of continuing the unfinished run in the checkpoint folder
+            (:mod:`recbole_bet.resume`).
     """
 
     method: str = "bet"
@@ -232,6 +234,7 @@ class RunSettings(CheckedSettings):
     export_table: bool = field(default=True, metadata=boolean())
     tune_allocator: bool = field(default=True, metadata=boolean())
     screened_ranking: bool = field(default=True, metadata=boolean())
+    fresh: bool = field(default=False, metadata=boolean())
 
     def __post_init__(self):
         from recbole_bet.methods import method_names

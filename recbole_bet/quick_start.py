@@ -27,6 +27,7 @@ from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_config
 from recbole_bet.export import export_table
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
+from recbole_bet.resume import RunState
 
 
 def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]:
@@ -121,19 +122,32 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
     logger.info(data)
     train_data, valid_data, test_data = data_preparation(config, data)
 
-    # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once
+    # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once;
+    # a budget an earlier, killed run of this command finished is not run again
+    resume = RunState.open(config, settings.fresh) if saved else None
     shared: dict = {}
     results = []
     for sparsity in settings.sparsities:
-        results.append(_run_budget(config, settings.for_sparsity(sparsity), own, (train_data, valid_data, test_data), shared, saved, started))
+        key = f"sparsity{sparsity:g}"
+        done = resume.load(f"{key}/result") if resume else None
+        if done is not None:
+            logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished by an earlier run of this command ({resume.folder})")
+            results.append(done)
+            continue
+        budget_settings = settings.for_sparsity(sparsity)
+        results.append(_run_budget(config, budget_settings, own, (train_data, valid_data, test_data), shared, saved, started, resume, key))
+        if resume:
+            resume.save(f"{key}/result", results[-1])
         started = time.time()
     if len(results) > 1 and settings.result_file:
         write_result(results, settings.result_file)
         logger.info(set_color("results of every budget written to", "blue") + f" {settings.result_file}")
+    if resume:
+        resume.finish()
     return results
 
 
-def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float) -> dict:
+def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float, resume=None, key="") -> dict:
     """One budget: a fresh backbone (the seed's initial weights), the method, the test, the export, the result."""
     logger = getLogger()
     train_data, valid_data, test_data = splits
@@ -159,7 +173,7 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
 
     # ---- 5. the method fills the budget and trains the model under it (train and valid splits only)
     context = RunContext(
-        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved, shared
+        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved, shared, resume, key
     )
     outcome = method.run(context)
     trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint

@@ -166,10 +166,13 @@ class BetTrainer(BudgetTrainer):
     # Every file of a search is named <run_name>-<what>; the population file claims the name.
     claimed_suffix = "-population.npz"
 
-    def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng, shared=None):
+    def __init__(self, config, model, settings: BetSettings, budget: Budget, user_frequency, item_frequency, rng, shared=None,
+                 resume=None, budget_key: str = ""):
         super().__init__(config, model)
         self.settings, self.budget, self.rng = settings, budget, rng
         self.shared = shared if shared is not None else {}  # the pretraining, for a run's later budgets
+        # a killed run's finished units of work (recbole_bet.resume), and this budget's name among them
+        self.resume, self.budget_key = resume, budget_key
         self.sampler = ActionSampler(budget, user_frequency, item_frequency, beta_max=settings.beta_max)
         self.predictor = FitnessPredictor(user_frequency, item_frequency, budget.d_max).to(self.device)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
@@ -184,6 +187,8 @@ class BetTrainer(BudgetTrainer):
         RecBole's ``stopping_step``); return its validation quality, Eq. 12's denominator. A run of several
         budgets pretrains once: the later ones start from the same table and share ``q_full``."""
         loaders = (train_data, valid_data)
+        if "bet_pretrain" not in self.shared and self.resume and self.resume.load("bet-pretrain") is not None:
+            self.shared["bet_pretrain"] = self.resume.load("bet-pretrain")  # pretrained by a killed run of this command
         if "bet_pretrain" in self.shared:  # an earlier budget of this run pretrained the same full table
             self.pretrained_state, q_full, self.curve, streams = self.shared["bet_pretrain"]
             self.model.load_state_dict(self.pretrained_state)
@@ -193,7 +198,30 @@ class BetTrainer(BudgetTrainer):
         valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step)
         self.pretrained_state = copy.deepcopy(self.model.state_dict())
         self.shared["bet_pretrain"] = (self.pretrained_state, quality(valid), self.curve, random_state(loaders, self.rng))
+        if self.resume:
+            self.resume.save("bet-pretrain", self.shared["bet_pretrain"])
         return quality(valid)
+
+    # -- resume: the search's state between two iterations or two retrainings ----------------------------
+
+    def unit(self, name: str) -> str:
+        return f"{self.budget_key}/{name}"
+
+    def save_progress(self, name: str, payload: dict, train_data, valid_data) -> None:
+        """Keep a finished unit of this budget's search, with the predictor, its optimiser and every random stream."""
+        if self.resume:
+            self.resume.save(self.unit(name), dict(
+                payload, predictor=self.predictor.state_dict(), predictor_optimizer=self.predictor_optimizer.state_dict(),
+                streams=random_state((train_data, valid_data), self.rng)))
+
+    def load_progress(self, name: str, train_data, valid_data) -> dict | None:
+        """A finished unit of a killed run of this command, with the predictor and the random streams put back."""
+        saved = self.resume.load(self.unit(name)) if self.resume else None
+        if saved is not None:
+            self.predictor.load_state_dict(saved["predictor"])
+            self.predictor_optimizer.load_state_dict(saved["predictor_optimizer"])
+            set_random_state(saved["streams"], (train_data, valid_data), self.rng)
+        return saved
 
     # -- lines 4-5 -----------------------------------------------------------------------------------
 
@@ -266,6 +294,10 @@ class BetTrainer(BudgetTrainer):
         retrained = []
         start = self.pretrained_state if self.settings.bet_retrain_from == "pretrained" else self.initial_state
         for rank, index in enumerate(population.top(self.settings.bet_retrain_top)):
+            done = self.load_progress(f"bet-retrain{rank}", train_data, valid_data)
+            if done is not None:  # retrained by a killed run of this command
+                retrained.append(done["record"])
+                continue
             self.model.load_state_dict(start)
             self.model.apply_action(population.actions[index])
             valid = self.fit_phase(f"retrain{rank}", train_data, valid_data)
@@ -273,6 +305,7 @@ class BetTrainer(BudgetTrainer):
                 {"index": int(index), "checkpoint": self.saved_model_file, "valid": valid, "quality": quality(valid),
                  "curve": self.curve}
             )
+            self.save_progress(f"bet-retrain{rank}", {"record": retrained[-1]}, train_data, valid_data)
             getLogger().info(
                 set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
                 f" validation quality {quality(valid):.4f}"
@@ -293,8 +326,13 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     logger.info(set_color("pretrained full table", "green") + f": validation quality {q_full:.4f}")
 
     population = Population()
+    first = 0
+    saved = trainer.load_progress("bet-search", train_data, valid_data)
+    if saved is not None:  # a killed run of this command finished iterations 0 .. t
+        population, first = saved["population"], saved["t"] + 1
+        logger.info(set_color("BET search", "green") + f": continuing after iteration {saved['t']} of a killed run")
     population_file = f"{trainer.run_name}-population.npz"
-    iterations = tqdm(range(settings.bet_iterations), desc="BET search", ncols=100, disable=not trainer.show_progress)
+    iterations = tqdm(range(first, settings.bet_iterations), desc="BET search", ncols=100, disable=not trainer.show_progress)
     search_started = time.time()
     for t in iterations:  # line 3
         tick = time.time()
@@ -315,6 +353,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         record["predictor_loss"] = trainer.update_predictor(population)  # lines 16-20
         record["seconds"] = round(time.time() - tick, 3)
         population.save(population_file)
+        trainer.save_progress("bet-search", {"t": t, "population": population}, train_data, valid_data)
         best = float(population.fitness.max())
         iterations.set_postfix(best=f"{best:.4f}")
         logger.info(

@@ -42,6 +42,7 @@ def run_cli(*args, cwd):
         (["--bet_nonsense=3"], "unknown key 'bet_nonsense'"),
         (["--tune_allocator=maybe"], "tune_allocator='maybe'; allowed: True or False"),
         (["--screened_ranking=3"], "screened_ranking=3; allowed: True or False"),
+        (["--fresh=maybe"], "fresh='maybe'; allowed: True or False"),
         (["--result_file=out/a=b.json"], "argument '--result_file=out/a=b.json' is not --key=value with exactly one '='"),
         (["--epochs", "3"], "argument '--epochs' is not --key=value with exactly one '='"),
         (["--config_files=nothere.yaml"], "config file 'nothere.yaml' does not exist"),

@@ -35,6 +35,9 @@ class RunContext:
         shared (dict): what a method computed for an earlier budget of the same run that does not depend on the
             budget (BET's pretraining, magnitude pruning's full table, OptEmbed's supernet), by name: a method
             stores it at the first budget and reads it back at the others.
+        resume (RunState | None): the unfinished run's saved units of work (:mod:`recbole_bet.resume`); None
+            without checkpoints.
+        budget_key (str): this budget's name among them, e.g. ``sparsity0.9``.
     """
 
     config: object
@@ -49,6 +52,8 @@ class RunContext:
     valid_data: object
     saved: bool = True
     shared: dict = field(default_factory=dict)
+    resume: object = None
+    budget_key: str = ""
 
     @property
     def show_progress(self) -> bool:

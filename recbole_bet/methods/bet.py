@@ -14,7 +14,7 @@ class Bet(Method):
     def run(self, context: RunContext) -> Outcome:
         trainer = BetTrainer(
             context.config, context.model, context.settings, context.budget, context.user_frequency,
-            context.item_frequency, context.rng, context.shared,
+            context.item_frequency, context.rng, context.shared, context.resume, context.budget_key,
         )
         search = bet_search(trainer, context.train_data, context.valid_data)
         action = search.action.check(context.budget)

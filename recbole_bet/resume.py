@@ -1,0 +1,99 @@
+"""Runs that survive being killed: rerunning the same command continues from the last finished unit of work.
+
+A run with checkpoints keeps its progress under ``<checkpoint_dir>/unfinished-run/`` while it runs:
+``run.json`` (the configuration it was started with) and one file per finished unit of work, written
+atomically (a temporary file, then a rename), so a kill at any moment (``kill -9``, out of memory, a
+preempted machine) leaves every file whole or absent. The units:
+
+* each finished budget's result;
+* BET's pretraining (with every random stream as it left them, :func:`recbole_bet.trainer.random_state`);
+* each BET search iteration (the population, the predictor and its optimiser, every random stream);
+* each BET selective retraining.
+
+Rerunning the same command loads them and goes on; because the random streams are put back where
+they were, the final action and metrics are those of an uninterrupted run, bit for bit (times and
+checkpoint names differ). A finished run removes the folder. A command whose configuration differs
+from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from recbole_bet.config import ConfigError
+
+FOLDER = "unfinished-run"
+# keys that do not change what a run computes: they may differ between the killed run and its rerun
+VOLATILE = {"fresh", "show_progress", "state", "result_file", "checkpoint_dir", "device", "gpu_id", "use_gpu",
+            "log_wandb", "wandb_project", "export_table", "tune_allocator", "worker", "nproc", "world_size",
+            "ip", "port", "offset", "single_spec", "local_rank"}
+
+
+def fingerprint(config) -> dict[str, str]:
+    """What a run computes from: every key of the final config but the volatile ones, as text."""
+    return {str(k): repr(v) for k, v in sorted(config.final_config_dict.items(), key=lambda kv: str(kv[0])) if k not in VOLATILE}
+
+
+class RunState:
+    """The unfinished run's folder: named units of work, saved and loaded whole.
+
+    Args:
+        folder (Path): ``<checkpoint_dir>/unfinished-run``.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    @classmethod
+    def open(cls, config, fresh: bool) -> "RunState":
+        """The state of this run: the unfinished one in the checkpoint folder if its configuration is this one's,
+        a new one otherwise (``fresh``, or none there); a different unfinished run is refused."""
+        folder = Path(config["checkpoint_dir"] or "saved") / FOLDER
+        if fresh and folder.exists():
+            shutil.rmtree(folder)
+        mine = fingerprint(config)
+        saved = folder / "run.json"
+        if saved.is_file():
+            theirs = json.loads(saved.read_text())
+            differing = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            if differing:
+                shown = ", ".join(f"{k} ({theirs.get(k, 'unset')} there, {mine.get(k, 'unset')} here)" for k in differing[:4])
+                more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
+                raise ConfigError(
+                    f"{folder} holds an unfinished run with other keys: {shown}{more}; rerun its command to continue it, "
+                    "or pass --fresh=True to start over (or another --checkpoint_dir)"
+                )
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomically(saved, json.dumps(mine, indent=1).encode())
+        return cls(folder)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name.replace('/', '--')}.pt"
+
+    def load(self, name: str):
+        """The unit ``name`` if it was finished, else None."""
+        path = self._path(name)
+        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+
+    def save(self, name: str, value) -> None:
+        """Keep the finished unit ``name`` (atomically)."""
+        path = self._path(name)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(value, tmp)
+        os.replace(tmp, path)
+
+    def finish(self) -> None:
+        """The run is done: nothing to continue."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

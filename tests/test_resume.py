@@ -1,0 +1,104 @@
+"""A killed run continues where it stopped: rerunning the same command gives the uninterrupted result, bit for bit."""
+
+import pytest
+
+from recbole_bet.config import ConfigError
+from recbole_bet.export import read_table
+from recbole_bet.quick_start import run_recbole_bet
+from recbole_bet.search import BetTrainer
+from recbole_bet.trainer import BudgetTrainer
+
+TINY = {"method": "bet", "bet_iterations": 4, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 2}
+
+
+class Killed(Exception):
+    """Stands for kill -9: the process stops between two statements."""
+
+
+def what_counts(result):
+    """A run's outcome without its times and file names: the chosen sizes, metrics and the search's records."""
+    _, _, sizes = read_table(result["export"]["path"])
+    records = [{k: v for k, v in r.items() if k != "seconds"} for r in result["search"]]
+    return {"sizes": {n: s.tolist() for n, s in sizes.items()}, "test": result["test"], "valid": result["valid"],
+            "search": records, "full_quality": result["bet"]["full_quality"],
+            "retrained": [{k: r[k] for k in ("index", "valid", "quality", "curve")} for r in result["bet"]["retrained"]]}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("whole")
+    keys = dict(TINY, show_progress=False, state="WARNING", checkpoint_dir=str(folder))
+    return what_counts(run_recbole_bet("LightGCN", "ml-100k", config_dict=keys))
+
+
+def kill_at(monkeypatch, where: str):
+    """Stop the run at a point: before search iteration 2 (iterations 0 and 1 finished), before the pretraining's
+    end, or in the second retraining."""
+    if where == "search":
+        real = BetTrainer.sample_candidates
+        monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: (_ for _ in ()).throw(Killed()) if t == 2 else real(self, t))
+    else:
+        real = BudgetTrainer.fit_phase
+        phase = {"retraining": "retrain1"}[where]
+
+        def fit_phase(self, name, *args, **kwargs):
+            if name == phase:
+                raise Killed()
+            return real(self, name, *args, **kwargs)
+
+        monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+
+
+@pytest.mark.parametrize("where", ["search", "retraining"])
+def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted, fast_config, monkeypatch):
+    keys = dict(fast_config, **TINY)
+    kill_at(monkeypatch, where)
+    with pytest.raises(Killed):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    monkeypatch.undo()
+    phases, real = [], BudgetTrainer.fit_phase
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: phases.append(name) or real(self, name, *a, **kw))
+    iterations, sample = [], BetTrainer.sample_candidates
+    monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: iterations.append(t) or sample(self, t))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert "pretrain" not in phases  # finished before the kill: not done again
+    assert iterations == ([2, 3] if where == "search" else [])  # nor the finished search iterations
+    assert phases == (["retrain0", "retrain1"] if where == "search" else ["retrain1"])
+    assert what_counts(again) == uninterrupted
+
+
+def test_another_configuration_is_refused_and_fresh_starts_over(fast_config, monkeypatch):
+    keys = dict(fast_config, **TINY)
+    kill_at(monkeypatch, "search")
+    with pytest.raises(Killed):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match=r"holds an unfinished run with other keys: seed \(2020 there, 7 here\)"):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7))
+    with pytest.raises(ConfigError, match=r"bet_iterations \(4 there, 5 here\).*--fresh=True"):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_iterations=5))
+    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7, fresh=True))
+    assert result["seed"] == 7 and [r["t"] for r in result["search"]] == [0, 1, 2, 3]
+    # a finished run leaves nothing to continue: any command may follow
+    assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
+
+
+def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeypatch):
+    keys = dict(fast_config, method="es", epochs=1, sparsity=[0.8, 0.9])
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=fast_config["checkpoint_dir"] + "-whole"))
+    real, calls = BudgetTrainer.fit_phase, []
+
+    def fit_phase(self, name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:  # the second budget's training
+            raise Killed()
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+    with pytest.raises(Killed):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    calls.clear()
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: calls.append(name) or real(self, name, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert len(calls) == 1  # only the second budget trained
+    assert [r["test"] for r in again] == [r["test"] for r in whole]
