@@ -125,6 +125,23 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
     # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once;
     # a budget an earlier, killed run of this command finished is not run again
     resume = RunState.open(config, settings.fresh) if saved else None
+    try:
+        results = _run_budgets(config, settings, own, (train_data, valid_data, test_data), saved, started, resume)
+    except (ConfigError, BudgetError):
+        if resume:  # bad input is not a run to continue: the same command would fail again
+            resume.finish()
+        raise
+    if len(results) > 1 and settings.result_file:
+        write_result(results, settings.result_file)
+        logger.info(set_color("results of every budget written to", "blue") + f" {settings.result_file}")
+    if resume:
+        resume.finish()
+    return results
+
+
+def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, started: float, resume) -> list[dict]:
+    """Every budget of the run in turn; one that a killed run of this command finished is read back."""
+    logger = getLogger()
     shared: dict = {}
     results = []
     for sparsity in settings.sparsities:
@@ -134,16 +151,10 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
             logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished by an earlier run of this command ({resume.folder})")
             results.append(done)
             continue
-        budget_settings = settings.for_sparsity(sparsity)
-        results.append(_run_budget(config, budget_settings, own, (train_data, valid_data, test_data), shared, saved, started, resume, key))
+        results.append(_run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key))
         if resume:
             resume.save(f"{key}/result", results[-1])
         started = time.time()
-    if len(results) > 1 and settings.result_file:
-        write_result(results, settings.result_file)
-        logger.info(set_color("results of every budget written to", "blue") + f" {settings.result_file}")
-    if resume:
-        resume.finish()
     return results
 
 

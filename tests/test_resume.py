@@ -102,3 +102,13 @@ def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeyp
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     assert len(calls) == 1  # only the second budget trained
     assert [r["test"] for r in again] == [r["test"] for r in whole]
+
+
+def test_bad_input_found_during_a_run_leaves_nothing_to_continue(fast_config, tmp_path):
+    """ESAPN finds at its start that the budget is too small: the command is wrong, not interrupted, so the next
+    command in that folder is not refused."""
+    from recbole_bet.budget import BudgetError
+
+    with pytest.raises(BudgetError, match="ESAPN starts every row at size 2"):
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="esapn", sparsity=0.99))
+    assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
