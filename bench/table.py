@@ -243,6 +243,26 @@ def headline(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def methods_table(results: list[dict], dataset: str, model: str) -> str:
+    """Every method at every budget for one dataset and backbone, compact: test N@20 and R@20 (mean ± std over
+    seeds, and how many), the exported table's bytes and the wall time ÷ the full table's; the best per budget in bold."""
+    groups = group(r for r in results if r["dataset"] == dataset and r["model"] == model)
+    full = next((summary(v) for k, v in groups.items() if k[2] == "full"), None)
+    lines = ["| sparsity | method | seeds | N@20 | R@20 | table bytes | s ÷ full |", "|---|---|---|---|---|---|---|"]
+    if full:
+        lines.append(f"| 0 | full | {len(full['seeds'])} | {fmt(full, 'ndcg@20')} | {fmt(full, 'recall@20')} | {cell_bytes(full)} | 1.0 |")
+    for sparsity in sorted({k[3] for k in groups if k[2] not in ("full", "recbole")}):
+        here = {k[2]: summary(groups[k]) for k in groups if k[3] == sparsity and k[2] not in ("full", "recbole")}
+        best = max(here, key=lambda m: here[m]["mean"]["ndcg@20"])
+        for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
+            s = here[method]
+            n20 = fmt(s, "ndcg@20")
+            ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
+            lines.append(f"| {sparsity} | {LABEL.get(method, method)} | {len(s['seeds'])} | {f'**{n20}**' if method == best else n20} | "
+                         f"{fmt(s, 'recall@20')} | {cell_bytes(s)} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
 def csv_row(key, s) -> dict:
     dataset, model, method, sparsity = key
     row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
@@ -279,6 +299,12 @@ def main(argv=None):
     if results:
         (out / "headline.md").write_text(headline(results))
         print(f"written to {out / 'headline.md'}")
+    for dataset, model in sorted({(r["dataset"], r["model"]) for r in results if r["method"] not in ("recbole",)}):
+        methods = {r["method"] for r in results if (r["dataset"], r["model"]) == (dataset, model)}
+        if len(methods - {"full", "es", "mr", "bet"}) > 0:  # the every-method table, where other methods ran
+            path = out / f"methods-{dataset}-{model}.md"
+            path.write_text(methods_table(results, dataset, model))
+            print(f"written to {path}")
 
 
 if __name__ == "__main__":

@@ -138,6 +138,10 @@ def test_table_compares_bet_with_the_best_of_every_baseline_and_reports_bytes_an
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
     assert head[2].endswith("| 0.3400 | 0.971 (PEP) | n/a |  |")  # BET loses to PEP here, and says so
     assert "| 0.2050 |" in head[2]  # OptEmbed's column
+    compact = (tmp_path / "out" / "methods-toy-LightGCN.md").read_text().splitlines()
+    assert compact[2] == "| 0 | full | 2 | 0.4000 ± 0.0000 | 0.1000 ± 0.0000 | 500 | 1.0 |"
+    assert "| 0.9 | PEP | 2 | **0.3500 ± 0.0141** | 0.1000 ± 0.0000 | 700 | 4.0 |" in compact  # the best of its budget in bold
+    assert "| 0.9 | BET | 2 | 0.3400 ± 0.0141 |" in "\n".join(compact)
 
 
 def test_sweep_passes_a_method_key_to_that_method_only():
