@@ -148,18 +148,18 @@ def test_a_torch_without_a_working_int_mm_keeps_the_float_path(broken, monkeypat
     config, train, valid, _ = build_data("LightGCN")
     model = get_model("LightGCN")(config, train._dataset).eval()
     expected = evaluate(model, config, valid, screened=True)
-    if broken == "missing":
-        monkeypatch.delattr(torch, "_int_mm")
-    elif broken == "wrong sums":
-        monkeypatch.setattr(torch, "_int_mm", lambda a, b: (a.long() @ b.long() + 1).int())
-    else:
-        monkeypatch.setattr(torch, "_int_mm", lambda a, b: (_ for _ in ()).throw(RuntimeError("no kernel")))
-    ranking.int_mm_available.cache_clear()
-    calls = []
-    monkeypatch.setattr(trainer_module, "screened_topk", lambda *a, **kw: calls.append(1))
     try:
-        assert not ranking.int_mm_available()
-        assert evaluate(model, config, valid, screened=True) == expected and not calls
+        with monkeypatch.context() as patch:
+            if broken == "missing":
+                patch.delattr(torch, "_int_mm")
+            elif broken == "wrong sums":
+                patch.setattr(torch, "_int_mm", lambda a, b: (a.long() @ b.long() + 1).int())
+            else:
+                patch.setattr(torch, "_int_mm", lambda a, b: (_ for _ in ()).throw(RuntimeError("no kernel")))
+            ranking.int_mm_available.cache_clear()
+            calls = []
+            patch.setattr(trainer_module, "screened_topk", lambda *a, **kw: calls.append(1))
+            assert not ranking.int_mm_available()
+            assert evaluate(model, config, valid, screened=True) == expected and not calls
     finally:
-        monkeypatch.undo()
         ranking.int_mm_available.cache_clear()

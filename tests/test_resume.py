@@ -52,10 +52,10 @@ def kill_at(monkeypatch, where: str):
 @pytest.mark.parametrize("where", ["search", "retraining"])
 def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted, fast_config, monkeypatch):
     keys = dict(fast_config, **TINY)
-    kill_at(monkeypatch, where)
-    with pytest.raises(Killed):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # (monkeypatch itself also holds conftest's sys.argv for RecBole)
+        kill_at(patch, where)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     phases, real = [], BudgetTrainer.fit_phase
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: phases.append(name) or real(self, name, *a, **kw))
     iterations, sample = [], BetTrainer.sample_candidates
@@ -69,10 +69,10 @@ def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted
 
 def test_another_configuration_is_refused_and_fresh_starts_over(fast_config, monkeypatch):
     keys = dict(fast_config, **TINY)
-    kill_at(monkeypatch, "search")
-    with pytest.raises(Killed):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        kill_at(patch, "search")
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     with pytest.raises(ConfigError, match=r"holds an unfinished run with other keys: seed \(2020 there, 7 here\)"):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7))
     with pytest.raises(ConfigError, match=r"bet_iterations \(4 there, 5 here\).*--fresh=True"):
