@@ -226,6 +226,8 @@ class RunSettings(CheckedSettings):
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
         fresh (bool): start over instead of continuing the unfinished run in the checkpoint folder
             (:mod:`recbole_bet.resume`).
+        ray (bool): run BET's selective retrainings as ray tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
+        ray_address (str | None): join this ray cluster instead of starting a local instance.
     """
 
     method: str = "bet"
@@ -235,6 +237,8 @@ class RunSettings(CheckedSettings):
     tune_allocator: bool = field(default=True, metadata=boolean())
     screened_ranking: bool = field(default=True, metadata=boolean())
     fresh: bool = field(default=False, metadata=boolean())
+    ray: bool = field(default=False, metadata=boolean())
+    ray_address: str | None = None
 
     def __post_init__(self):
         from recbole_bet.methods import method_names

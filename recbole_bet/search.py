@@ -30,6 +30,7 @@ from recbole_bet.config import CheckedSettings, choice, integer, real
 from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
+from recbole_bet.fanout import ray_retrainings, retrain
 from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
 
 QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
@@ -286,30 +287,36 @@ class BetTrainer(BudgetTrainer):
         """Train the top-k measured actions to convergence; the best on validation wins (Eq. 14).
 
         Each starts from the initial weights (``bet_retrain_from: scratch``, the paper) or from the
-        pretrained full table under the action's masks (``pretrained``, which converges sooner).
+        pretrained full table under the action's masks (``pretrained``, which converges sooner), and from its
+        own seed (:mod:`recbole_bet.fanout`), so that with ``ray: True`` they run as ray tasks, with the same result.
 
         Returns:
             (population index of the winner, its checkpoint, its validation result, one record per retrained action)
         """
-        retrained = []
+        retrained = {}
         start = self.pretrained_state if self.settings.bet_retrain_from == "pretrained" else self.initial_state
-        for rank, index in enumerate(population.top(self.settings.bet_retrain_top)):
+        top = population.top(self.settings.bet_retrain_top)
+        todo = []
+        for rank, index in enumerate(top):
             done = self.load_progress(f"bet-retrain{rank}", train_data, valid_data)
             if done is not None:  # retrained by a killed run of this command
-                retrained.append(done["record"])
-                continue
-            self.model.load_state_dict(start)
-            self.model.apply_action(population.actions[index])
-            valid = self.fit_phase(f"retrain{rank}", train_data, valid_data)
-            retrained.append(
-                {"index": int(index), "checkpoint": self.saved_model_file, "valid": valid, "quality": quality(valid),
-                 "curve": self.curve}
-            )
-            self.save_progress(f"bet-retrain{rank}", {"record": retrained[-1]}, train_data, valid_data)
+                retrained[rank] = done["record"]
+            else:
+                todo.append((rank, population.actions[index]))
+        # each retraining from its own seed (recbole_bet.fanout): here one by one, or as ray tasks, the same result
+        if self.config["ray"] and todo:
+            finished = ray_retrainings(self.config, self.run_name, start, todo)
+        else:
+            finished = ((rank, retrain(self, start, action, rank, train_data, valid_data)) for rank, action in todo)
+        for rank, (valid, checkpoint, curve) in finished:
+            index = top[rank]
+            retrained[rank] = {"index": int(index), "checkpoint": checkpoint, "valid": valid, "quality": quality(valid), "curve": curve}
+            self.save_progress(f"bet-retrain{rank}", {"record": retrained[rank]}, train_data, valid_data)
             getLogger().info(
                 set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
                 f" validation quality {quality(valid):.4f}"
             )
+        retrained = [retrained[rank] for rank in range(len(top))]
         winner = max(retrained, key=lambda r: r["quality"])  # first of equals
         return winner["index"], winner["checkpoint"], winner["valid"], retrained
 

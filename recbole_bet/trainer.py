@@ -163,9 +163,10 @@ class BudgetTrainer(Trainer):
     #: the file whose exclusive creation claims this run's checkpoint name (see claim_unique_name)
     claimed_suffix = ".pth"
 
-    def __init__(self, config, model):
+    def __init__(self, config, model, run_name: str | None = None):
         super().__init__(config, model)
-        self.saved_model_file = claim_unique_name(self.saved_model_file, self.claimed_suffix)
+        # run_name: another process's run (a ray task of it), whose name that process has claimed
+        self.saved_model_file = f"{run_name}.pth" if run_name else claim_unique_name(self.saved_model_file, self.claimed_suffix)
         # every file of a multi-phase run is <run_name>-<phase>... (see fit_phase)
         self.run_name = str(Path(self.saved_model_file).with_suffix(""))
         self.eval_collector = TopkCollector(config)

@@ -1,0 +1,75 @@
+"""BET's selective retrainings (Algorithm 1, line 22) one by one or as ray tasks, with the same result.
+
+Each retraining of rank ``k`` starts from its own seed, :func:`retraining_seed`, whatever ran before
+it: every random stream (torch, numpy, Python, RecBole's loaders) is seeded with it before the
+retraining. A ray task rebuilds the run's data from its config (RecBole's split is deterministic),
+builds the backbone, loads the start weights and trains on as many threads as the parent process, so
+``--ray=True`` gives, bit for bit, the retrainings of ``--ray=False``; only the wall time changes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from recbole.utils import init_seed
+
+from recbole_bet.trainer import BudgetTrainer
+
+
+def retraining_seed(seed: int, rank: int) -> int:
+    """The seed of the ``rank``-th retraining of a run seeded ``seed``."""
+    return int(seed) + 7919 * (rank + 1)
+
+
+def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data) -> tuple[dict, str, list]:
+    """Train ``action`` from the weights ``start`` to convergence into ``<run_name>-retrain<rank>.pth``.
+
+    Returns:
+        (the best validation result, its checkpoint, the validation curve)
+    """
+    seed = retraining_seed(trainer.config["seed"], rank)
+    init_seed(seed, trainer.config["reproducibility"])
+    for loader in (train_data, valid_data):
+        loader.generator.manual_seed(seed)
+    trainer.model.load_state_dict(start)
+    trainer.model.apply_action(action)
+    valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data)
+    return valid, trainer.saved_model_file, trainer.curve
+
+
+def retrain_task(config, run_name: str, start: dict, action, rank: int, threads: int) -> tuple[dict, str, list]:
+    """:func:`retrain` in another process (a ray task): the run's data and backbone rebuilt from ``config``."""
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_bet.quick_start import deterministic_algorithms
+
+    torch.set_num_threads(threads)  # the parent's: the same summation order, the same weights
+    config.compatibility_settings()  # RecBole's numpy aliases, which its Config sets when made, not when unpickled
+    with deterministic_algorithms(config["reproducibility"]):
+        init_seed(config["seed"], config["reproducibility"])
+        train_data, valid_data, _ = data_preparation(config, create_dataset(config))
+        model = config.model_class(config, train_data._dataset).to(config["device"])
+        trainer = BudgetTrainer(config, model, run_name=run_name)
+        return retrain(trainer, start, action, rank, train_data, valid_data)
+
+
+def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]]):
+    """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
+    ``(rank, (valid, checkpoint, curve))`` in rank order."""
+    import ray
+
+    if not ray.is_initialized():
+        root = str(Path(__file__).resolve().parents[1])  # workers import recbole_bet as this process does
+        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}}
+        if config["ray_address"]:
+            ray.init(address=config["ray_address"], runtime_env=runtime_env)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+    gpu = torch.device(config["device"]).type == "cuda"
+    task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(retrain_task)
+    start_ref = ray.put(start)
+    refs = [(rank, task.remote(config, run_name, start_ref, action, rank, torch.get_num_threads())) for rank, action in jobs]
+    for rank, ref in refs:
+        yield rank, ray.get(ref)

@@ -1,0 +1,34 @@
+"""BET's selective retrainings as ray tasks (a local instance with 2 CPUs): the same result as one by one."""
+
+import pytest
+
+from recbole_bet.fanout import retraining_seed
+from recbole_bet.quick_start import run_recbole_bet
+
+TINY = {"method": "bet", "bet_iterations": 2, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 3}
+
+
+@pytest.fixture
+def local_ray():
+    import ray
+
+    yield
+    ray.shutdown()
+
+
+def test_ray_retrainings_equal_the_retrainings_one_by_one(fast_config, tmp_path, local_ray):
+    alone = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **TINY))
+    fanned = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, checkpoint_dir=str(tmp_path / "ray"), ray=True, **TINY))
+    import ray
+
+    assert ray.is_initialized()  # the retrainings did run as tasks
+    assert fanned["test"] == alone["test"] and fanned["sizes"] == alone["sizes"]
+    for a, b in zip(alone["bet"]["retrained"], fanned["bet"]["retrained"]):
+        assert (a["index"], a["valid"], a["curve"]) == (b["index"], b["valid"], b["curve"])
+        assert b["checkpoint"].startswith(str(tmp_path / "ray"))  # written by the task where the run keeps its files
+
+
+def test_each_retraining_has_its_own_seed():
+    seeds = [retraining_seed(2020, rank) for rank in range(5)]
+    assert len(set(seeds)) == 5 and seeds == [retraining_seed(2020, rank) for rank in range(5)]
+    assert retraining_seed(7, 0) != retraining_seed(2020, 0)
