@@ -23,8 +23,15 @@ def retraining_seed(seed: int, rank: int) -> int:
     return int(seed) + 7919 * (rank + 1)
 
 
-def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data) -> tuple[dict, str, list]:
-    """Train ``action`` from the weights ``start`` to convergence into ``<run_name>-retrain<rank>.pth``.
+def retraining_progress(resume, budget_key: str, rank: int):
+    """The unit of an unfinished run (:mod:`recbole_bet.resume`) that keeps the ``rank``-th retraining's epochs; None
+    without one."""
+    return (resume, f"{budget_key}/bet-retrain{rank}-epochs") if resume is not None else None
+
+
+def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data, progress=None) -> tuple[dict, str, list]:
+    """Train ``action`` from the weights ``start`` to convergence into ``<run_name>-retrain<rank>.pth``; with
+    ``progress`` (:func:`retraining_progress`), a killed run's retraining goes on from its last kept epoch.
 
     Returns:
         (the best validation result, its checkpoint, the validation curve)
@@ -35,11 +42,11 @@ def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, 
         loader.generator.manual_seed(seed)
     trainer.model.load_state_dict(start)
     trainer.model.apply_action(action)
-    valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data)
+    valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data, progress=progress)
     return valid, trainer.saved_model_file, trainer.curve
 
 
-def retrain_task(config, run_name: str, start: dict, action, rank: int, threads: int) -> tuple[dict, str, list]:
+def retrain_task(config, run_name: str, start: dict, action, rank: int, threads: int, progress=None) -> tuple[dict, str, list]:
     """:func:`retrain` in another process (a ray task): the run's data and backbone rebuilt from ``config``."""
     from recbole.data import create_dataset, data_preparation
 
@@ -52,12 +59,13 @@ def retrain_task(config, run_name: str, start: dict, action, rank: int, threads:
         train_data, valid_data, _ = data_preparation(config, create_dataset(config))
         model = config.model_class(config, train_data._dataset).to(config["device"])
         trainer = BudgetTrainer(config, model, run_name=run_name)
-        return retrain(trainer, start, action, rank, train_data, valid_data)
+        return retrain(trainer, start, action, rank, train_data, valid_data, progress)
 
 
-def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]]):
+def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = ""):
     """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
-    ``(rank, (valid, checkpoint, curve))`` in rank order."""
+    ``(rank, (valid, checkpoint, curve))`` in rank order. With ``resume``, each task keeps its epochs there
+    (:func:`retraining_progress`; the tasks share this machine's file system, or a cluster's shared one)."""
     import ray
 
     if not ray.is_initialized():
@@ -70,6 +78,7 @@ def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, ob
     gpu = torch.device(config["device"]).type == "cuda"
     task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(retrain_task)
     start_ref = ray.put(start)
-    refs = [(rank, task.remote(config, run_name, start_ref, action, rank, torch.get_num_threads())) for rank, action in jobs]
+    refs = [(rank, task.remote(config, run_name, start_ref, action, rank, torch.get_num_threads(),
+                               retraining_progress(resume, budget_key, rank))) for rank, action in jobs]
     for rank, ref in refs:
         yield rank, ray.get(ref)

@@ -30,7 +30,7 @@ from recbole_bet.config import CheckedSettings, choice, integer, real
 from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
-from recbole_bet.fanout import ray_retrainings, retrain
+from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
 from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
 
 QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
@@ -196,7 +196,8 @@ class BetTrainer(BudgetTrainer):
             set_random_state(streams, loaders, self.rng)  # as if pretrained here: the same search as a run alone
             return q_full
         self.model.apply_action(full_table(self.budget))
-        valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step)
+        valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step,
+                               progress=(self.resume, "bet-pretrain-epochs"))
         self.pretrained_state = copy.deepcopy(self.model.state_dict())
         self.shared["bet_pretrain"] = (self.pretrained_state, quality(valid), self.curve, random_state(loaders, self.rng))
         if self.resume:
@@ -207,6 +208,10 @@ class BetTrainer(BudgetTrainer):
 
     def unit(self, name: str) -> str:
         return f"{self.budget_key}/{name}"
+
+    def progress(self, rank: int):
+        """The unit that keeps the ``rank``-th retraining's epochs (:meth:`BudgetTrainer.fit_phase`)."""
+        return retraining_progress(self.resume, self.budget_key, rank)
 
     def save_progress(self, name: str, payload: dict, train_data, valid_data) -> None:
         """Keep a finished unit of this budget's search, with the predictor, its optimiser and every random stream."""
@@ -305,9 +310,10 @@ class BetTrainer(BudgetTrainer):
                 todo.append((rank, population.actions[index]))
         # each retraining from its own seed (recbole_bet.fanout): here one by one, or as ray tasks, the same result
         if self.config["ray"] and todo:
-            finished = ray_retrainings(self.config, self.run_name, start, todo)
+            finished = ray_retrainings(self.config, self.run_name, start, todo, self.resume, self.budget_key)
         else:
-            finished = ((rank, retrain(self, start, action, rank, train_data, valid_data)) for rank, action in todo)
+            finished = ((rank, retrain(self, start, action, rank, train_data, valid_data, self.progress(rank)))
+                        for rank, action in todo)
         for rank, (valid, checkpoint, curve) in finished:
             index = top[rank]
             retrained[rank] = {"index": int(index), "checkpoint": checkpoint, "valid": valid, "quality": quality(valid), "curve": curve}

@@ -191,7 +191,8 @@ class BudgetTrainer(Trainer):
         self.best_valid_score, self.best_valid_result = -np.inf, None
         self.optimizer = optimizer or self._build_optimizer()
 
-    def fit_phase(self, name: str | None, train_data, valid_data, stopping_step: int | None = None, optimizer=None) -> dict:
+    def fit_phase(self, name: str | None, train_data, valid_data, stopping_step: int | None = None, optimizer=None,
+                  progress=None) -> dict:
         """One phase of a multi-phase method: train the model as it is now with RecBole's ``fit`` (early
         stopping on validation after ``stopping_step`` validations without improvement; default RecBole's
         ``stopping_step``) into its own checkpoint, then load its best epoch.
@@ -200,15 +201,63 @@ class BudgetTrainer(Trainer):
             name (str | None): the checkpoint is ``<run_name>-<name>.pth``; None: the run's own ``<run_name>.pth``
                 (a method's final training).
             optimizer (torch.optim.Optimizer, optional): default RecBole's, built afresh.
+            progress (tuple[RunState, str], optional): an unfinished run (:mod:`recbole_bet.resume`) and this phase's
+                unit in it: the phase's progress is kept after every validation, and a killed run of the same
+                command continues from its last kept epoch (:meth:`keep_progress`).
 
         Returns:
             dict: the best validation result.
         """
         self.reset_fit(stopping_step, optimizer)
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
-        super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]))
+        state, unit = progress if progress and progress[0] is not None else (None, None)
+        loaders = (train_data, valid_data)
+        stopped = self.restore_progress(state.load(unit), loaders) if state else False
+        if not stopped:
+            keep = (lambda epoch, score: self.keep_progress(state, unit, epoch, loaders)) if state else None
+            super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]),
+                        callback_fn=keep)
         self.load_best_model()
         return dict(self.best_valid_result)
+
+    # -- resume inside one training: a phase's state after each validation ---------------------------
+
+    def keep_progress(self, state, unit: str, epoch: int, loaders) -> None:
+        """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
+        the epoch and early-stopping counters, the best score and result, the curve, every random stream, and the
+        bytes of the best epoch's checkpoint (so a kill while RecBole rewrites that file loses nothing)."""
+        state.save(unit, {
+            "epoch": epoch,
+            "stopped": self.cur_step > self.stopping_step,  # RecBole's early_stopping ends fit here
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "best_valid_result": self.best_valid_result,
+            "curve": list(self.curve),
+            "train_loss_dict": dict(self.train_loss_dict),
+            "streams": random_state(loaders),
+            "best_checkpoint": Path(self.saved_model_file).read_bytes() if self.best_valid_result is not None else None,
+        })
+
+    def restore_progress(self, saved: dict | None, loaders) -> bool:
+        """Put back a phase kept by :meth:`keep_progress` (nothing if ``saved`` is None), so that ``fit`` goes on from
+        the next epoch as the killed run would have. Returns whether the phase had already ended."""
+        if saved is None:
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.start_epoch = saved["epoch"] + 1
+        self.cur_step, self.best_valid_score = saved["cur_step"], saved["best_valid_score"]
+        self.best_valid_result, self.curve = saved["best_valid_result"], list(saved["curve"])
+        self.train_loss_dict = dict(saved["train_loss_dict"])
+        if saved["best_checkpoint"] is not None:  # the best epoch's checkpoint, under this run's name
+            tmp = Path(self.saved_model_file + ".tmp")
+            tmp.write_bytes(saved["best_checkpoint"])
+            os.replace(tmp, self.saved_model_file)
+        set_random_state(saved["streams"], loaders)
+        self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
+        return bool(saved["stopped"]) or self.start_epoch >= self.epochs
 
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress=show_progress)

@@ -112,3 +112,61 @@ def test_bad_input_found_during_a_run_leaves_nothing_to_continue(fast_config, tm
     with pytest.raises(BudgetError, match="ESAPN starts every row at size 2"):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="esapn", sparsity=0.99))
     assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
+
+
+@pytest.mark.parametrize("unit", ["bet-pretrain-epochs", "sparsity0.9/bet-retrain1-epochs"])
+def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, uninterrupted, fast_config, monkeypatch):
+    """Killed right after a training's first epoch was kept (the pretraining, the second retraining): the rerun
+    trains only its later epochs, and ends with the uninterrupted result."""
+    keys = dict(fast_config, **TINY)
+    real_keep = BudgetTrainer.keep_progress
+
+    def keep_progress(self, state, name, epoch, loaders):
+        real_keep(self, state, name, epoch, loaders)
+        if name == unit and epoch == 0:
+            raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    trained, phase, real_epoch, real_fit = [], [None], BudgetTrainer._train_epoch, BudgetTrainer.fit_phase
+
+    def fit_phase(self, name, *args, **kwargs):  # which phase an epoch belongs to (fine-tunings belong to none)
+        phase[0] = name
+        try:
+            return real_fit(self, name, *args, **kwargs)
+        finally:
+            phase[0] = None
+
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+    monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: trained.append(
+        (phase[0], epoch)) or real_epoch(self, data, epoch, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    killed_phase = {"bet-pretrain-epochs": "pretrain", "sparsity0.9/bet-retrain1-epochs": "retrain1"}[unit]
+    assert [epoch for name, epoch in trained if name == killed_phase] == [1]  # epoch 0 was kept: not trained again
+    assert what_counts(again) == uninterrupted
+
+
+@pytest.mark.parametrize("method, unit", [("es", "sparsity0.9/final-epochs"), ("magprune", "magprune-full-epochs")])
+def test_other_methods_trainings_go_on_from_their_last_epoch(method, unit, fast_config, tmp_path, monkeypatch):
+    """Every method's final training, and the budget-free trainings (magnitude pruning's full table), keep their
+    epochs too."""
+    keys = dict(fast_config, method=method, epochs=3)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    real_keep = BudgetTrainer.keep_progress
+
+    def keep_progress(self, state, name, epoch, loaders):
+        real_keep(self, state, name, epoch, loaders)
+        if name == unit and epoch == 1:
+            raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    epochs, real_epoch = [], BudgetTrainer._train_epoch
+    monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(self, data, epoch, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert epochs == ([2] if method == "es" else [2, 0, 1, 2])  # magnitude pruning: then its fine-tuning, all of it
+    assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])

@@ -59,6 +59,14 @@ class RunContext:
     def show_progress(self) -> bool:
         return bool(self.config["show_progress"])
 
+    def progress(self, phase: str, shared: bool = False):
+        """The unit of the unfinished run that keeps ``phase``'s epochs (``BudgetTrainer.fit_phase(progress=...)``):
+        ``<budget_key>/<phase>-epochs``, or ``<phase>-epochs`` for a ``shared`` phase (one that does not depend on
+        the budget); None without checkpoints."""
+        if self.resume is None:
+            return None
+        return self.resume, f"{phase}-epochs" if shared else f"{self.budget_key}/{phase}-epochs"
+
 
 @dataclass
 class Outcome:
@@ -123,7 +131,7 @@ def fit_final(trainer: BudgetTrainer, context: RunContext) -> dict:
     ``saved``, RecBole's ``fit`` without checkpoints (the last epoch is then tested). Returns the
     best validation result."""
     if context.saved:
-        return trainer.fit_phase(None, context.train_data, context.valid_data)
+        return trainer.fit_phase(None, context.train_data, context.valid_data, progress=context.progress("final"))
     trainer.reset_fit()  # a method's earlier phase on this trainer leaves its best score and patience behind
     _, valid = trainer.fit(context.train_data, context.valid_data, saved=False, show_progress=context.show_progress)
     return dict(valid or {})

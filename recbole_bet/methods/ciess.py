@@ -311,7 +311,8 @@ class Ciess(Method):
             set_random_state(streams, loaders, rng)
         else:
             full_table(budget).apply_to(model)
-            trainer.fit_phase("pretrain", context.train_data, context.valid_data)
+            trainer.fit_phase("pretrain", context.train_data, context.valid_data,
+                              progress=context.progress("ciess-pretrain", shared=True))
             _, peak = row_qualities(trainer, context, users_of_item)
             pretrained, peak = copy.deepcopy(model.state_dict()), np.maximum(np.nan_to_num(peak), 1e-5)
             context.shared["ciess_pretrain"] = (pretrained, peak, random_state(loaders, rng))

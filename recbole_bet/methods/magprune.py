@@ -76,7 +76,8 @@ class MagnitudePruning(Method):
             model.load_state_dict(state)
             set_random_state(streams, loaders, context.rng)
         else:
-            full_valid = trainer.fit_phase("full", context.train_data, context.valid_data)
+            full_valid = trainer.fit_phase("full", context.train_data, context.valid_data,
+                                           progress=context.progress("magprune-full", shared=True))
             full_curve = trainer.curve
             context.shared["magprune_full"] = (copy.deepcopy(model.state_dict()), full_valid, full_curve,
                                                random_state(loaders, context.rng))

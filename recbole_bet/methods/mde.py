@@ -96,7 +96,8 @@ class PowerRule(Method):
             # each alpha from the same initial weights, into its own checkpoint
             context.model.load_state_dict(initial)
             action.check(context.budget).apply_to(context.model)
-            valid = trainer.fit_phase(f"alpha{index}", context.train_data, context.valid_data)
+            valid = trainer.fit_phase(f"alpha{index}", context.train_data, context.valid_data,
+                                      progress=context.progress(f"mde-alpha{index}"))
             record = {"alpha": alpha, "valid_score": float(trainer.best_valid_score), "valid": valid,
                       "checkpoint": trainer.saved_model_file, "curve": trainer.curve, "sizes": action.summary()}
             tried.append(record)
