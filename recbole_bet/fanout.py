@@ -29,9 +29,11 @@ def retraining_progress(resume, budget_key: str, rank: int):
     return (resume, f"{budget_key}/bet-retrain{rank}-epochs") if resume is not None else None
 
 
-def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data, progress=None) -> tuple[dict, str, list]:
-    """Train ``action`` from the weights ``start`` to convergence into ``<run_name>-retrain<rank>.pth``; with
-    ``progress`` (:func:`retraining_progress`), a killed run's retraining goes on from its last kept epoch.
+def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data, progress=None,
+            stopping_step: int | None = None) -> tuple[dict, str, list]:
+    """Train ``action`` from the weights ``start`` to convergence (patience ``stopping_step``, default RecBole's)
+    into ``<run_name>-retrain<rank>.pth``; with ``progress`` (:func:`retraining_progress`), a killed run's
+    retraining goes on from its last kept epoch.
 
     Returns:
         (the best validation result, its checkpoint, the validation curve)
@@ -42,11 +44,12 @@ def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, 
         loader.generator.manual_seed(seed)
     trainer.model.load_state_dict(start)
     trainer.model.apply_action(action)
-    valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data, progress=progress)
+    valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data, stopping_step, progress=progress)
     return valid, trainer.saved_model_file, trainer.curve
 
 
-def retrain_task(config, run_name: str, start: dict, action, rank: int, threads: int, progress=None) -> tuple[dict, str, list]:
+def retrain_task(config, run_name: str, start: dict, action, rank: int, threads: int, progress=None,
+                 stopping_step: int | None = None) -> tuple[dict, str, list]:
     """:func:`retrain` in another process (a ray task): the run's data and backbone rebuilt from ``config``."""
     from recbole.data import create_dataset, data_preparation
 
@@ -59,10 +62,11 @@ def retrain_task(config, run_name: str, start: dict, action, rank: int, threads:
         train_data, valid_data, _ = data_preparation(config, create_dataset(config))
         model = config.model_class(config, train_data._dataset).to(config["device"])
         trainer = BudgetTrainer(config, model, run_name=run_name)
-        return retrain(trainer, start, action, rank, train_data, valid_data, progress)
+        return retrain(trainer, start, action, rank, train_data, valid_data, progress, stopping_step)
 
 
-def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = ""):
+def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = "",
+                    stopping_step: int | None = None):
     """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
     ``(rank, (valid, checkpoint, curve))`` in rank order. With ``resume``, each task keeps its epochs there
     (:func:`retraining_progress`; the tasks share this machine's file system, or a cluster's shared one)."""
@@ -79,6 +83,6 @@ def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, ob
     task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(retrain_task)
     start_ref = ray.put(start)
     refs = [(rank, task.remote(config, run_name, start_ref, action, rank, torch.get_num_threads(),
-                               retraining_progress(resume, budget_key, rank))) for rank, action in jobs]
+                               retraining_progress(resume, budget_key, rank), stopping_step)) for rank, action in jobs]
     for rank, ref in refs:
         yield rank, ray.get(ref)

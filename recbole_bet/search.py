@@ -26,7 +26,7 @@ from recbole.utils import set_color
 from tqdm import tqdm
 
 from recbole_bet.budget import Action, Budget
-from recbole_bet.config import CheckedSettings, choice, integer, real
+from recbole_bet.config import CheckedSettings, boolean, choice, integer, real
 from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
@@ -53,6 +53,9 @@ class BetSettings(CheckedSettings):
         bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
         bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
             None: RecBole's ``stopping_step``, as for every other training.
+        bet_retrain_stopping_step (int | None): patience of each selective retraining (line 22); None: RecBole's.
+        bet_share_population (bool): in a run of several budgets, train each later budget's fitness predictor
+            first on the actions the earlier budgets measured (their sizes and fitness; the predictor reads no ids).
         bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
         bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
             (warm start from the pretrained full table under the action's masks).
@@ -72,6 +75,8 @@ class BetSettings(CheckedSettings):
     bet_finetune_lr_step: int = key(default=200, metadata=integer(1))
     bet_retrain_top: int = key(default=5, metadata=integer(1))
     bet_pretrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
+    bet_retrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
+    bet_share_population: bool = key(default=False, metadata=boolean())
     bet_beta_max_powerlaw: float = key(default=20.0, metadata=real(0))
     bet_beta_max_exponential: float = key(default=5.0, metadata=real(0))
     bet_beta_max_normal: float = key(default=20.0, metadata=real(0))
@@ -144,6 +149,7 @@ class SearchResult:
     records: list
     retrained: list
     seconds: dict
+    warm_start: dict | None = None  # bet_share_population: the predictor's training on earlier budgets' actions
 
     @property
     def retrained_curve(self) -> list:
@@ -272,19 +278,61 @@ class BetTrainer(BudgetTrainer):
 
     def update_predictor(self, population: Population) -> float:
         """``N`` MSE steps (Eq. 11) on records drawn from the population; the mean loss."""
+        return self.fit_predictor(population.actions, population.fitness, self.settings.bet_predictor_updates)
+
+    def fit_predictor(self, actions: list, fitness: np.ndarray, steps: int) -> float:
+        """``steps`` MSE steps (Eq. 11), each on ``bet_predictor_batch`` records drawn from ``(actions, fitness)``;
+        the mean loss (NaN for no step)."""
         self.predictor.train()
         losses = []
-        for _ in range(self.settings.bet_predictor_updates):
-            picks = self.rng.integers(len(population), size=min(self.settings.bet_predictor_batch, len(population)))
-            users = np.stack([population.actions[i].user_sizes for i in picks])
-            items = np.stack([population.actions[i].item_sizes for i in picks])
-            target = torch.tensor(population.fitness[picks], dtype=torch.float32, device=self.device)
+        for _ in range(steps):
+            picks = self.rng.integers(len(actions), size=min(self.settings.bet_predictor_batch, len(actions)))
+            users = np.stack([actions[i].user_sizes for i in picks])
+            items = np.stack([actions[i].item_sizes for i in picks])
+            target = torch.tensor(fitness[picks], dtype=torch.float32, device=self.device)
             loss = torch.nn.functional.mse_loss(self.predictor(users, items), target)
             self.predictor_optimizer.zero_grad()
             loss.backward()
             self.predictor_optimizer.step()
             losses.append(loss.item())
         return float(np.mean(losses)) if losses else float("nan")
+
+    # -- several budgets in one run: the earlier budgets' measured actions (bet_share_population) -------
+
+    def measured_by_budget(self) -> dict:
+        """``{budget key: Population}`` of the run's budgets whose search has ended, this run's or a killed one's."""
+        if "bet_measured" not in self.shared:
+            saved = self.resume.load("bet-measured") if self.resume else None
+            self.shared["bet_measured"] = saved or {}
+        return self.shared["bet_measured"]
+
+    def keep_measured(self, population: Population) -> None:
+        """With ``bet_share_population``, keep this budget's measured actions for the later budgets (and for a
+        rerun of a killed run)."""
+        if not self.settings.bet_share_population:
+            return
+        measured = self.measured_by_budget()
+        measured[self.budget_key] = population
+        if self.resume:
+            self.resume.save("bet-measured", measured)
+
+    def warm_start_predictor(self) -> dict | None:
+        """With ``bet_share_population``, before the first iteration: as many predictor steps on the earlier budgets'
+        measured actions as their searches made (``N`` per action). Their fitness shares this run's ``q_full``,
+        and the predictor reads sizes and frequencies, not ids, so what it learnt there may transfer. None when
+        off or at the run's first budget."""
+        if not self.settings.bet_share_population:
+            return None
+        earlier = [p for key, p in self.measured_by_budget().items() if key != self.budget_key]
+        actions = [a for p in earlier for a in p.actions]
+        if not actions:
+            return None
+        fitness = np.concatenate([p.fitness for p in earlier])
+        steps = self.settings.bet_predictor_updates * len(actions)
+        loss = self.fit_predictor(actions, fitness, steps)
+        getLogger().info(set_color("fitness predictor", "green") + f": warm-started on {len(actions)} actions of "
+                         f"earlier budgets ({steps} steps, loss {loss:.5f})")
+        return {"actions": len(actions), "steps": steps, "loss": loss}
 
     # -- line 22 -------------------------------------------------------------------------------------
 
@@ -300,6 +348,7 @@ class BetTrainer(BudgetTrainer):
         """
         retrained = {}
         start = self.pretrained_state if self.settings.bet_retrain_from == "pretrained" else self.initial_state
+        patience = self.settings.bet_retrain_stopping_step
         top = population.top(self.settings.bet_retrain_top)
         todo = []
         for rank, index in enumerate(top):
@@ -310,9 +359,9 @@ class BetTrainer(BudgetTrainer):
                 todo.append((rank, population.actions[index]))
         # each retraining from its own seed (recbole_bet.fanout): here one by one, or as ray tasks, the same result
         if self.config["ray"] and todo:
-            finished = ray_retrainings(self.config, self.run_name, start, todo, self.resume, self.budget_key)
+            finished = ray_retrainings(self.config, self.run_name, start, todo, self.resume, self.budget_key, patience)
         else:
-            finished = ((rank, retrain(self, start, action, rank, train_data, valid_data, self.progress(rank)))
+            finished = ((rank, retrain(self, start, action, rank, train_data, valid_data, self.progress(rank), patience))
                         for rank, action in todo)
         for rank, (valid, checkpoint, curve) in finished:
             index = top[rank]
@@ -339,11 +388,13 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     logger.info(set_color("pretrained full table", "green") + f": validation quality {q_full:.4f}")
 
     population = Population()
-    first = 0
+    first, warm_start = 0, None
     saved = trainer.load_progress("bet-search", train_data, valid_data)
     if saved is not None:  # a killed run of this command finished iterations 0 .. t
-        population, first = saved["population"], saved["t"] + 1
+        population, first, warm_start = saved["population"], saved["t"] + 1, saved.get("warm_start")
         logger.info(set_color("BET search", "green") + f": continuing after iteration {saved['t']} of a killed run")
+    else:
+        warm_start = trainer.warm_start_predictor()
     population_file = f"{trainer.run_name}-population.npz"
     iterations = tqdm(range(first, settings.bet_iterations), desc="BET search", ncols=100, disable=not trainer.show_progress)
     search_started = time.time()
@@ -366,7 +417,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         record["predictor_loss"] = trainer.update_predictor(population)  # lines 16-20
         record["seconds"] = round(time.time() - tick, 3)
         population.save(population_file)
-        trainer.save_progress("bet-search", {"t": t, "population": population}, train_data, valid_data)
+        trainer.save_progress("bet-search", {"t": t, "population": population, "warm_start": warm_start}, train_data, valid_data)
         best = float(population.fitness.max())
         iterations.set_postfix(best=f"{best:.4f}")
         logger.info(
@@ -374,6 +425,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
             f"measured {fitness:.4f}, best {best:.4f}, predictor loss {record['predictor_loss']:.5f}, {record['seconds']:.1f}s]"
         )
     seconds["search"] = time.time() - search_started
+    trainer.keep_measured(population)
 
     retrain_started = time.time()
     index, checkpoint, valid, retrained = trainer.selective_retrain(population, train_data, valid_data)  # line 22
@@ -387,4 +439,5 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         records=population.records,
         retrained=retrained,
         seconds={k: round(v, 2) for k, v in seconds.items()},
+        warm_start=warm_start,
     )

@@ -53,3 +53,35 @@ def test_a_budget_free_phase_runs_once_and_each_budget_is_its_run_alone(method, 
     alone = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, epochs=1, method=method, sparsity=0.95, **keys))
     assert phases.count(phase) == 1  # computed again when alone
     assert alone["test"] == results[1]["test"] and alone["sizes"] == results[1]["sizes"] and alone["valid"] == results[1]["valid"]
+
+
+SEARCH = {"method": "bet", "bet_iterations": 3, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 1}
+
+
+def test_share_population_warm_starts_later_budgets_predictor_on_earlier_measured_actions(fast_config, monkeypatch):
+    """bet_share_population: the first budget is untouched; the second budget's predictor is trained on the first
+    budget's 3 measured actions (N=2 steps each) before its first iteration, so it predicts otherwise."""
+    from recbole_bet.search import BetTrainer
+
+    keys = dict(fast_config, epochs=1, sparsity=[0.8, 0.9], **SEARCH)
+    seen, real = [], BetTrainer.fit_predictor
+    monkeypatch.setattr(BetTrainer, "fit_predictor", lambda self, actions, fitness, steps: seen.append(
+        (self.budget_key, len(actions), list(fitness), steps)) or real(self, actions, fitness, steps))
+    shared = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_share_population=True))
+    first_measured = [r["measured"] for r in shared[0]["search"]]
+    assert seen[3] == ("sparsity0.9", 3, first_measured, 6)  # after budget 0.8's three iterations, before 0.9's
+    assert shared[1]["bet"]["warm_start"]["actions"] == 3 and shared[0]["bet"]["warm_start"] is None
+    alone = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_share_population=False))
+    assert alone[1]["bet"]["warm_start"] is None
+    assert alone[0]["search"] == [dict(r, seconds=a["seconds"]) for r, a in zip(shared[0]["search"], alone[0]["search"])]
+    predicted = [r["predicted"] for r in shared[1]["search"]], [r["predicted"] for r in alone[1]["search"]]
+    assert predicted[0][0] != predicted[1][0]
+
+
+def test_retrain_stopping_step_is_the_retrainings_patience(fast_config, monkeypatch):
+    patience, real = {}, BudgetTrainer.fit_phase
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, train, valid, stopping_step=None, *a, **kw: patience.setdefault(
+        name, stopping_step) and False or real(self, name, train, valid, stopping_step, *a, **kw))
+    run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, epochs=1, bet_retrain_stopping_step=3,
+                                                                bet_pretrain_stopping_step=7, **SEARCH))
+    assert patience == {"pretrain": 7, "retrain0": 3}

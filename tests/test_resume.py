@@ -170,3 +170,29 @@ def test_other_methods_trainings_go_on_from_their_last_epoch(method, unit, fast_
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     assert epochs == ([2] if method == "es" else [2, 0, 1, 2])  # magnitude pruning: then its fine-tuning, all of it
     assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
+
+
+def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_back(fast_config, tmp_path, monkeypatch):
+    """bet_share_population: killed at the second budget's first iteration, the rerun reads the first budget's measured
+    actions from the unfinished run (the first budget is not run again) and ends as the uninterrupted run."""
+    keys = dict(fast_config, **dict(TINY, bet_retrain_top=1), sparsity=[0.8, 0.9], bet_share_population=True)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    real, calls = BetTrainer.sample_candidates, []
+
+    def sample(self, t):
+        calls.append((self.budget_key, t))
+        if (self.budget_key, t) == ("sparsity0.9", 0):
+            raise Killed()
+        return real(self, t)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BetTrainer, "sample_candidates", sample)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    calls.clear()
+    monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: calls.append((self.budget_key, t)) or real(self, t))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert calls == [("sparsity0.9", t) for t in (0, 1, 2, 3)]
+    assert whole[1]["bet"]["warm_start"]["actions"] == 4
+    for mine, theirs in zip(again, whole):
+        assert (mine["test"], mine["sizes"], mine["bet"]["warm_start"]) == (theirs["test"], theirs["sizes"], theirs["bet"]["warm_start"])

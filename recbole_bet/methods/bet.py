@@ -27,6 +27,7 @@ class Bet(Method):
                 "pretrain_curve": search.pretrain_curve,
                 "retrained": search.retrained,
                 "seconds": search.seconds,
+                "warm_start": search.warm_start,
                 "settings": self.settings_record(context),
             },
         }
