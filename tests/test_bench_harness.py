@@ -151,3 +151,30 @@ def test_sweep_passes_a_method_key_to_that_method_only():
     assert sweep.keys_for("mde", keys) == ["--epochs=5", "--mde_alphas=[0.1]"]
     run = sweep.Run("ml-100k", "LightGCN", "pep", 0.9, 0)
     assert "--pep_max_epochs=3" in run.command(sweep.DEFAULT_OUT, "data", keys) and "--bet_profile=fast" not in run.command(sweep.DEFAULT_OUT, "data", keys)
+
+
+def test_whole_run_of_several_budgets_sums_the_budgets_and_sits_them_beside_the_separate_runs(tmp_path, monkeypatch):
+    from bench import common, whole_run
+
+    monkeypatch.setattr(whole_run, "RESULTS", tmp_path)
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    sweep_dir = tmp_path / "sweep" / "toy"
+    sweep_dir.mkdir(parents=True)
+    for seed, values in enumerate([(0.30, 0.20), (0.32, 0.24)]):  # separate runs: 0.8 spans 0.30-0.32, 0.9 0.20-0.24
+        for sparsity, ndcg in zip((0.8, 0.9), values):
+            (sweep_dir / f"LightGCN-bet-{sparsity}-s{seed}.json").write_text(json.dumps({"test": {"ndcg@20": ndcg}}))
+
+    def fake_run(name, keys, seed, args, sparsity=None):
+        if name == "full":
+            return [dict(fake_result("full", 0, 0.3), seconds=100.0)]
+        bet = {"seconds": {"pretrain": 50.0, "search": 20.0, "retrain": 30.0}}
+        # one run of both budgets: 0.8 holds the pretraining (200 s), 0.9 does not (100 s): 3x the full table
+        return [dict(fake_result("bet", seed, 0.31, 0.8), seconds=200.0, bet=bet),
+                dict(fake_result("bet", seed, 0.25, 0.9), seconds=100.0, bet=dict(bet, seconds=dict(bet["seconds"], pretrain=0.0)))]
+
+    monkeypatch.setattr(whole_run, "run", fake_run)
+    whole_run.main(["--dataset=toy", "--sparsity=0.8,0.9", "--profiles=fast", "--seeds=0,1"])
+    text = (tmp_path / "whole_run-toy-0.8-0.9.md").read_text()
+    assert "| BET, profile fast | 300 | 3.00 | 50 / 40 / 60 | 0.1000 / 0.1000 | 0.3100 / 0.2500 |" in text
+    assert "| 0.8 | BET, profile fast | 0.3100 | 0.3100 ± 0.0141 (0.3000-0.3200, 2 seeds) | yes |" in text
+    assert "| 0.9 | BET, profile fast | 0.2500 | 0.2200 ± 0.0283 (0.2000-0.2400, 2 seeds) | no |" in text
