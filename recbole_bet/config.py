@@ -226,7 +226,8 @@ class RunSettings(CheckedSettings):
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
         fresh (bool): start over instead of continuing the unfinished run in the checkpoint folder
             (:mod:`recbole_bet.resume`).
-        ray (bool): run BET's selective retrainings as ray tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
+        ray (bool): run BET's selective retrainings, and the budgets of a run of several after its first, as ray
+            tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
         ray_address (str | None): join this ray cluster instead of starting a local instance.
     """
 

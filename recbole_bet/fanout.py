@@ -1,4 +1,5 @@
-"""BET's selective retrainings (Algorithm 1, line 22) one by one or as ray tasks, with the same result.
+"""BET's selective retrainings (Algorithm 1, line 22), and the budgets of a run of several, one by one or as ray
+tasks, with the same result.
 
 Each retraining of rank ``k`` starts from its own seed, :func:`retraining_seed`, whatever ran before
 it: every random stream (torch, numpy, Python, RecBole's loaders) is seeded with it before the
@@ -65,11 +66,8 @@ def retrain_task(config, run_name: str, start: dict, action, rank: int, threads:
         return retrain(trainer, start, action, rank, train_data, valid_data, progress, stopping_step)
 
 
-def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = "",
-                    stopping_step: int | None = None):
-    """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
-    ``(rank, (valid, checkpoint, curve))`` in rank order. With ``resume``, each task keeps its epochs there
-    (:func:`retraining_progress`; the tasks share this machine's file system, or a cluster's shared one)."""
+def _init_ray(config) -> None:
+    """Start a local ray instance, or join ``ray_address``'s cluster, unless this process is already in one."""
     import ray
 
     if not ray.is_initialized():
@@ -79,6 +77,16 @@ def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, ob
             ray.init(address=config["ray_address"], runtime_env=runtime_env)
         else:
             ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+
+
+def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = "",
+                    stopping_step: int | None = None):
+    """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
+    ``(rank, (valid, checkpoint, curve))`` in rank order. With ``resume``, each task keeps its epochs there
+    (:func:`retraining_progress`; the tasks share this machine's file system, or a cluster's shared one)."""
+    import ray
+
+    _init_ray(config)
     gpu = torch.device(config["device"]).type == "cuda"
     task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(retrain_task)
     start_ref = ray.put(start)
@@ -86,3 +94,36 @@ def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, ob
                                retraining_progress(resume, budget_key, rank), stopping_step)) for rank, action in jobs]
     for rank, ref in refs:
         yield rank, ray.get(ref)
+
+
+def budget_task(config, own, sparsity_settings, key: str, shared: dict, saved: bool, resume, threads: int) -> dict:
+    """One budget of a run of several in another process (a ray task): the run's data rebuilt from ``config``,
+    then the budget as the run would have run it, from what the method shares between budgets (``shared``)."""
+    import time
+
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_bet.quick_start import _run_budget, deterministic_algorithms
+
+    started = time.time()
+    torch.set_num_threads(threads)
+    config.compatibility_settings()
+    with deterministic_algorithms(config["reproducibility"]):
+        init_seed(config["seed"], config["reproducibility"])
+        splits = data_preparation(config, create_dataset(config))
+        return _run_budget(config, sparsity_settings, own, splits, shared, saved, started, resume, key)
+
+
+def ray_budgets(config, own, todo: list, shared: dict, saved: bool, resume):
+    """Submit ``(sparsity, key, settings)`` budgets as ray tasks (one CPU, or one GPU on a GPU run); yields their
+    results in order. Each task writes its own result file and table, on this machine's file system (or a
+    cluster's shared one)."""
+    import ray
+
+    _init_ray(config)
+    gpu = torch.device(config["device"]).type == "cuda"
+    task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(budget_task)
+    shared_ref = ray.put(shared)
+    refs = [task.remote(config, own, settings, key, shared_ref, saved, resume, torch.get_num_threads()) for _, key, settings in todo]
+    for ref in refs:
+        yield ray.get(ref)

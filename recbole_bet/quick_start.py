@@ -140,22 +140,38 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
 
 
 def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, started: float, resume) -> list[dict]:
-    """Every budget of the run in turn; one that a killed run of this command finished is read back."""
+    """Every budget of the run in turn; one that a killed run of this command finished is read back. With
+    ``ray``, once a budget has run here (and computed what the method shares between budgets), the rest run as
+    ray tasks (:func:`recbole_bet.fanout.ray_budgets`), unless the method's budgets depend on each other."""
     logger = getLogger()
     shared: dict = {}
-    results = []
+    results = {}
+    fan_out = bool(config["ray"]) and get_method(settings.method).budgets_independent(own)
+    ran_here = False
     for sparsity in settings.sparsities:
         key = f"sparsity{sparsity:g}"
         done = resume.load(f"{key}/result") if resume else None
         if done is not None:
             logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished by an earlier run of this command ({resume.folder})")
-            results.append(done)
+            results[sparsity] = done
             continue
-        results.append(_run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key))
+        if fan_out and ran_here:
+            continue  # one budget ran here and computed the shared phases: the rest go to ray
+        ran_here = True
+        results[sparsity] = _run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key)
         if resume:
-            resume.save(f"{key}/result", results[-1])
+            resume.save(f"{key}/result", results[sparsity])
         started = time.time()
-    return results
+    todo = [(s, f"sparsity{s:g}", settings.for_sparsity(s)) for s in settings.sparsities if s not in results]
+    if todo:
+        from recbole_bet.fanout import ray_budgets
+
+        for (sparsity, key, _), result in zip(todo, ray_budgets(config, own, todo, shared, saved, resume)):
+            logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished in a ray task in {result['seconds']:.0f} s")
+            results[sparsity] = result
+            if resume:
+                resume.save(f"{key}/result", result)
+    return [results[s] for s in settings.sparsities]
 
 
 def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float, resume=None, key="") -> dict:

@@ -32,3 +32,22 @@ def test_each_retraining_has_its_own_seed():
     seeds = [retraining_seed(2020, rank) for rank in range(5)]
     assert len(set(seeds)) == 5 and seeds == [retraining_seed(2020, rank) for rank in range(5)]
     assert retraining_seed(7, 0) != retraining_seed(2020, 0)
+
+
+def test_the_budgets_of_a_run_of_several_as_ray_tasks_equal_the_budgets_one_by_one(fast_config, tmp_path, local_ray):
+    """The first budget runs here and trains magnitude pruning's full table; the others run as ray tasks from it."""
+    import ray
+
+    from test_methods_end_to_end import TINY as METHOD_TINY
+
+    keys = dict(fast_config, method="magprune", epochs=2, sparsity=[0.8, 0.9, 0.95], **METHOD_TINY["magprune"])
+    alone = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert not ray.is_initialized()
+    fanned = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "ray"), ray=True,
+                                                                     result_file=str(tmp_path / "r.json")))
+    assert ray.is_initialized()  # the later budgets did run as tasks
+    assert [r["sparsity"] for r in fanned] == [0.8, 0.9, 0.95]
+    for a, b in zip(alone, fanned):
+        assert (a["test"], a["valid"], a["sizes"], a["magprune"]["full_valid"]) == (b["test"], b["valid"], b["sizes"], b["magprune"]["full_valid"])
+    assert (tmp_path / "r-sparsity0.95.json").is_file()  # written by its task
+    assert len(list((tmp_path / "ray").glob("*-full.pth"))) == 1  # the tasks took the full table, did not train it

@@ -103,6 +103,12 @@ class Method:
     def run(self, context: RunContext) -> Outcome:
         raise NotImplementedError
 
+    def budgets_independent(self, settings) -> bool:
+        """Whether a budget of a run of several computes the same whatever the other budgets did (given what the
+        method shares between budgets, which does not depend on the budget): then, with ``ray``, they may run as
+        parallel tasks. ``settings``: the method's keys."""
+        return True
+
     def settings_record(self, context: RunContext) -> dict:
         """The method's keys as the result file records them."""
         return dict(vars(context.settings)) if context.settings is not None else {}

@@ -11,6 +11,9 @@ class Bet(Method):
     name = "bet"
     settings_class = BetSettings
 
+    def budgets_independent(self, settings) -> bool:
+        return not settings.bet_share_population  # a later budget's predictor learns from the earlier searches
+
     def run(self, context: RunContext) -> Outcome:
         trainer = BetTrainer(
             context.config, context.model, context.settings, context.budget, context.user_frequency,
