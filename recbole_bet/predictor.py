@@ -114,3 +114,30 @@ class FitnessPredictor(nn.Module):
     def forward(self, user_sizes, item_sizes) -> torch.Tensor:
         """Predicted fitness ``r_hat`` of each action (Eq. 10): ``[m]``."""
         return self.decoder(self.embed(user_sizes, item_sizes)).squeeze(1)
+
+
+class SizesOnlyPredictor(nn.Module):
+    """The "simple fitness prediction" of the paper's Table 2: an MLP that reads only the embedding size of every
+    user and item (``d / d_max``, users then items), with neither frequencies nor sets. The same interface as
+    :class:`FitnessPredictor` (``embed``, ``decoder``, ``forward``), so the search runs unchanged with it.
+
+    Args:
+        user_frequency, item_frequency (array-like): only their lengths are read.
+        d_max (int): width of the full table.
+        hidden_size (int): width of the action embedding (64, as the DeepSets predictor's).
+    """
+
+    def __init__(self, user_frequency, item_frequency, d_max: int, hidden_size: int = 64):
+        super().__init__()
+        self.d_max = d_max
+        self.encoder = mlp(len(user_frequency) + len(item_frequency), hidden_size, hidden_size)
+        self.decoder = mlp(hidden_size, hidden_size, 1)
+
+    def embed(self, user_sizes, item_sizes) -> torch.Tensor:
+        """``[m, hidden_size]`` embeddings of ``m`` actions (or of one, from 1-d sizes)."""
+        sizes = np.concatenate([np.atleast_2d(np.asarray(user_sizes)), np.atleast_2d(np.asarray(item_sizes))], axis=1)
+        device = next(self.parameters()).device
+        return self.encoder(torch.from_numpy(sizes.astype(np.float32) / self.d_max).to(device))
+
+    def forward(self, user_sizes, item_sizes) -> torch.Tensor:
+        return self.decoder(self.embed(user_sizes, item_sizes)).squeeze(1)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from recbole_bet.budget import Action, Budget
 from recbole_bet.config import CheckedSettings, boolean, choice, integer, real
 from recbole_bet.methods.full import full_table
-from recbole_bet.predictor import FitnessPredictor
+from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
 from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
 from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
@@ -54,6 +54,10 @@ class BetSettings(CheckedSettings):
         bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
             None: RecBole's ``stopping_step``, as for every other training.
         bet_retrain_stopping_step (int | None): patience of each selective retraining (line 22); None: RecBole's.
+        bet_selection (str): ``hybrid``, strategies I/II/III in turn (the paper), or ``random``, strategy II only
+            (the paper's Table 2 variant "random selection").
+        bet_predictor (str): ``deepsets``, the fitness predictor of section 3.3, or ``simple``, an MLP that reads
+            only the sizes of every user and item (Table 2's "simple fitness prediction").
         bet_share_population (bool): in a run of several budgets, train each later budget's fitness predictor
             first on the actions the earlier budgets measured (their sizes and fitness; the predictor reads no ids).
         bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
@@ -77,6 +81,8 @@ class BetSettings(CheckedSettings):
     bet_pretrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
     bet_retrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
     bet_share_population: bool = key(default=False, metadata=boolean())
+    bet_selection: str = key(default="hybrid", metadata=choice("hybrid", "random"))
+    bet_predictor: str = key(default="deepsets", metadata=choice("deepsets", "simple"))
     bet_beta_max_powerlaw: float = key(default=20.0, metadata=real(0))
     bet_beta_max_exponential: float = key(default=5.0, metadata=real(0))
     bet_beta_max_normal: float = key(default=20.0, metadata=real(0))
@@ -97,9 +103,10 @@ def quality(result: dict) -> float:
     return float(np.mean([result[key] for key in QUALITY_METRICS]))
 
 
-def strategy_for(t: int) -> str:
-    """Selection strategy of iteration ``t`` (Algorithm 1, lines 6-12): I, I, I, II, III, I, ..."""
-    return ("I", "I", "I", "II", "III")[t % 5]
+def strategy_for(t: int, selection: str = "hybrid") -> str:
+    """Selection strategy of iteration ``t`` (Algorithm 1, lines 6-12): I, I, I, II, III, I, ... (``hybrid``, the
+    paper's); always II for ``random``, the first variant of the paper's Table 2."""
+    return "II" if selection == "random" else ("I", "I", "I", "II", "III")[t % 5]
 
 
 @dataclass
@@ -181,7 +188,8 @@ class BetTrainer(BudgetTrainer):
         # a killed run's finished units of work (recbole_bet.resume), and this budget's name among them
         self.resume, self.budget_key = resume, budget_key
         self.sampler = ActionSampler(budget, user_frequency, item_frequency, beta_max=settings.beta_max)
-        self.predictor = FitnessPredictor(user_frequency, item_frequency, budget.d_max).to(self.device)
+        predictor = FitnessPredictor if settings.bet_predictor == "deepsets" else SizesOnlyPredictor
+        self.predictor = predictor(user_frequency, item_frequency, budget.d_max).to(self.device)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
         self.initial_state = copy.deepcopy(model.state_dict())  # the "fresh backbone" of selective retraining
         self.pretrained_state = None
@@ -248,7 +256,7 @@ class BetTrainer(BudgetTrainer):
         self.predictor.eval()
         embeddings = self.predictor.embed(candidates.user_sizes, candidates.item_sizes)
         predicted = self.predictor.decoder(embeddings).squeeze(1).cpu().numpy()
-        strategy = strategy_for(t)
+        strategy = strategy_for(t, self.settings.bet_selection)
         if strategy == "II":  # random: keeps the predictor's training set diverse
             return int(self.rng.integers(len(candidates))), predicted
         if strategy == "III" and len(population):  # nearest neighbour of the best measured action
@@ -407,7 +415,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         fitness = trainer.measure(valid_data) / q_full  # line 14, Eq. 12
         record = {
             "t": t,
-            "strategy": strategy_for(t),
+            "strategy": strategy_for(t, settings.bet_selection),
             "predicted": float(predicted[chosen]),
             "measured": fitness,
             "distributions": list(candidates.distributions[chosen]),

@@ -119,3 +119,46 @@ def test_beta_max_keys_reach_the_sampler():
     budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
     trainer = BetTrainer(config2, model, BetSettings.from_config(config2), budget, users, items, np.random.default_rng(0))
     assert trainer.sampler.beta_max == settings.beta_max
+
+
+def test_random_selection_draws_every_iteration_on_the_run_generator(bet):
+    """bet_selection=random (Table 2's first variant): strategy II at every t, whatever the predictions."""
+    trainer, _, _ = bet(bet_selection="random")
+    candidates = trainer.sample_candidates(0)
+    fixed_predictions(trainer, np.arange(len(candidates)))  # the greedy choice would be the last candidate
+    for t in (0, 1, 2, 4):  # I, I, I and III in the hybrid order
+        state = trainer.rng.bit_generator.state
+        chosen, _ = trainer.select(t, candidates, Population())
+        twin = np.random.default_rng()
+        twin.bit_generator.state = state
+        assert chosen == int(twin.integers(len(candidates)))
+
+
+def test_simple_predictor_reads_only_the_sizes(bet):
+    """bet_predictor=simple (Table 2's second variant): the frequencies do not reach it; they do reach DeepSets."""
+    from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
+
+    trainer, _, _ = bet(bet_predictor="simple")
+    assert isinstance(trainer.predictor, SizesOnlyPredictor)
+    candidates = trainer.sample_candidates(0)
+    frequencies = [np.arange(1, 6), np.arange(1, 5)], [np.arange(5, 0, -1), np.array([9, 1, 1, 1])]
+    users, items = np.array([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]]), np.array([[8, 1, 2, 3], [1, 8, 3, 2]])
+    for kind, differs in ((SizesOnlyPredictor, False), (FitnessPredictor, True)):
+        outputs = []
+        for user_frequency, item_frequency in frequencies:
+            torch.manual_seed(0)
+            outputs.append(kind(user_frequency, item_frequency, d_max=8)(users, items))
+        assert (not torch.equal(*outputs)) == differs
+    predicted = trainer.predictor(candidates.user_sizes, candidates.item_sizes)
+    assert predicted.shape == (len(candidates),) and predicted.unique().numel() > 1  # it tells the candidates apart
+
+
+def test_table_2_variants_run_end_to_end(fast_config):
+    from recbole_bet.quick_start import run_recbole_bet
+
+    keys = dict(fast_config, method="bet", epochs=1, bet_iterations=5, bet_candidates=4, bet_finetune_epochs=1, bet_retrain_top=1)
+    random = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_selection="random"))
+    assert [r["strategy"] for r in random["search"]] == ["II"] * 5 and random["used_params"] <= random["budget_params"]
+    simple = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_predictor="simple"))
+    assert [r["strategy"] for r in simple["search"]] == ["I", "I", "I", "II", "III"]
+    assert simple["bet"]["settings"]["bet_predictor"] == "simple" and simple["used_params"] <= simple["budget_params"]
