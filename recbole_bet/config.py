@@ -78,6 +78,12 @@ class BetConfig(Config):
             dataset = self.external_config_dict.get("dataset", "ml-100k")
         return super()._get_model_and_dataset(model, dataset)
 
+    def _set_default_parameters(self):
+        super()._set_default_parameters()
+        configure = getattr(self.model_class, "configure", None)  # a backbone's own keys (NeuMF's loss)
+        if configure is not None:
+            configure(self.final_config_dict)
+
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         ours = properties_dir()

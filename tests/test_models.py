@@ -417,3 +417,27 @@ def test_bi_interaction_gradients():
     out = BiInteraction.apply(*inputs)
     assert (out < 0).any() and (out > 0).any()
     assert torch.autograd.gradcheck(BiInteraction.apply, tuple(inputs))
+
+
+def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
+    """neumf_loss=bpr: RecBole's loaders give (user, positive, negative) triples and the loss is BPR's,
+    -log sigmoid(score(u, i) - score(u, j)); bce keeps RecBole's labelled pairs. A bad value is one line."""
+    from recbole.utils import InputType
+
+    from recbole_bet.config import ConfigError
+    from recbole_bet.quick_start import run_recbole_bet
+
+    config, train, _, _ = build_data("NeuMF", neumf_loss="bpr")
+    assert config["MODEL_INPUT_TYPE"] == InputType.PAIRWISE
+    model = get_model("NeuMF")(config, train._dataset).eval()  # no dropout: the two computations see one network
+    batch = next(iter(train))
+    assert "neg_item_id" in batch.interaction and "label" not in batch.interaction
+    user, pos, neg = batch["user_id"], batch["item_id"], batch["neg_item_id"]
+    expected = -torch.log(1e-10 + torch.sigmoid(model.forward(user, pos) - model.forward(user, neg))).mean()
+    assert torch.allclose(model.calculate_loss(batch), expected)
+    pointwise, _, _, _ = build_data("NeuMF")
+    assert pointwise["MODEL_INPUT_TYPE"] == InputType.POINTWISE and pointwise["neumf_loss"] == "bce"
+    result = run_recbole_bet("NeuMF", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1, neumf_loss="bpr"))
+    assert result["used_params"] <= result["budget_params"] and result["test"]["ndcg@20"] > 0
+    with pytest.raises(ConfigError, match=r"neumf_loss='hinge': allowed: bce, bpr"):
+        build_data("NeuMF", neumf_loss="hinge")

@@ -6,6 +6,10 @@ mlp_embedding_size`` (64 + 64 = 128 by default) and a row of size ``d``
 keeps ``ceil(d / 2)`` GMF and ``floor(d / 2)`` MLP dimensions (for unequal
 widths, the proportional split of :func:`recbole_bet.budget.sizes_for_tables`).
 
+The loss is RecBole's, pointwise BCE on one sampled negative per positive (``neumf_loss: bce``), or
+the paper's BPR (its Eq. 2, as for every backbone: ``neumf_loss: bpr``), on RecBole's pairwise
+loader: the key switches the model's input type before the data are prepared.
+
 RecBole's NeuMF has no ``full_sort_predict``: its evaluator falls back to
 scoring every (user, item) pair through the whole network. The version here
 computes the first MLP layer once per user and once per item, since it is
@@ -14,9 +18,13 @@ linear in ``[e_u ; e_v]``, and the GMF part as one matrix product.
 
 import torch
 from recbole.model.general_recommender import neumf
+from recbole.model.loss import BPRLoss
+from recbole.utils import InputType
 from torch import nn
 
 from recbole_bet.model.budgeted import BudgetedRecommender
+
+LOSSES = ("bce", "bpr")
 
 # Largest [users, items, hidden] block full_sort_predict builds at once (floats).
 _BLOCK_FLOATS = 2**25
@@ -30,9 +38,29 @@ class NeuMF(BudgetedRecommender, neumf.NeuMF):
         "item_mlp_embedding": "item",
     }
 
+    @staticmethod
+    def configure(final_config: dict) -> None:
+        """Check ``neumf_loss`` and give RecBole's loaders the input type it needs (pairwise for BPR)."""
+        from recbole_bet.config import ConfigError
+
+        loss = final_config.get("neumf_loss") or "bce"
+        if not isinstance(loss, str) or loss.lower() not in LOSSES:
+            raise ConfigError(f"neumf_loss={loss!r}: allowed: {', '.join(LOSSES)}")
+        final_config["neumf_loss"] = loss.lower()
+        final_config["MODEL_INPUT_TYPE"] = InputType.PAIRWISE if loss.lower() == "bpr" else InputType.POINTWISE
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.inject_budget_tables()
+        self.neumf_loss = config["neumf_loss"] or "bce"
+        self.bpr_loss = BPRLoss()
+
+    def calculate_loss(self, interaction):
+        """RecBole's BCE on labelled pairs, or BPR on (user, positive, sampled negative) triples."""
+        if self.neumf_loss != "bpr":
+            return super().calculate_loss(interaction)
+        user = interaction[self.USER_ID]
+        return self.bpr_loss(self.forward(user, interaction[self.ITEM_ID]), self.forward(user, interaction[self.NEG_ITEM_ID]))
 
     def full_sort_predict(self, interaction):
         """Scores of every item for the users in ``interaction``: ``[n_users_in_batch * n_items]``."""
