@@ -178,3 +178,32 @@ def test_whole_run_of_several_budgets_sums_the_budgets_and_sits_them_beside_the_
     assert "| BET, profile fast | 300 | 3.00 | 50 / 40 / 60 | 0.1000 / 0.1000 | 0.3100 / 0.2500 |" in text
     assert "| 0.8 | BET, profile fast | 0.3100 | 0.3100 ± 0.0141 (0.3000-0.3200, 2 seeds) | yes |" in text
     assert "| 0.9 | BET, profile fast | 0.2500 | 0.2200 ± 0.0283 (0.2000-0.2400, 2 seeds) | no |" in text
+
+
+def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp_path):
+    from bench import paper_ratios
+
+    paper = tmp_path / "table1.csv"
+    paper.write_text(
+        "dataset,model,method,sparsity,R@5,N@5,R@20,N@20\n"
+        "gowalla,NGCF,ES,95%,0.1,0.1,0.1,0.0800\n"
+        "gowalla,NGCF,CIESS,95%,0.1,0.1,0.1,0.1100\n"
+        "gowalla,NGCF,BET,95%,0.1,0.1,0.1,0.9980\n"      # misprinted: 0.0998
+        "gowalla,NGCF,p-value,95%,0.01,0.01,0.01,0.01\n"
+    )
+    cells, notes = paper_ratios.read_paper(paper)
+    assert cells[("gowalla", "NGCF", "BET", 0.95)]["N@20"] == 0.0998 and len(notes) == 1
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    ours = {"es": [0.10, 0.12], "ciess": [0.13, 0.13], "optembed": [0.20, 0.20], "bet": [0.12, 0.14]}
+    for method, values in ours.items():
+        for seed, value in enumerate(values):
+            r = dict(fake_result(method, seed, value, 0.95, "NGCF"), dataset="gowalla-s")
+            (folder / f"{method}-{seed}.json").write_text(json.dumps(r))
+    rows = paper_ratios.rows_for(cells, table.group(table.load(folder)), "N@20")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row[3] == f"{0.0998 / 0.08:.3f}" and row[4] == f"{0.13 / 0.11:.3f}" and row[5] == "agree"
+    # paper: BET below CIESS (0.0998 < 0.11); ours: BET 0.13 = CIESS 0.13 -> on neither side: they disagree
+    assert row[6].startswith(f"{0.0998 / 0.11:.3f} (CIESS)") and row[7].startswith("1.000 (CIESS") and row[8] == "disagree"
+    assert row[9] == f"{0.13 / 0.20:.3f} (OptEmbed)"  # over every baseline, OptEmbed (not run by the paper at budget)
