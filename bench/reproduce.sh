@@ -7,10 +7,29 @@
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
 # PEP, OptEmbed, magnitude pruning and the power rule run with their defaults (properties/method/*.yaml);
 # ESAPN and CIESS with their CPU profiles "fast".
-# Wall time on the 2-core machine of the README: about 5 hours for full/es/mr/bet, and for the
-# other four methods (measured 2026-12-03, one run at a time per core, two cores):
-#   ml-100k, LightGCN, 3 sparsities x 3 seeds x 4 methods = 36 runs, about 2 min each: ~1.2 h of one core;
-#   gowalla-s, the same 36 runs, about 5-7 min each: ~3.5 h of one core.
+# CPU plan (2-core machine of the README; minutes per run measured from the committed results' "seconds",
+# one run per core, two cores busy; a run of several budgets shares its budget-free phases and costs less):
+#
+#   per run, LightGCN   full  ES   MR   BET(fast)  PEP   OptEmbed  magprune  power rule  ESAPN(fast)  CIESS(fast)
+#   ml-100k             0.5   0.6  0.6  1.7        2.4   3.1       1.7       2.1         0.9          1.2
+#   gowalla-s           2.5   1.8  2.0  8.3        10.9  9.0       7.6       8.4         4.9          8.2
+#   yelp2018-s          5.1   2.8  8.4  19.5       (about 2.5x gowalla-s for the others)
+#   ml-100k NGCF / NeuMF: full 2.2 / 0.8, BET 2.7 / 6.3 (NeuMF scores every pair: slow to evaluate)
+#
+#   what                                                          runs   CPU hours   state (2026-12-03)
+#   ml-100k LightGCN, 10 methods x 3 sparsities x 3 seeds          84     ~2.5       done
+#   gowalla-s LightGCN, the same                                   84     ~10        ES/MR/BET/full done; 0.9 done
+#                                                                                    for all; 0.8/0.95 running
+#   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
+#   yelp2018-s LightGCN, 1 seed, full/ES/MR/BET                    10     ~1.5       done
+#   issue 16: BET from scratch (the headline's protocol), gowalla-s 9     ~1.5       to run
+#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         to run
+#   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        to run
+#   issue 16: every method from the pretrained table (ablation)    ~80    ~10        to run
+#   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~3         to run
+#   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         ~10    ~2         to run
+#   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume
+#   total still to run                                                    ~55        ~28 h of both cores
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
