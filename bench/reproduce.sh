@@ -58,6 +58,10 @@ FAST=(--keys="--bet_profile=fast --esapn_profile=fast --ciess_profile=fast" --da
 
 "$PYTHON" -m bench.table --results=bench/results/sweep --out=bench/results || status=1
 "$PYTHON" -m bench.plots --results=bench/results/sweep --out=bench/results --data_path="$DATA" || status=1
+"$PYTHON" -m bench.paper_ratios --results=bench/results/sweep --paper="$DATA/../paper/table1.csv" --out=bench/results || status=1
+# Several budgets in one run against one full-table training (issue 15), beside the separate runs above
+"$PYTHON" -m bench.whole_run --dataset=gowalla-s --data_path="$DATA" --sparsity=0.8,0.9,0.95 --seeds=0,1,2 \
+    --profiles=fast:bet_retrain_top=1:bet_retrain_stopping_step=5:bet_pretrain_stopping_step=10,fast:bet_retrain_top=1:bet_retrain_stopping_step=5:bet_pretrain_stopping_step=10:bet_share_population=True || status=1
 
 # The paper's schedule (T=50, h=10, top-5 from scratch), one seed: ml-100k, LightGCN, sparsity 0.9
 "$PYTHON" -m bench.sweep --dataset=ml-100k --models=LightGCN --methods=full,es,mr,bet --sparsities=0.9 --seeds=2020 \
