@@ -18,7 +18,7 @@ import csv
 from pathlib import Path
 
 from bench import table
-from bench.common import header, markdown_table, write
+from bench.common import header, markdown_table
 
 # (dataset, model, method, sparsity, column): (as printed, as meant)
 MISPRINTS = {

@@ -6,7 +6,8 @@ atomically (a temporary file, then a rename), so a kill at any moment (``kill -9
 preempted machine) leaves every file whole or absent. The units:
 
 * each finished budget's result;
-* BET's pretraining (with every random stream as it left them, :func:`recbole_bet.trainer.random_state`);
+* each phase a method computes once for all budgets (BET's pretraining, magnitude pruning's full table, OptEmbed's
+  supernet, CIESS's pretraining), with every random stream as it left them: :func:`recbole_bet.trainer.budget_free_phase`;
 * each BET search iteration (the population, the predictor and its optimiser, every random stream);
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and

@@ -31,7 +31,7 @@ from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
 from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
-from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
+from recbole_bet.trainer import BudgetTrainer, budget_free_phase, random_state, set_random_state
 
 QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
 
@@ -201,22 +201,17 @@ class BetTrainer(BudgetTrainer):
         """Train the full table to convergence (patience ``bet_pretrain_stopping_step``, by default
         RecBole's ``stopping_step``); return its validation quality, Eq. 12's denominator. A run of several
         budgets pretrains once: the later ones start from the same table and share ``q_full``."""
-        loaders = (train_data, valid_data)
-        if "bet_pretrain" not in self.shared and self.resume and self.resume.load("bet-pretrain") is not None:
-            self.shared["bet_pretrain"] = self.resume.load("bet-pretrain")  # pretrained by a killed run of this command
-        if "bet_pretrain" in self.shared:  # an earlier budget of this run pretrained the same full table
-            self.pretrained_state, q_full, self.curve, streams = self.shared["bet_pretrain"]
-            self.model.load_state_dict(self.pretrained_state)
-            set_random_state(streams, loaders, self.rng)  # as if pretrained here: the same search as a run alone
-            return q_full
-        self.model.apply_action(full_table(self.budget))
-        valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step,
-                               progress=(self.resume, "bet-pretrain-epochs"))
-        self.pretrained_state = copy.deepcopy(self.model.state_dict())
-        self.shared["bet_pretrain"] = (self.pretrained_state, quality(valid), self.curve, random_state(loaders, self.rng))
-        if self.resume:
-            self.resume.save("bet-pretrain", self.shared["bet_pretrain"])
-        return quality(valid)
+
+        def pretrain():
+            self.model.apply_action(full_table(self.budget))
+            valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step,
+                                   progress=(self.resume, "bet-pretrain-epochs"))
+            return copy.deepcopy(self.model.state_dict()), quality(valid), self.curve
+
+        self.pretrained_state, q_full, self.curve = budget_free_phase(
+            self.shared, self.resume, "bet_pretrain", (train_data, valid_data), self.rng, pretrain)
+        self.model.load_state_dict(self.pretrained_state)
+        return q_full
 
     # -- resume: the search's state between two iterations or two retrainings ----------------------------
 

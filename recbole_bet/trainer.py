@@ -135,6 +135,35 @@ def set_random_state(state: dict, loaders, rng=None) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def budget_free_phase(shared: dict, resume, name: str, loaders, rng, compute):
+    """The result of a phase that does not depend on the budget (BET's pretraining, magnitude pruning's full table,
+    OptEmbed's supernet, CIESS's pretraining), computed once per run.
+
+    At the run's first budget ``compute()`` makes it; it is kept in ``shared`` under ``name`` with every random
+    stream as the phase left them (:func:`random_state`). At a later budget it is read back and
+    the streams are put back there, so each budget is, bit for bit, its run alone. With ``resume`` (a run with
+    checkpoints) the phase is also a unit of the unfinished run (:mod:`recbole_bet.resume`): the rerun of a killed
+    run reads it back rather than compute it again.
+
+    Args:
+        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
+        rng (np.random.Generator): the method's generator, also put back.
+    """
+    if name not in shared and resume is not None:
+        saved = resume.load(name)
+        if saved is not None:
+            shared[name] = saved
+    if name in shared:
+        value, streams = shared[name]
+        set_random_state(streams, loaders, rng)
+        return value
+    value = compute()
+    shared[name] = (value, random_state(loaders, rng))
+    if resume is not None:
+        resume.save(name, shared[name])
+    return value
+
+
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
     """A checkpoint name no other run holds: ``saved_model_file``, or ``<stem>-2.pth``, ``<stem>-3.pth``...
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from recbole_bet.budget import Action, Budget, ElementMask
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.trainer import BudgetTrainer, budget_free_phase
 
 
 @dataclass
@@ -58,6 +58,10 @@ class RunContext:
     @property
     def show_progress(self) -> bool:
         return bool(self.config["show_progress"])
+
+    def budget_free_phase(self, name: str, compute):
+        """:func:`budget_free_phase` with this run's shared dict, unfinished run, loaders and generator."""
+        return budget_free_phase(self.shared, self.resume, name, (self.train_data, self.valid_data), self.rng, compute)
 
     def progress(self, phase: str, shared: bool = False):
         """The unit of the unfinished run that keeps ``phase``'s epochs (``BudgetTrainer.fit_phase(progress=...)``):

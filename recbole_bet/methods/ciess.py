@@ -51,7 +51,7 @@ from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities,
 from recbole_bet.methods.es import split_rows
 from recbole_bet.methods.full import full_table
 from recbole_bet.search import quality
-from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
+from recbole_bet.trainer import BudgetTrainer
 
 
 @dataclass(frozen=True)
@@ -305,17 +305,14 @@ class Ciess(Method):
 
         # ---- the pretrained full table: the peak per-row quality of the state (and the warm start); a run of
         # several budgets trains it once
-        loaders = (context.train_data, context.valid_data)
-        if "ciess_pretrain" in context.shared:
-            pretrained, peak, streams = context.shared["ciess_pretrain"]
-            set_random_state(streams, loaders, rng)
-        else:
+        def pretrain():
             full_table(budget).apply_to(model)
             trainer.fit_phase("pretrain", context.train_data, context.valid_data,
                               progress=context.progress("ciess-pretrain", shared=True))
             _, peak = row_qualities(trainer, context, users_of_item)
-            pretrained, peak = copy.deepcopy(model.state_dict()), np.maximum(np.nan_to_num(peak), 1e-5)
-            context.shared["ciess_pretrain"] = (pretrained, peak, random_state(loaders, rng))
+            return copy.deepcopy(model.state_dict()), np.maximum(np.nan_to_num(peak), 1e-5)
+
+        pretrained, peak = context.budget_free_phase("ciess_pretrain", pretrain)
         start = pretrained if settings.ciess_step_start == "pretrained" else initial
 
         fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}

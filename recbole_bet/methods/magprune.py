@@ -22,7 +22,7 @@ from recbole_bet.config import CheckedSettings, choice
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
 from recbole_bet.methods.full import full_table
 from recbole_bet.model.budgeted import FIELDS
-from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
+from recbole_bet.trainer import BudgetTrainer
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,15 @@ class MagnitudePruning(Method):
         model = context.model
         trainer = BudgetTrainer(context.config, model)
         full_table(context.budget).apply_to(model)
-        loaders = (context.train_data, context.valid_data)
-        if "magprune_full" in context.shared:  # an earlier budget of this run trained the same full table
-            state, full_valid, full_curve, streams = context.shared["magprune_full"]
-            model.load_state_dict(state)
-            set_random_state(streams, loaders, context.rng)
-        else:
-            full_valid = trainer.fit_phase("full", context.train_data, context.valid_data,
-                                           progress=context.progress("magprune-full", shared=True))
-            full_curve = trainer.curve
-            context.shared["magprune_full"] = (copy.deepcopy(model.state_dict()), full_valid, full_curve,
-                                               random_state(loaders, context.rng))
+
+        def train_full():
+            valid = trainer.fit_phase("full", context.train_data, context.valid_data,
+                                      progress=context.progress("magprune-full", shared=True))
+            return copy.deepcopy(model.state_dict()), valid, trainer.curve
+
+        # a run of several budgets trains the full table once
+        state, full_valid, full_curve = context.budget_free_phase("magprune_full", train_full)
+        model.load_state_dict(state)
         weights = [model.field_weights(field) for field in FIELDS]
         mask = magnitude_mask(*weights, context.budget, context.settings.magprune_scope)
         outcome = train_final(context, mask, trainer)  # fine-tuned from the trained weights

@@ -48,7 +48,7 @@ from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
 from recbole_bet.methods.full import full_table
 from recbole_bet.methods.pep import swap_tables
 from recbole_bet.model.budgeted import FIELDS
-from recbole_bet.trainer import BudgetTrainer, random_state, set_random_state
+from recbole_bet.trainer import BudgetTrainer
 
 
 @dataclass(frozen=True)
@@ -228,13 +228,7 @@ class OptEmbed(Method):
 
         # ---- 1. the supernet (a run of several budgets trains it once: it does not depend on the budget)
         trainer = BudgetTrainer(context.config, model)
-        loaders = (context.train_data, context.valid_data)
-        if "optembed_supernet" in context.shared:
-            set_random_state(context.shared["optembed_supernet"]["streams"], loaders, context.rng)
-        else:
-            context.shared["optembed_supernet"] = self.train_supernet(context, trainer)
-            context.shared["optembed_supernet"]["streams"] = random_state(loaders, context.rng)
-        supernet = context.shared["optembed_supernet"]
+        supernet = context.budget_free_phase("optembed_supernet", lambda: self.train_supernet(context, trainer))
         kept_rows = supernet["kept_rows"]
         kept = (int(kept_rows[0].sum()), int(kept_rows[1].sum()))
         logger.info(
