@@ -207,3 +207,20 @@ def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp
     # paper: BET below CIESS (0.0998 < 0.11); ours: BET 0.13 = CIESS 0.13 -> on neither side: they disagree
     assert row[6].startswith(f"{0.0998 / 0.11:.3f} (CIESS)") and row[7].startswith("1.000 (CIESS") and row[8] == "disagree"
     assert row[9] == f"{0.13 / 0.20:.3f} (OptEmbed)"  # over every baseline, OptEmbed (not run by the paper at budget)
+
+
+def test_sensitivity_retraining_the_whole_population_gives_the_run_itself(tmp_path, monkeypatch):
+    """Figure 5's point at t = T is the run's own selective retraining: the same winner and test metrics."""
+    from bench import common, sensitivity
+
+    monkeypatch.setattr(sensitivity, "OUT", tmp_path / "runs")
+    monkeypatch.setattr(sensitivity, "RESULTS", tmp_path)
+    monkeypatch.setattr(common, "SCRATCH", tmp_path / "scratch")
+    keys = "--epochs=2 --bet_iterations=4 --bet_finetune_epochs=1 --bet_retrain_top=2 --state=WARNING"
+    sensitivity.main(["--dataset=ml-100k", "--sparsity=0.9", "--seed=3", "--candidates=4,6", "--every=2", f"--keys={keys}"])
+    run = json.loads((tmp_path / "runs" / "ml-100k-0.9-s3-m6.json").read_text())
+    whole = json.loads((tmp_path / "runs" / "ml-100k-0.9-s3-m6-t4.json").read_text())
+    assert whole["test"] == run["test"]
+    assert (tmp_path / "runs" / "ml-100k-0.9-s3-m6-t2.json").is_file() and (tmp_path / "sensitivity-ml-100k-0.9.png").stat().st_size > 0
+    text = (tmp_path / "sensitivity-ml-100k-0.9.md").read_text()
+    assert "| 4 |" in text and "| 6 |" in text
