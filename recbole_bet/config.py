@@ -83,6 +83,9 @@ class BetConfig(Config):
         configure = getattr(self.model_class, "configure", None)  # a backbone's own keys (NeuMF's loss)
         if configure is not None:
             configure(self.final_config_dict)
+        elif str(self.final_config_dict.get("neumf_loss") or "bce").lower() != "bce":
+            raise ConfigError(f"neumf_loss={self.final_config_dict['neumf_loss']!r}: only recbole-bet's NeuMF has it; "
+                              "--method=recbole runs RecBole's own NeuMF unchanged, with its BCE loss")
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)

@@ -108,6 +108,9 @@ def budget_task(config, own, sparsity_settings, key: str, shared: dict, saved: b
     started = time.time()
     torch.set_num_threads(threads)
     config.compatibility_settings()
+    # BET's retrainings run here, one by one (the same result: each has its own seed); as nested ray tasks they
+    # could wait forever for the GPU this task holds
+    config["ray"] = False
     with deterministic_algorithms(config["reproducibility"]):
         init_seed(config["seed"], config["reproducibility"])
         splits = data_preparation(config, create_dataset(config))

@@ -161,6 +161,7 @@ def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, starte
         results[sparsity] = _run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key)
         if resume:
             resume.save(f"{key}/result", results[sparsity])
+            resume.drop_epochs()
         started = time.time()
     todo = [(s, f"sparsity{s:g}", settings.for_sparsity(s)) for s in settings.sparsities if s not in results]
     if todo:

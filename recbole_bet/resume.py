@@ -92,6 +92,12 @@ class RunState:
         torch.save(value, tmp)
         os.replace(tmp, path)
 
+    def drop_epochs(self) -> None:
+        """Forget the kept epochs of every training (``*-epochs`` units): called between two budgets, when no
+        training is under way and every finished phase is kept as a unit of its own."""
+        for path in self.folder.glob("*-epochs*.pt"):
+            path.unlink(missing_ok=True)
+
     def finish(self) -> None:
         """The run is done: nothing to continue."""
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -131,8 +131,9 @@ def set_random_state(state: dict, loaders, rng=None) -> None:
         loader.generator.set_state(generator)
     if rng is not None and state["rng"] is not None:
         rng.bit_generator.state = state["rng"]
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state:  # a process that sees fewer GPUs (a ray task) restores the ones it sees
+        for device, generator in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(generator, device)
 
 
 def budget_free_phase(shared: dict, resume, name: str, loaders, rng, compute):
@@ -241,8 +242,10 @@ class BudgetTrainer(Trainer):
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
         state, unit = progress if progress and progress[0] is not None else (None, None)
         loaders = (train_data, valid_data)
-        stopped = self.restore_progress(state.load(unit), loaders) if state else False
-        if not stopped:
+        stopped = self.restore_progress(state, unit, loaders) if state else False
+        if stopped:  # what RecBole's fit would have done first (metrics that read the training data need it)
+            self.eval_collector.data_collect(train_data)
+        else:
             keep = (lambda epoch, score: self.keep_progress(state, unit, epoch, loaders)) if state else None
             super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]),
                         callback_fn=keep)
@@ -253,8 +256,12 @@ class BudgetTrainer(Trainer):
 
     def keep_progress(self, state, unit: str, epoch: int, loaders) -> None:
         """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
-        the epoch and early-stopping counters, the best score and result, the curve, every random stream, and the
-        bytes of the best epoch's checkpoint (so a kill while RecBole rewrites that file loses nothing)."""
+        the epoch and early-stopping counters, the best score and result, the curve and every random stream; and,
+        when this epoch is the new best, the bytes of its checkpoint as the unit ``<unit>-best`` (so a kill while
+        RecBole rewrites that file loses nothing). The best is kept first: a kill between the two leaves the
+        previous epoch's state with this epoch's best, which the rerun's replay of this epoch writes again."""
+        if self.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
+            state.save(f"{unit}-best", Path(self.saved_model_file).read_bytes())
         state.save(unit, {
             "epoch": epoch,
             "stopped": self.cur_step > self.stopping_step,  # RecBole's early_stopping ends fit here
@@ -266,12 +273,12 @@ class BudgetTrainer(Trainer):
             "curve": list(self.curve),
             "train_loss_dict": dict(self.train_loss_dict),
             "streams": random_state(loaders),
-            "best_checkpoint": Path(self.saved_model_file).read_bytes() if self.best_valid_result is not None else None,
         })
 
-    def restore_progress(self, saved: dict | None, loaders) -> bool:
-        """Put back a phase kept by :meth:`keep_progress` (nothing if ``saved`` is None), so that ``fit`` goes on from
+    def restore_progress(self, state, unit: str, loaders) -> bool:
+        """Put back a phase kept by :meth:`keep_progress` (nothing if there is none), so that ``fit`` goes on from
         the next epoch as the killed run would have. Returns whether the phase had already ended."""
+        saved = state.load(unit)
         if saved is None:
             return False
         self.model.load_state_dict(saved["model"])
@@ -280,10 +287,9 @@ class BudgetTrainer(Trainer):
         self.cur_step, self.best_valid_score = saved["cur_step"], saved["best_valid_score"]
         self.best_valid_result, self.curve = saved["best_valid_result"], list(saved["curve"])
         self.train_loss_dict = dict(saved["train_loss_dict"])
-        if saved["best_checkpoint"] is not None:  # the best epoch's checkpoint, under this run's name
-            tmp = Path(self.saved_model_file + ".tmp")
-            tmp.write_bytes(saved["best_checkpoint"])
-            os.replace(tmp, self.saved_model_file)
+        tmp = Path(self.saved_model_file + ".tmp")  # the best epoch's checkpoint, under this run's name
+        tmp.write_bytes(state.load(f"{unit}-best"))
+        os.replace(tmp, self.saved_model_file)
         set_random_state(saved["streams"], loaders)
         self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
         return bool(saved["stopped"]) or self.start_epoch >= self.epochs

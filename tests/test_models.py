@@ -441,3 +441,10 @@ def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
     assert result["used_params"] <= result["budget_params"] and result["test"]["ndcg@20"] > 0
     with pytest.raises(ConfigError, match=r"neumf_loss='hinge': allowed: bce, bpr"):
         build_data("NeuMF", neumf_loss="hinge")
+
+
+def test_neumf_loss_is_refused_for_recboles_own_neumf():
+    from recbole_bet.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"neumf_loss='bpr': only recbole-bet's NeuMF has it; --method=recbole"):
+        build_data("NeuMF", method="recbole", neumf_loss="bpr")

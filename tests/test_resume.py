@@ -1,5 +1,7 @@
 """A killed run continues where it stopped: rerunning the same command gives the uninterrupted result, bit for bit."""
 
+from pathlib import Path
+
 import pytest
 
 from recbole_bet.config import ConfigError
@@ -97,6 +99,8 @@ def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeyp
     monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
     with pytest.raises(Killed):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    kept = {p.name for p in (Path(keys["checkpoint_dir"]) / "unfinished-run").iterdir()}
+    assert "sparsity0.8--result.pt" in kept and not any("epochs" in name for name in kept)  # dropped once 0.8 ended
     calls.clear()
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: calls.append(name) or real(self, name, *a, **kw))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
