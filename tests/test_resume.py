@@ -118,22 +118,27 @@ def test_bad_input_found_during_a_run_leaves_nothing_to_continue(fast_config, tm
     assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
 
 
-@pytest.mark.parametrize("unit", ["bet-pretrain-epochs", "sparsity0.9/bet-retrain1-epochs"])
-def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, uninterrupted, fast_config, monkeypatch):
-    """Killed right after a training's first epoch was kept (the pretraining, the second retraining): the rerun
-    trains only its later epochs, and ends with the uninterrupted result."""
-    keys = dict(fast_config, **TINY)
+def killed_after_epoch(keys: dict, unit: str, at: int, monkeypatch) -> None:
+    """Run ``keys`` and stop it right after the training kept as ``unit`` has kept its epoch ``at``."""
     real_keep = BudgetTrainer.keep_progress
 
     def keep_progress(self, state, name, epoch, loaders):
         real_keep(self, state, name, epoch, loaders)
-        if name == unit and epoch == 0:
+        if name == unit and epoch == at:
             raise Killed()
 
     with monkeypatch.context() as patch:
         patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+
+
+@pytest.mark.parametrize("unit", ["bet-pretrain-epochs", "sparsity0.9/bet-retrain1-epochs"])
+def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, uninterrupted, fast_config, monkeypatch):
+    """Killed right after a training's first epoch was kept (the pretraining, the second retraining): the rerun
+    trains only its later epochs, and ends with the uninterrupted result."""
+    keys = dict(fast_config, **TINY)
+    killed_after_epoch(keys, unit, 0, monkeypatch)
     trained, phase, real_epoch, real_fit = [], [None], BudgetTrainer._train_epoch, BudgetTrainer.fit_phase
 
     def fit_phase(self, name, *args, **kwargs):  # which phase an epoch belongs to (fine-tunings belong to none)
@@ -158,17 +163,7 @@ def test_other_methods_trainings_go_on_from_their_last_epoch(method, unit, fast_
     epochs too."""
     keys = dict(fast_config, method=method, epochs=3)
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
-    real_keep = BudgetTrainer.keep_progress
-
-    def keep_progress(self, state, name, epoch, loaders):
-        real_keep(self, state, name, epoch, loaders)
-        if name == unit and epoch == 1:
-            raise Killed()
-
-    with monkeypatch.context() as patch:
-        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
-        with pytest.raises(Killed):
-            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    killed_after_epoch(keys, unit, 1, monkeypatch)
     epochs, real_epoch = [], BudgetTrainer._train_epoch
     monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(self, data, epoch, *a, **kw))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
