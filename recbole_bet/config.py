@@ -238,6 +238,9 @@ class RunSettings(CheckedSettings):
         ray (bool): run BET's selective retrainings, and the budgets of a run of several after its first, as ray
             tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
         ray_address (str | None): join this ray cluster instead of starting a local instance.
+        start (str): the backbone's weights before the method runs: ``initial``, the seed's random initialisation
+            (every method's paper), or ``pretrained``, the full table trained to convergence first (once per run),
+            so every method's table is masked from the same trained one: the ablation of the README's Results.
     """
 
     method: str = "bet"
@@ -249,12 +252,15 @@ class RunSettings(CheckedSettings):
     fresh: bool = field(default=False, metadata=boolean())
     ray: bool = field(default=False, metadata=boolean())
     ray_address: str | None = None
+    start: str = field(default="initial", metadata=choice("initial", "pretrained"))
 
     def __post_init__(self):
         from recbole_bet.methods import method_names
 
         if self.method not in method_names():
             raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
+        if self.start == "pretrained" and self.method == "recbole":
+            raise ConfigError("start='pretrained' masks a budgeted table from a trained full one; method=recbole has none")
         try:
             if isinstance(self.sparsity, (list, tuple)):
                 if not self.sparsity:

@@ -7,6 +7,7 @@ import time and builds RecBole's unmasked models).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -27,7 +28,9 @@ from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_config
 from recbole_bet.export import export_table
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
+from recbole_bet.methods.full import full_table
 from recbole_bet.resume import RunState
+from recbole_bet.trainer import BudgetTrainer, budget_free_phase
 
 
 def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +178,14 @@ def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, starte
     return [results[s] for s in settings.sparsities]
 
 
+def _pretrained_start(config, net, budget, splits, resume) -> dict:
+    """``start: pretrained``: the full table trained to convergence (RecBole's early stopping), its weights."""
+    full_table(budget).apply_to(net)
+    trainer = BudgetTrainer(config, net)
+    trainer.fit_phase("start", splits[0], splits[1], progress=(resume, "start-pretrained-epochs") if resume else None)
+    return copy.deepcopy(net.state_dict())
+
+
 def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float, resume=None, key="") -> dict:
     """One budget: a fresh backbone (the seed's initial weights), the method, the test, the export, the result."""
     logger = getLogger()
@@ -198,6 +209,9 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
             f"{n_users} users + {n_items} items)"
         )
     rng = np.random.default_rng(config["seed"])
+    if settings.start == "pretrained":  # the ablation's common start: the trained full table, once per run
+        net.load_state_dict(budget_free_phase(shared, resume, "start_pretrained", splits[:2], rng,
+                                              lambda: _pretrained_start(config, net, budget, splits, resume)))
 
     # ---- 5. the method fills the budget and trains the model under it (train and valid splits only)
     context = RunContext(

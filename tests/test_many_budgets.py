@@ -85,3 +85,27 @@ def test_retrain_stopping_step_is_the_retrainings_patience(fast_config, monkeypa
     run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, epochs=1, bet_retrain_stopping_step=3,
                                                                 bet_pretrain_stopping_step=7, **SEARCH))
     assert patience == {"pretrain": 7, "retrain0": 3}
+
+
+def test_start_pretrained_gives_every_method_the_trained_full_table_once_per_run(fast_config, monkeypatch):
+    """start=pretrained (the ablation's common start): the full table is trained once for the run's budgets, and
+    each budget's method receives the backbone holding exactly those weights."""
+    import torch
+
+    from recbole_bet import quick_start
+    from recbole_bet.config import ConfigError
+    from recbole_bet.methods.es import EqualSizes
+
+    pretrained, received, real_start, real_run = [], [], quick_start._pretrained_start, EqualSizes.run
+    monkeypatch.setattr(quick_start, "_pretrained_start", lambda *a: pretrained.append(real_start(*a)) or pretrained[-1])
+    monkeypatch.setattr(EqualSizes, "run", lambda self, context: received.append(
+        {k: v.clone() for k, v in context.model.state_dict().items()}) or real_run(self, context))
+    results = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=2, sparsity=[0.8, 0.9],
+                                                                      start="pretrained"))
+    assert len(pretrained) == 1 and len(received) == 2 and len(results) == 2
+    for state in received:
+        assert all(torch.equal(state[k], pretrained[0][k]) for k in pretrained[0])
+    initial = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=2, sparsity=0.9))
+    assert initial["test"] != results[1]["test"]
+    with pytest.raises(ConfigError, match="start='pretrained'.*method=recbole has none"):
+        run_recbole_bet("BPR", "ml-100k", config_dict=dict(fast_config, method="recbole", start="pretrained"))
