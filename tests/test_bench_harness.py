@@ -177,7 +177,7 @@ def test_whole_run_of_several_budgets_sums_the_budgets_and_sits_them_beside_the_
     text = (tmp_path / "whole_run-toy-0.8-0.9.md").read_text()
     assert "| BET, profile fast | 300 | 3.00 | 50 / 40 / 60 | 0.1000 / 0.1000 | 0.3100 / 0.2500 |" in text
     assert "| 0.8 | BET, profile fast | 0.3100 | 0.3100 ± 0.0141 (0.3000-0.3200, 2 seeds) | yes |" in text
-    assert "| 0.9 | BET, profile fast | 0.2500 | 0.2200 ± 0.0283 (0.2000-0.2400, 2 seeds) | no |" in text
+    assert "| 0.9 | BET, profile fast | 0.2500 | 0.2200 ± 0.0283 (0.2000-0.2400, 2 seeds) | above |" in text
 
 
 def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp_path):
