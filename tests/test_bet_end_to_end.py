@@ -126,6 +126,7 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
     sys.argv = ["pytest"]
     fast = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": "fast", "bet_iterations": 7}))
     assert (fast.bet_iterations, fast.bet_finetune_epochs, fast.bet_retrain_from) == (7, 2, "pretrained")
+    assert (fast.bet_retrain_top, fast.bet_retrain_stopping_step, fast.bet_pretrain_stopping_step) == (1, 5, 10)
     paper = BetSettings.from_config(BetConfig("NGCF", "ml-100k"))
     assert (paper.bet_iterations, paper.bet_finetune_epochs, paper.bet_retrain_top) == (50, 15, 5)
     for profile in ("paper", "paper-gpu"):  # the paper's h: 15 for NGCF, 10 for the others
