@@ -79,6 +79,15 @@ def _init_ray(config) -> None:
             ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
 
 
+def _ray_task(config, function):
+    """``function`` as a ray task of one CPU (one GPU on a GPU run), in this run's ray instance or cluster."""
+    import ray
+
+    _init_ray(config)
+    gpu = torch.device(config["device"]).type == "cuda"
+    return ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(function)
+
+
 def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, object]], resume=None, budget_key: str = "",
                     stopping_step: int | None = None):
     """Submit ``(rank, action)`` retrainings as ray tasks (one CPU, or one GPU on a GPU run); yields
@@ -86,9 +95,7 @@ def ray_retrainings(config, run_name: str, start: dict, jobs: list[tuple[int, ob
     (:func:`retraining_progress`; the tasks share this machine's file system, or a cluster's shared one)."""
     import ray
 
-    _init_ray(config)
-    gpu = torch.device(config["device"]).type == "cuda"
-    task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(retrain_task)
+    task = _ray_task(config, retrain_task)
     start_ref = ray.put(start)
     refs = [(rank, task.remote(config, run_name, start_ref, action, rank, torch.get_num_threads(),
                                retraining_progress(resume, budget_key, rank), stopping_step)) for rank, action in jobs]
@@ -123,9 +130,7 @@ def ray_budgets(config, own, todo: list, shared: dict, saved: bool, resume):
     cluster's shared one)."""
     import ray
 
-    _init_ray(config)
-    gpu = torch.device(config["device"]).type == "cuda"
-    task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0)(budget_task)
+    task = _ray_task(config, budget_task)
     shared_ref = ray.put(shared)
     refs = [task.remote(config, own, settings, key, shared_ref, saved, resume, torch.get_num_threads()) for _, key, settings in todo]
     for ref in refs:
