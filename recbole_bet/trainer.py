@@ -281,6 +281,11 @@ class BudgetTrainer(Trainer):
         saved = state.load(unit)
         if saved is None:
             return False
+        best = state.load(f"{unit}-best")
+        if best is None:  # kept by a version that kept no best checkpoint of its own: cannot go on from it
+            self.logger.warning(f"the kept epochs of {unit} have no best checkpoint beside them (an older version "
+                                "kept them); training this phase again from its start")
+            return False
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.start_epoch = saved["epoch"] + 1
@@ -288,7 +293,7 @@ class BudgetTrainer(Trainer):
         self.best_valid_result, self.curve = saved["best_valid_result"], list(saved["curve"])
         self.train_loss_dict = dict(saved["train_loss_dict"])
         tmp = Path(self.saved_model_file + ".tmp")  # the best epoch's checkpoint, under this run's name
-        tmp.write_bytes(state.load(f"{unit}-best"))
+        tmp.write_bytes(best)
         os.replace(tmp, self.saved_model_file)
         set_random_state(saved["streams"], loaders)
         self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")

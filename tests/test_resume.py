@@ -195,3 +195,20 @@ def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_ba
     assert whole[1]["bet"]["warm_start"]["actions"] == 4
     for mine, theirs in zip(again, whole):
         assert (mine["test"], mine["sizes"], mine["bet"]["warm_start"]) == (theirs["test"], theirs["sizes"], theirs["bet"]["warm_start"])
+
+
+def test_kept_epochs_without_their_best_checkpoint_train_the_phase_again(fast_config, tmp_path, monkeypatch):
+    """Epochs kept by an older version, which kept no ``<unit>-best`` beside them, cannot be continued from: the rerun
+    trains that phase from its start (a warning says so) and still ends as the uninterrupted run, where it used to
+    stop with a TypeError."""
+    keys = dict(fast_config, method="es", epochs=3)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    killed_after_epoch(keys, "sparsity0.9/final-epochs", 1, monkeypatch)
+    best = Path(keys["checkpoint_dir"]) / "unfinished-run" / "sparsity0.9--final-epochs-best.pt"
+    assert best.is_file()
+    best.unlink()
+    epochs, real_epoch = [], BudgetTrainer._train_epoch
+    monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(self, data, epoch, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert epochs == [0, 1, 2]
+    assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
