@@ -92,10 +92,20 @@ class RunState:
         torch.save(value, tmp)
         os.replace(tmp, path)
 
+    def keep_file(self, name: str, path) -> None:
+        """Keep the file ``path`` (whole: its writer must replace it atomically, never rewrite it in place) as the
+        unit ``name``: a hard link, atomically, so that keeping it costs no copy; a copy where links are refused."""
+        link_or_copy(Path(path), self._path(name).with_suffix(".pth"))
+
+    def kept_file(self, name: str) -> Path | None:
+        """The file kept as the unit ``name``, or None."""
+        path = self._path(name).with_suffix(".pth")
+        return path if path.is_file() else None
+
     def drop_epochs(self) -> None:
         """Forget the kept epochs of every training (``*-epochs`` units): called between two budgets, when no
         training is under way and every finished phase is kept as a unit of its own."""
-        for path in self.folder.glob("*-epochs*.pt"):
+        for path in self.folder.glob("*-epochs*"):
             path.unlink(missing_ok=True)
 
     def finish(self) -> None:
@@ -107,3 +117,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source`` at ``target`` atomically: a hard link where the file system allows it, else a copy."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)

@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from recbole_bet.budget import Action, Budget
 from recbole_bet.config import CheckedSettings, boolean, choice, integer, real
-from recbole_bet.methods.full import full_table
 from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
 from recbole_bet.sampler import ActionSampler, Candidates
 from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
@@ -203,7 +202,8 @@ class BetTrainer(BudgetTrainer):
         budgets pretrains once: the later ones start from the same table and share ``q_full``."""
 
         def pretrain():
-            self.model.apply_action(full_table(self.budget))
+            budget = self.budget  # the full table: every row at d_max
+            self.model.apply_action(Action.uniform(budget.d_max, budget.n_users, budget.n_items, budget.d_max))
             valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step,
                                    progress=(self.resume, "bet-pretrain-epochs"))
             return copy.deepcopy(self.model.state_dict()), quality(valid), self.curve

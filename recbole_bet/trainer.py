@@ -33,6 +33,7 @@ from recbole.utils import set_color
 
 from recbole_bet.history import index_user_items
 from recbole_bet.ranking import int_mm_available, screened_topk
+from recbole_bet.resume import link_or_copy
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -257,11 +258,12 @@ class BudgetTrainer(Trainer):
     def keep_progress(self, state, unit: str, epoch: int, loaders) -> None:
         """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
         the epoch and early-stopping counters, the best score and result, the curve and every random stream; and,
-        when this epoch is the new best, the bytes of its checkpoint as the unit ``<unit>-best`` (so a kill while
-        RecBole rewrites that file loses nothing). The best is kept first: a kill between the two leaves the
-        previous epoch's state with this epoch's best, which the rerun's replay of this epoch writes again."""
+        when this epoch is the new best, its checkpoint as the file unit ``<unit>-best``: a hard link, which costs
+        no copy, as :meth:`_save_checkpoint` replaces the checkpoint rather than rewriting it. The best is kept first:
+        a kill between the two leaves the previous epoch's state with this epoch's best, which the rerun's replay of
+        this epoch writes again."""
         if self.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
-            state.save(f"{unit}-best", Path(self.saved_model_file).read_bytes())
+            state.keep_file(f"{unit}-best", self.saved_model_file)
         state.save(unit, {
             "epoch": epoch,
             "stopped": self.cur_step > self.stopping_step,  # RecBole's early_stopping ends fit here
@@ -281,7 +283,7 @@ class BudgetTrainer(Trainer):
         saved = state.load(unit)
         if saved is None:
             return False
-        best = state.load(f"{unit}-best")
+        best = state.kept_file(f"{unit}-best")
         if best is None:  # kept by a version that kept no best checkpoint of its own: cannot go on from it
             self.logger.warning(f"the kept epochs of {unit} have no best checkpoint beside them (an older version "
                                 "kept them); training this phase again from its start")
@@ -292,12 +294,21 @@ class BudgetTrainer(Trainer):
         self.cur_step, self.best_valid_score = saved["cur_step"], saved["best_valid_score"]
         self.best_valid_result, self.curve = saved["best_valid_result"], list(saved["curve"])
         self.train_loss_dict = dict(saved["train_loss_dict"])
-        tmp = Path(self.saved_model_file + ".tmp")  # the best epoch's checkpoint, under this run's name
-        tmp.write_bytes(best)
-        os.replace(tmp, self.saved_model_file)
+        link_or_copy(best, Path(self.saved_model_file))  # the best epoch's checkpoint, under this run's name
         set_random_state(saved["streams"], loaders)
         self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
         return bool(saved["stopped"]) or self.start_epoch >= self.epochs
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's checkpoint, written to a temporary file and then renamed over the old one: a kill while it is
+        written leaves the previous checkpoint whole, and a file kept as a resume unit (a hard link to it) is never
+        rewritten under it."""
+        target = kwargs.pop("saved_model_file", self.saved_model_file)
+        tmp = f"{target}.tmp"
+        super()._save_checkpoint(epoch, verbose=False, saved_model_file=tmp, **kwargs)
+        os.replace(tmp, target)
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {target}")
 
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress=show_progress)

@@ -204,7 +204,7 @@ def test_kept_epochs_without_their_best_checkpoint_train_the_phase_again(fast_co
     keys = dict(fast_config, method="es", epochs=3)
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
     killed_after_epoch(keys, "sparsity0.9/final-epochs", 1, monkeypatch)
-    best = Path(keys["checkpoint_dir"]) / "unfinished-run" / "sparsity0.9--final-epochs-best.pt"
+    best = Path(keys["checkpoint_dir"]) / "unfinished-run" / "sparsity0.9--final-epochs-best.pth"
     assert best.is_file()
     best.unlink()
     epochs, real_epoch = [], BudgetTrainer._train_epoch

@@ -59,3 +59,35 @@ def test_runs_started_in_the_same_second_get_their_own_checkpoint_names(tmp_path
     assert plain == [f"{stem}.pth", f"{stem}-2.pth", f"{stem}-3.pth"]
     assert searches == [stem, f"{stem}-2"]  # their files are <run_name>-pretrain.pth, -retrain0.pth, ...
     assert (tmp_path / "LightGCN-Nov-25-2026_12-00-00-population.npz").is_file()
+
+
+def test_a_kept_best_checkpoint_is_never_rewritten_under_it(tmp_path, monkeypatch):
+    """keep_progress keeps the best checkpoint as a hard link, so the next best must replace the checkpoint file,
+    not rewrite it: the kept epoch stays whole, and a kill inside RecBole's write leaves the checkpoint as it was."""
+    from recbole_bet.resume import RunState
+
+    config, train, _, _ = build_data("LightGCN")
+    config["checkpoint_dir"] = str(tmp_path)
+    model = get_model("LightGCN")(config, train._dataset)
+    trainer = BudgetTrainer(config, model)
+    trainer._save_checkpoint(0)
+    state = RunState(tmp_path / "unfinished-run")
+    state.folder.mkdir()
+    state.keep_file("final-epochs-best", trainer.saved_model_file)
+    kept = state.kept_file("final-epochs-best")
+    first = kept.read_bytes()
+
+    with torch.no_grad():
+        model.user_embedding.full_weight.add_(1.0)
+    trainer._save_checkpoint(1)  # the next best
+    assert kept.read_bytes() == first
+    assert torch.load(trainer.saved_model_file, weights_only=False)["epoch"] == 1
+
+    def killed_while_writing(obj, path, **kwargs):
+        open(path, "wb").write(b"half a checkpo")
+        raise KeyboardInterrupt  # stands for kill -9 in the middle of torch.save
+
+    monkeypatch.setattr(torch, "save", killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        trainer._save_checkpoint(2)
+    assert torch.load(trainer.saved_model_file, weights_only=False)["epoch"] == 1

@@ -1,0 +1,91 @@
+"""What keeping a run's progress after every epoch costs (``recbole_bet.resume``): the time and the bytes written.
+
+    python -m bench.resume_cost --dataset=gowalla-s --data_path=../shared/datasets
+    python -m bench.resume_cost --dataset=gowalla --data_path=../shared/datasets --epochs=3
+
+One run of equal sizes (``--method=es``, sparsity 0.9, LightGCN) with checkpoints, in this process. Its final
+training keeps, after each validation, the weights, the optimiser and the random streams (the unit
+``<budget>/final-epochs``), and, when the epoch is the new best, a copy of RecBole's checkpoint of it
+(``...-best``). The table splits an epoch's time into training, validation, RecBole's own checkpoint (written
+when the best improves; the run writes it with or without resume) and the resume units, and gives the bytes the
+units write per epoch. The units' share of the epoch is the cost of being able to continue a killed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.common import header, markdown_table, write
+from recbole_bet.resume import RunState
+from recbole_bet.trainer import BudgetTrainer
+
+
+def timed(owner, name: str, seconds: dict, calls: dict):
+    """Wrap ``owner.name`` so that its calls and their time add up in ``seconds[name]`` and ``calls[name]``."""
+    real = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            seconds[name] += time.perf_counter() - start
+            calls[name] += 1
+
+    setattr(owner, name, wrapper)
+    return real
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="gowalla-s")
+    parser.add_argument("--data_path", default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="cap on the final training's epochs (default: the run's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from recbole_bet.quick_start import run_recbole_bet
+
+    seconds, calls, written = defaultdict(float), defaultdict(int), defaultdict(int)
+    for name in ("_train_epoch", "_valid_epoch", "_save_checkpoint", "keep_progress"):
+        timed(BudgetTrainer, name, seconds, calls)
+    real_save = RunState.save
+
+    def save(self, name, value):  # the bytes each kept unit writes
+        real_save(self, name, value)
+        written[name.rsplit("-", 1)[-1] == "best"] += self._path(name).stat().st_size
+
+    RunState.save = save
+    keys = {"method": "es", "sparsity": 0.9, "seed": args.seed, "show_progress": False, "state": "WARNING"}
+    if args.data_path:
+        keys["data_path"] = str(Path(args.data_path).resolve())
+    if args.epochs:
+        keys["epochs"] = args.epochs
+    with tempfile.TemporaryDirectory() as folder:
+        keys["checkpoint_dir"] = folder
+        result = run_recbole_bet("LightGCN", args.dataset, config_dict=keys)
+
+    epochs = calls["_train_epoch"]
+    per_epoch = {name: seconds[name] / epochs for name in seconds}
+    epoch = per_epoch["_train_epoch"] + per_epoch["_valid_epoch"] + per_epoch["_save_checkpoint"] + per_epoch["keep_progress"]
+    rows = [[
+        args.dataset, epochs, f"{per_epoch['_train_epoch']:.2f}", f"{per_epoch['_valid_epoch']:.2f}",
+        f"{per_epoch['_save_checkpoint']:.3f} ({calls['_save_checkpoint']}x)",
+        f"{per_epoch['keep_progress']:.3f}", f"{100 * per_epoch['keep_progress'] / epoch:.1f}%",
+        f"{written[False] / epochs / 1e6:.1f}", f"{written[True] / epochs / 1e6:.1f}",
+        f"{result['test']['ndcg@20']:.4f}",
+    ]]
+    columns = ["dataset", "epochs", "train s/epoch", "valid s/epoch", "RecBole checkpoint s/epoch (times written)",
+               "resume units s/epoch", "resume share of an epoch", "state MB/epoch", "best copy MB/epoch", "test N@20"]
+    command = "python -m bench.resume_cost " + " ".join(f"--{k}={v}" for k, v in vars(args).items() if v is not None)
+    text = header(f"Cost of per-epoch resume, {args.dataset}", command,
+                  "One ES run (LightGCN, sparsity 0.9) with checkpoints; times per epoch of its final training.")
+    write(f"resume_cost-{args.dataset}.md", text + markdown_table(columns, rows))
+
+
+if __name__ == "__main__":
+    main()
