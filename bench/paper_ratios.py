@@ -1,6 +1,7 @@
 """The paper's Table 1 ratios beside ours: BET ÷ ES and BET ÷ the best baseline, per dataset, backbone and sparsity.
 
     python -m bench.paper_ratios --results=bench/results/sweep --paper=../shared/paper/table1.csv --out=bench/results
+    python -m bench.paper_ratios ... --bet_results=bench/results/bet-scratch   (BET retrained from scratch, as the paper)
 
 The paper ran the full Gowalla and Yelp2018; we run the subsamples gowalla-s and yelp2018-s, so absolute values
 differ and only ratios are compared (test N@20 and R@20; ours are means over seeds). "Best baseline" is taken
@@ -103,14 +104,23 @@ def main(argv=None) -> None:
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--paper", default=str(Path(__file__).resolve().parents[2] / "shared" / "paper" / "table1.csv"))
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--bet_results", default=None,
+                        help="take BET's runs from this folder instead of --results: BET retrained from scratch, the "
+                             "paper's protocol (bench/results/bet-scratch)")
     args = parser.parse_args(argv)
     if not Path(args.paper).is_file():
         parser.error(f"--paper={args.paper}: no such file (the paper's Table 1 as CSV, ../shared/paper/table1.csv)")
     paper, notes = read_paper(args.paper)
-    ours = table.group(table.load(args.results))
+    results = table.load(args.results)
+    if args.bet_results:
+        if not Path(args.bet_results).is_dir():
+            parser.error(f"--bet_results={args.bet_results}: no such folder")
+        results = [r for r in results if r["method"] != "bet"] + [r for r in table.load(args.bet_results) if r["method"] == "bet"]
+    ours = table.group(results)
     text = header(
         "The paper's ratios beside ours (Table 1: BET ÷ ES, BET ÷ the best baseline)",
-        f"python -m bench.paper_ratios --results={args.results} --paper={args.paper} --out={args.out}",
+        f"python -m bench.paper_ratios --results={args.results} --paper={args.paper} --out={args.out}"
+        + (f" --bet_results={args.bet_results}" if args.bet_results else ""),
         __doc__.split("\n\n", 2)[2].strip() + ("\n\nCorrected cells: " + "; ".join(notes) + "." if notes else ""),
     )
     columns = ["ours (paper)", "backbone", "sparsity", "paper BET ÷ ES", "ours BET ÷ ES", "", "paper BET ÷ best",

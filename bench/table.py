@@ -1,6 +1,11 @@
 """Tables from a folder of result JSONs: mean ± std over seeds, BET's ratios and paired t-tests.
 
     python -m bench.table --results=bench/results/sweep --out=bench/results
+    python -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results
+
+``--variant=TAG=FOLDER`` adds the runs of another folder as a variant of their method (BET retrained from scratch,
+swept with other keys into its own folder): rows ``<method>-<tag>`` beside the plain ones, and for a BET variant its
+own ratios and t-test against the best baseline.
 
 For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
 of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
@@ -37,7 +42,9 @@ LABEL = {"full": "full", "es": "ES", "mr": "MR", "mde": "power rule", "magprune"
          "optembed": "OptEmbed", "esapn": "ESAPN", "ciess": "CIESS", "bet": "BET"}
 
 
-def load(folder) -> list[dict]:
+def load(folder, tag: str | None = None) -> list[dict]:
+    """The complete results under ``folder``; with ``tag``, each marked as that variant of its method (its rows are
+    ``<method>-<tag>``, apart from the untagged runs of the same method)."""
     results = []
     for path in sorted(Path(folder).rglob("*.json")):
         if path.name.endswith(".error.json"):
@@ -47,15 +54,39 @@ def load(folder) -> list[dict]:
         except ValueError:
             continue
         if isinstance(result, dict) and result.get("test") and "method" in result:
+            if tag:
+                result["tag"] = tag
             results.append(result)
     return results
+
+
+def method_key(result: dict) -> str:
+    """A result's row: its method, or ``<method>-<tag>`` for a variant (``bet-scratch``)."""
+    return f"{result['method']}-{result['tag']}" if result.get("tag") else result["method"]
+
+
+def label(key: str) -> str:
+    """A row's name for readers: ``BET``, ``BET (scratch)``."""
+    base, _, tag = key.partition("-")
+    return LABEL.get(base, base) + (f" ({tag})" if tag else "")
+
+
+def order(key: str) -> tuple:
+    """Rows in METHOD_ORDER, each method's variants after it."""
+    base, _, tag = key.partition("-")
+    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), tag)
+
+
+def bet_rows(keys) -> list[str]:
+    """BET and its variants among ``keys``."""
+    return sorted((k for k in keys if k.partition("-")[0] == "bet"), key=order)
 
 
 def group(results) -> dict:
     """{(dataset, model, method, sparsity): {seed: result}}"""
     groups = defaultdict(dict)
     for r in results:
-        groups[(r["dataset"], r["model"], r["method"], float(r["sparsity"]))][r["seed"]] = r
+        groups[(r["dataset"], r["model"], method_key(r), float(r["sparsity"]))][r["seed"]] = r
     return groups
 
 
@@ -177,7 +208,7 @@ def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tupl
             csv_rows.append(csv_row(key, s))
         for sparsity in sorted({k[3] for k in groups if k[1] == model and k[2] not in ("full", "recbole")}):
             here = {k[2]: summary(groups[k]) for k in groups if k[1] == model and k[3] == sparsity and k[2] not in ("full", "recbole")}
-            for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
+            for method in sorted(here, key=order):
                 s = here[method]
                 ratio = f"{s['seconds'] / full_seconds:.1f}" if full_seconds else "-"
                 lines.append(
@@ -195,19 +226,20 @@ def cell_bytes(s: dict) -> str:
 
 
 def comparison_rows(sparsity, here: dict) -> list[str]:
-    if "bet" not in here:
-        return []
-    bet, rows, blank = here["bet"], [], " |" + " |" * 5  # used / budget, bytes, epochs, s, s ÷ full
-    if "es" in here:
-        rows.append(f"| {sparsity} | BET ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + blank)
-    candidates = [b for b in BASELINES if b in here]
-    if candidates:
-        best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
-        rows.append(
-            f"| {sparsity} | BET ÷ best ({LABEL[best]}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + blank
-        )
-        p = [paired_p(bet, here[best], m) for m in METRICS]
-        rows.append(f"| {sparsity} | p, BET vs {LABEL[best]} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
+    """For BET and each of its variants: ÷ ES, ÷ the best baseline and the paired t-test against it."""
+    rows, blank = [], " |" + " |" * 5  # used / budget, bytes, epochs, s, s ÷ full
+    for key in bet_rows(here):
+        bet, name = here[key], label(key)
+        if "es" in here:
+            rows.append(f"| {sparsity} | {name} ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + blank)
+        candidates = [b for b in BASELINES if b in here]
+        if candidates:
+            best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+            rows.append(
+                f"| {sparsity} | {name} ÷ best ({LABEL[best]}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + blank
+            )
+            p = [paired_p(bet, here[best], m) for m in METRICS]
+            rows.append(f"| {sparsity} | p, {name} vs {LABEL[best]} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
     return rows
 
 
@@ -215,10 +247,13 @@ def headline(results: list[dict]) -> str:
     """One line per (dataset, model, sparsity): test N@20 of each method (mean over seeds), BET ÷ the best
     of the baselines, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
     groups = group(results)
-    budgeted = [m for m in METHOD_ORDER if m != "full"]
+    variants = {k[2] for k in groups if "-" in k[2]}
+    budgeted = sorted({m for m in METHOD_ORDER if m != "full"} | variants, key=order)
+    bets = bet_rows({"bet"} | variants)
+    compared = " | ".join(f"{label(b)} ÷ best | p (N@20)" for b in bets)
     lines = [
-        "| dataset | model | sparsity | seeds | full | " + " | ".join(LABEL[m] for m in budgeted) + " | BET ÷ best | p (N@20) | RecBole's own (N@20) |",
-        "|---" * (8 + len(budgeted)) + "|",
+        "| dataset | model | sparsity | seeds | full | " + " | ".join(label(m) for m in budgeted) + f" | {compared} | RecBole's own (N@20) |",
+        "|---" * (6 + 2 * len(bets) + len(budgeted)) + "|",
     ]
     for dataset, model in sorted({(k[0], k[1]) for k in groups if k[2] != "recbole"}):
         full = next((summary(groups[k]) for k in groups if k[:3] == (dataset, model, "full")), None)
@@ -228,17 +263,21 @@ def headline(results: list[dict]) -> str:
         for sparsity in sorted({k[3] for k in groups if k[:2] == (dataset, model) and k[2] not in ("full", "recbole")}):
             here = {k[2]: summary(groups[k]) for k in groups if k[:2] == (dataset, model) and k[3] == sparsity}
             cell = lambda m: f"{here[m]['mean']['ndcg@20']:.4f}" if m in here else "-"  # noqa: E731
-            ratio, p = "-", "-"
+            comparisons = []
             candidates = [b for b in BASELINES if b in here]
-            if "bet" in here and candidates:
-                best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
-                ratio = f"{here['bet']['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({LABEL[best]})"
-                value = paired_p(here["bet"], here[best], "ndcg@20")
-                p = "n/a" if value is None else f"{value:.3f}"
+            for bet in bets:
+                ratio, p = "-", "-"
+                if bet in here and candidates:
+                    best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+                    ratio = f"{here[bet]['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({LABEL[best]})"
+                    value = paired_p(here[bet], here[best], "ndcg@20")
+                    p = "n/a" if value is None else f"{value:.3f}"
+                comparisons += [ratio, p]
             seeds = len(here["bet"]["seeds"]) if "bet" in here else max(len(v["seeds"]) for v in here.values())
             full_cell = f"{full['mean']['ndcg@20']:.4f}" if full else "-"
             lines.append(
-                f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | " + " | ".join(cell(m) for m in budgeted) + f" | {ratio} | {p} | {reference} |"
+                f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | " + " | ".join(cell(m) for m in budgeted)
+                + f" | {' | '.join(comparisons)} | {reference} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -254,11 +293,11 @@ def methods_table(results: list[dict], dataset: str, model: str) -> str:
     for sparsity in sorted({k[3] for k in groups if k[2] not in ("full", "recbole")}):
         here = {k[2]: summary(groups[k]) for k in groups if k[3] == sparsity and k[2] not in ("full", "recbole")}
         best = max(here, key=lambda m: here[m]["mean"]["ndcg@20"])
-        for method in sorted(here, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99):
+        for method in sorted(here, key=order):
             s = here[method]
             n20 = fmt(s, "ndcg@20")
             ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
-            lines.append(f"| {sparsity} | {LABEL.get(method, method)} | {len(s['seeds'])} | {f'**{n20}**' if method == best else n20} | "
+            lines.append(f"| {sparsity} | {label(method)} | {len(s['seeds'])} | {f'**{n20}**' if method == best else n20} | "
                          f"{fmt(s, 'recall@20')} | {cell_bytes(s)} | {ratio} |")
     return "\n".join(lines) + "\n"
 
@@ -277,6 +316,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--variant", action="append", default=[], metavar="TAG=FOLDER",
+                        help="more results, each run a variant of its method (rows <method>-<tag>), e.g. "
+                             "scratch=bench/results/bet-scratch; repeatable")
     parser.add_argument("--machine", default=None, help="the machine line for runs that do not record one (default: this machine's)")
     args = parser.parse_args(argv)
     if args.machine is None:
@@ -284,6 +326,11 @@ def main(argv=None):
 
         args.machine = machine()
     results = load(args.results)
+    for variant in args.variant:
+        tag, _, folder = variant.partition("=")
+        if not tag or not folder or "-" in tag:
+            parser.error(f"--variant={variant!r}: expected TAG=FOLDER, a tag without '-' (e.g. scratch=bench/results/bet-scratch)")
+        results += load(folder, tag)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in sorted({r["dataset"] for r in results}):

@@ -208,6 +208,17 @@ def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp
     assert row[6].startswith(f"{0.0998 / 0.11:.3f} (CIESS)") and row[7].startswith("1.000 (CIESS") and row[8] == "disagree"
     assert row[9] == f"{0.13 / 0.20:.3f} (OptEmbed)"  # over every baseline, OptEmbed (not run by the paper at budget)
 
+    # --bet_results: BET's runs from another folder (retrained from scratch) replace the sweep's BET
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for seed, value in enumerate([0.09, 0.09]):
+        (scratch / f"bet-{seed}.json").write_text(json.dumps(dict(fake_result("bet", seed, value, 0.95, "NGCF"), dataset="gowalla-s")))
+    (scratch / "es-0.json").write_text(json.dumps(dict(fake_result("es", 0, 0.5, 0.95, "NGCF"), dataset="gowalla-s")))  # not BET: ignored
+    paper_ratios.main(["--results", str(folder), "--bet_results", str(scratch), "--paper", str(paper), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "paper-ratios.md").read_text()
+    assert f"| {0.09 / 0.11:.3f} | disagree |" in text  # ours BET ÷ ES now 0.09 / 0.11, below 1 where the paper is above
+    assert "--bet_results=" in text
+
 
 def test_sensitivity_retraining_the_whole_population_gives_the_run_itself(tmp_path, monkeypatch):
     """Figure 5's point at t = T is the run's own selective retraining: the same winner and test metrics."""
@@ -224,3 +235,28 @@ def test_sensitivity_retraining_the_whole_population_gives_the_run_itself(tmp_pa
     assert (tmp_path / "runs" / "ml-100k-0.9-s3-m6-t2.json").is_file() and (tmp_path / "sensitivity-ml-100k-0.9.png").stat().st_size > 0
     text = (tmp_path / "sensitivity-ml-100k-0.9.md").read_text()
     assert "| 4 |" in text and "| 6 |" in text
+
+
+def test_table_variant_folder_gives_its_own_rows_and_comparisons(tmp_path):
+    """--variant=scratch=FOLDER: BET's runs there are the row "bet-scratch", compared with the best baseline on their own,
+    and never mixed with the plain BET's runs of the same seeds."""
+    main, variant = tmp_path / "main", tmp_path / "scratch"
+    main.mkdir(), variant.mkdir()
+    for seed, (es, bet, scratch) in enumerate([(0.30, 0.33, 0.29), (0.31, 0.35, 0.30)]):
+        (main / f"es-{seed}.json").write_text(json.dumps(fake_result("es", seed, es)))
+        (main / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, bet)))
+        (variant / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, scratch)))
+    out = tmp_path / "out"
+    table.main(["--results", str(main), "--variant", f"scratch={variant}", "--out", str(out), "--machine", "a box"])
+    text = (out / "table-toy.md").read_text()
+    assert "| 0.9 | bet | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.3400 ± 0.0141 |" in text
+    assert "| 0.9 | bet-scratch | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.2950 ± 0.0071 |" in text
+    assert "| 0.9 | BET ÷ best (ES) | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.115 |" in text  # 0.34 / 0.305
+    assert "| 0.9 | BET (scratch) ÷ best (ES) | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 0.967 |" in text  # 0.295 / 0.305
+    head = (out / "headline.md").read_text().splitlines()
+    assert "| BET | BET (scratch) | BET ÷ best | p (N@20) | BET (scratch) ÷ best | p (N@20) |" in head[0]
+    assert "| 0.3400 | 0.2950 | 1.115 (ES) | 0.090 | 0.967 (ES) | n/a |" in head[2]  # scratch: equal differences, no test
+    compact = (out / "methods-toy-LightGCN.md").read_text() if (out / "methods-toy-LightGCN.md").exists() else ""
+    assert compact == ""  # only ES and BET ran: no every-method table
+    with pytest.raises(SystemExit):
+        table.main(["--results", str(main), "--variant", str(variant), "--out", str(out)])
