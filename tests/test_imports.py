@@ -4,8 +4,6 @@ import pkgutil
 import subprocess
 import sys
 
-import recbole_bet
-
 PROBE = """
 import importlib, sys
 failed = []
