@@ -25,7 +25,6 @@ import argparse
 import statistics
 import time
 
-import torch
 from recbole.model.general_recommender import lightgcn, ngcf
 from recbole.trainer import Trainer
 from recbole.utils import init_seed

@@ -6,7 +6,7 @@ import pytest
 
 from recbole_bet.convert import convert, main
 
-from conftest import ROOT, SHARED_DATA, shared_dataset
+from conftest import ROOT, shared_dataset
 
 FIXTURE = ROOT / "dataset" / "fixtures" / "tiny-lightgcn"
 
