@@ -303,6 +303,8 @@ class BudgetTrainer(Trainer):
         """RecBole's checkpoint, written to a temporary file and then renamed over the old one: a kill while it is
         written leaves the previous checkpoint whole, and a file kept as a resume unit (a hard link to it) is never
         rewritten under it."""
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return  # as RecBole's: only the first process of a distributed run writes
         target = kwargs.pop("saved_model_file", self.saved_model_file)
         tmp = f"{target}.tmp"
         super()._save_checkpoint(epoch, verbose=False, saved_model_file=tmp, **kwargs)
