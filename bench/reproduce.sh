@@ -58,9 +58,46 @@ FAST=(--keys="--bet_profile=fast --esapn_profile=fast --ciess_profile=fast" --da
 
 # Issue 16's headline protocol: BET's fast search, its one retraining from scratch with the protocol's patience (20),
 # exactly as every baseline's final training (gowalla-s, 3 seeds)
+SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_step=20"
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0,1,2 \
-    --keys="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_step=20" --data_path="$DATA" \
-    --out=bench/results/bet-scratch || status=1
+    --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
+
+# Issue 16, item 1: yelp2018-s, every method, seed 0 (full, ES, MR and BET warm-started are above)
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=pep,optembed,magprune,mde,esapn,ciess \
+    --sparsities=0.9,0.8,0.95 --seeds=0 "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0 \
+    --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
+# Issue 16, item 1: NGCF and NeuMF on gowalla-s, every method, seed 0; BET from scratch only. NeuMF with the
+# paper's BPR loss (neumf_loss=bpr; RecBole's own NeuMF, BCE, as its reference row)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=full,es,mr,pep,optembed,magprune,mde,esapn,ciess \
+    --sparsities=0.9,0.8,0.95 --seeds=0 --baselines=NGCF "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=full,es,mr,pep,optembed,magprune,mde,esapn,ciess \
+    --sparsities=0.9,0.8,0.95 --seeds=0 --keys="--esapn_profile=fast --ciess_profile=fast --neumf_loss=bpr" --data_path="$DATA" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=full --seeds=0 --baselines=NeuMF --data_path="$DATA" \
+    --out=bench/results/neumf-bce || status=1  # item 1b: how much the loss moves NeuMF (BCE, RecBole's default)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0 \
+    --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0 \
+    --keys="$SCRATCH --neumf_loss=bpr" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
+# Issue 16, item 1 (fairness ablation): every method starts from the same trained full table (start=pretrained)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=es,mr,pep,optembed,magprune,mde,esapn,ciess,bet \
+    --sparsities=0.9,0.8,0.95 --seeds=0 --keys="--start=pretrained $SCRATCH --esapn_profile=fast --ciess_profile=fast" \
+    --data_path="$DATA" --out=bench/results/start-pretrained || status=1
+"$PYTHON" -m bench.table --results=bench/results/sweep --variant=pretrained=bench/results/start-pretrained \
+    --out=bench/results/start-pretrained/tables || status=1
+# Issue 16, item 3 (Table 2): BET with random selection only, and with the predictor that reads only the sizes
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0,1,2 \
+    --keys="$SCRATCH --bet_selection=random" --data_path="$DATA" --out=bench/results/table2-random || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0,1,2 \
+    --keys="$SCRATCH --bet_predictor=simple" --data_path="$DATA" --out=bench/results/table2-simple || status=1
+"$PYTHON" -m bench.table --results=bench/results/bet-scratch --variant=random=bench/results/table2-random \
+    --variant=simple=bench/results/table2-simple --out=bench/results/table2 || status=1
+# Issue 16, item 5: the paper's full Gowalla, LightGCN at 0.9, seed 0: full, ES, the strongest baseline on gowalla-s
+# (OptEmbed at 0.9 so far) and BET from scratch. Hours each: an interrupted run continues where it stopped.
+"$PYTHON" -m bench.sweep --dataset=gowalla --models=LightGCN --methods=full,es,optembed --sparsities=0.9 --seeds=0 \
+    --data_path="$DATA" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla --models=LightGCN --methods=bet --sparsities=0.9 --seeds=0 --keys="$SCRATCH" \
+    --data_path="$DATA" --out=bench/results/bet-scratch || status=1
 
 # The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained table)
 "$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results || status=1
