@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.table import load  # noqa: E402
+from bench.table import LABEL, load  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
           "magprune": "tab:brown", "mde": "tab:cyan", "esapn": "tab:olive", "ciess": "tab:pink"}
@@ -103,18 +103,18 @@ def plot_quality(results: list[dict], path: Path, title: str) -> None:
     by = defaultdict(list)
     for r in results:
         by[(r["method"], r["sparsity"])].append(r["test"]["ndcg@20"])
-    fig, axis = plt.subplots(figsize=(6, 4))
+    fig, axis = plt.subplots(figsize=(7.5, 4))
     for method in ("es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"):
         points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == method)
         if points:
             s, mean, std = map(np.array, zip(*points))
-            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=method.upper(), color=COLORS[method])
+            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=LABEL[method], color=COLORS[method])
     full = [v for (m, _), values in by.items() if m == "full" for v in values]
     if full:
         axis.axhline(np.mean(full), color="black", ls=":", label="full table")
     axis.set_xlabel("sparsity")
     axis.set_ylabel("test NDCG@20")
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside the axes, off the points
     axis.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
