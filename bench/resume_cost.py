@@ -5,10 +5,10 @@
 
 One run of equal sizes (``--method=es``, sparsity 0.9, LightGCN) with checkpoints, in this process. Its final
 training keeps, after each validation, the weights, the optimiser and the random streams (the unit
-``<budget>/final-epochs``), and, when the epoch is the new best, a copy of RecBole's checkpoint of it
-(``...-best``). The table splits an epoch's time into training, validation, RecBole's own checkpoint (written
+``<budget>/final-epochs``), and, when the epoch is the new best, a hard link to RecBole's checkpoint of it
+(``...-best``: no bytes written). The table splits an epoch's time into training, validation, RecBole's own checkpoint (written
 when the best improves; the run writes it with or without resume) and the resume units, and gives the bytes the
-units write per epoch. The units' share of the epoch is the cost of being able to continue a killed run.
+state unit writes per epoch. The units' share of the epoch is the cost of being able to continue a killed run.
 """
 
 from __future__ import annotations
@@ -50,14 +50,14 @@ def main(argv=None) -> None:
 
     from recbole_bet.quick_start import run_recbole_bet
 
-    seconds, calls, written = defaultdict(float), defaultdict(int), defaultdict(int)
+    seconds, calls, written = defaultdict(float), defaultdict(int), [0]
     for name in ("_train_epoch", "_valid_epoch", "_save_checkpoint", "keep_progress"):
         timed(BudgetTrainer, name, seconds, calls)
     real_save = RunState.save
 
     def save(self, name, value):  # the bytes each kept unit writes
         real_save(self, name, value)
-        written[name.rsplit("-", 1)[-1] == "best"] += self._path(name).stat().st_size
+        written[0] += self._path(name).stat().st_size
 
     RunState.save = save
     keys = {"method": "es", "sparsity": 0.9, "seed": args.seed, "show_progress": False, "state": "WARNING"}
@@ -76,11 +76,11 @@ def main(argv=None) -> None:
         args.dataset, epochs, f"{per_epoch['_train_epoch']:.2f}", f"{per_epoch['_valid_epoch']:.2f}",
         f"{per_epoch['_save_checkpoint']:.3f} ({calls['_save_checkpoint']}x)",
         f"{per_epoch['keep_progress']:.3f}", f"{100 * per_epoch['keep_progress'] / epoch:.1f}%",
-        f"{written[False] / epochs / 1e6:.1f}", f"{written[True] / epochs / 1e6:.1f}",
+        f"{written[0] / epochs / 1e6:.1f}",
         f"{result['test']['ndcg@20']:.4f}",
     ]]
     columns = ["dataset", "epochs", "train s/epoch", "valid s/epoch", "RecBole checkpoint s/epoch (times written)",
-               "resume units s/epoch", "resume share of an epoch", "state MB/epoch", "best copy MB/epoch", "test N@20"]
+               "resume units s/epoch", "resume share of an epoch", "state MB/epoch", "test N@20"]
     command = "python -m bench.resume_cost " + " ".join(f"--{k}={v}" for k, v in vars(args).items() if v is not None)
     text = header(f"Cost of per-epoch resume, {args.dataset}", command,
                   "One ES run (LightGCN, sparsity 0.9) with checkpoints; times per epoch of its final training.")
