@@ -5,7 +5,8 @@
 
 ``--variant=TAG=FOLDER`` adds the runs of another folder as a variant of their method (BET retrained from scratch,
 swept with other keys into its own folder): rows ``<method>-<tag>`` beside the plain ones, and for a BET variant its
-own ratios and t-test against the best baseline.
+own ratios and t-test against the best baseline, and its ratio and t-test against BET as it is (an ablation's question:
+Table 2's variants, BET from scratch against warm-started).
 
 For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
 of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
@@ -164,7 +165,9 @@ def schedule_lines(results) -> list[str]:
             f"BET schedule (profile {b.get('bet_profile') or 'paper'}): T={b['bet_iterations']} iterations, m={b['bet_candidates']} "
             f"candidates, h={b['bet_finetune_epochs']} fine-tuning epochs at lr {b['bet_finetune_lr']}, "
             f"N={b['bet_predictor_updates']} predictor updates, top-{b['bet_retrain_top']} retrained from "
-            f"{b.get('bet_retrain_from', 'scratch')}."
+            f"{b.get('bet_retrain_from', 'scratch')}"
+            + (f" with patience {b['bet_retrain_stopping_step']}" if b.get("bet_retrain_stopping_step") else "")
+            + f"; selection {b.get('bet_selection', 'hybrid')}, predictor {b.get('bet_predictor', 'deepsets')}."
         )
     return sorted(lines)
 
@@ -240,6 +243,10 @@ def comparison_rows(sparsity, here: dict) -> list[str]:
             )
             p = [paired_p(bet, here[best], m) for m in METRICS]
             rows.append(f"| {sparsity} | p, {name} vs {LABEL[best]} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
+        if key != "bet" and "bet" in here:  # a variant against BET as it is: the ablation's question (Table 2)
+            rows.append(f"| {sparsity} | {name} ÷ BET | " + " | ".join(f"{bet['mean'][m] / here['bet']['mean'][m]:.3f}" for m in METRICS) + blank)
+            p = [paired_p(bet, here["bet"], m) for m in METRICS]
+            rows.append(f"| {sparsity} | p, {name} vs BET | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
     return rows
 
 

@@ -29,7 +29,7 @@ from recbole_bet.export import export_table
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
 from recbole_bet.methods.full import full_table
-from recbole_bet.resume import RunState
+from recbole_bet.resume import RunState, write_atomically
 from recbole_bet.trainer import BudgetTrainer, budget_free_phase
 
 
@@ -298,9 +298,7 @@ def write_result(result: dict | list, path) -> None:
     """Write JSON atomically: a temporary file, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -74,7 +75,7 @@ class RunState:
                 )
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(saved, json.dumps(mine, indent=1).encode())
+            write_atomically(saved, lambda tmp: tmp.write_text(json.dumps(mine, indent=1)))
         return cls(folder)
 
     def _path(self, name: str) -> Path:
@@ -87,10 +88,7 @@ class RunState:
 
     def save(self, name: str, value) -> None:
         """Keep the finished unit ``name`` (atomically)."""
-        path = self._path(name)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(value, tmp)
-        os.replace(tmp, path)
+        write_atomically(self._path(name), lambda tmp: torch.save(value, tmp))
 
     def keep_file(self, name: str, path) -> None:
         """Keep the file ``path`` (whole: its writer must replace it atomically, never rewrite it in place) as the
@@ -113,18 +111,23 @@ class RunState:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path, write: Callable[[Path], object]) -> None:
+    """Put a file at ``path`` whole or not at all: ``write(tmp)`` writes it as ``<path>.tmp`` beside it, which then
+    replaces ``path`` by a rename. A kill at any moment leaves the old file or the new one, never a part."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    tmp.unlink(missing_ok=True)  # left by a killed write
+    write(tmp)
     os.replace(tmp, path)
 
 
 def link_or_copy(source: Path, target: Path) -> None:
     """Put ``source`` at ``target`` atomically: a hard link where the file system allows it, else a copy."""
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+
+    def put(tmp: Path) -> None:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+    write_atomically(target, put)

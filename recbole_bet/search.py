@@ -28,6 +28,7 @@ from tqdm import tqdm
 from recbole_bet.budget import Action, Budget
 from recbole_bet.config import CheckedSettings, boolean, choice, integer, real
 from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
+from recbole_bet.resume import write_atomically
 from recbole_bet.sampler import ActionSampler, Candidates
 from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
 from recbole_bet.trainer import BudgetTrainer, budget_free_phase, random_state, set_random_state
@@ -133,16 +134,18 @@ class Population:
     def save(self, path) -> None:
         """Write the population so it can be inspected while the search runs (sizes as uint8/uint16)."""
         dtype = np.uint8 if self.actions[0].d_max <= 255 else np.uint16
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
+        arrays = dict(
             user_sizes=np.stack([a.user_sizes for a in self.actions]).astype(dtype),
             item_sizes=np.stack([a.item_sizes for a in self.actions]).astype(dtype),
             measured=self.fitness,
             records=np.array(json.dumps(self.records)),
         )
-        tmp.replace(path)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as file:  # a file, so that numpy adds no ".npz" to the temporary name
+                np.savez(file, **arrays)
+
+        write_atomically(path, write)
 
 
 @dataclass

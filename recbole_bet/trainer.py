@@ -33,7 +33,7 @@ from recbole.utils import set_color
 
 from recbole_bet.history import index_user_items
 from recbole_bet.ranking import int_mm_available, screened_topk
-from recbole_bet.resume import link_or_copy
+from recbole_bet.resume import link_or_copy, write_atomically
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -306,9 +306,8 @@ class BudgetTrainer(Trainer):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return  # as RecBole's: only the first process of a distributed run writes
         target = kwargs.pop("saved_model_file", self.saved_model_file)
-        tmp = f"{target}.tmp"
-        super()._save_checkpoint(epoch, verbose=False, saved_model_file=tmp, **kwargs)
-        os.replace(tmp, target)
+        save = super()._save_checkpoint
+        write_atomically(target, lambda tmp: save(epoch, verbose=False, saved_model_file=str(tmp), **kwargs))
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {target}")
 

@@ -39,6 +39,7 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     text = (tmp_path / "out" / "table-toy.md").read_text()
     assert "Measured 2026-11-25 to 2026-11-27 on a test box." in text
     assert "BET schedule (profile fast): T=20 iterations, m=100 candidates, h=2" in text and "top-2 retrained from pretrained" in text
+    assert "; selection hybrid, predictor deepsets." in text  # Table 2's keys, as recorded (the defaults where absent)
     # best epochs 4, 5, 6 (1-based, the later of each tie) -> 5; stopped at 6, 7, 8 -> 7
     bet_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | bet |"))
     assert bet_row.split("|")[-4].strip() == "5 / 7"
@@ -252,6 +253,10 @@ def test_table_variant_folder_gives_its_own_rows_and_comparisons(tmp_path):
     assert "| 0.9 | bet-scratch | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.2950 ± 0.0071 |" in text
     assert "| 0.9 | BET ÷ best (ES) | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.115 |" in text  # 0.34 / 0.305
     assert "| 0.9 | BET (scratch) ÷ best (ES) | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 0.967 |" in text  # 0.295 / 0.305
+    # the variant against BET as it is (the ablation's question); plain BET is not compared with itself
+    assert "| 0.9 | BET (scratch) ÷ BET | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 0.868 |" in text  # 0.295 / 0.34
+    assert "| 0.9 | p, BET (scratch) vs BET | n/a | n/a | n/a | n/a | n/a | 0.0704 |" in text  # differences -0.04, -0.05
+    assert "BET ÷ BET" not in text and "p, BET vs BET" not in text
     head = (out / "headline.md").read_text().splitlines()
     assert "| BET | BET (scratch) | BET ÷ best | p (N@20) | BET (scratch) ÷ best | p (N@20) |" in head[0]
     assert "| 0.3400 | 0.2950 | 1.115 (ES) | 0.090 | 0.967 (ES) | n/a |" in head[2]  # scratch: equal differences, no test

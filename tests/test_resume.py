@@ -212,3 +212,30 @@ def test_kept_epochs_without_their_best_checkpoint_train_the_phase_again(fast_co
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     assert epochs == [0, 1, 2]
     assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
+
+
+def test_write_atomically_leaves_the_old_file_whole_when_the_writer_fails(tmp_path):
+    """Every unit, checkpoint and result file goes through ``write_atomically``: a writer that dies half way leaves
+    the previous file as it was, and the half-written temporary file left by a killed write does not stop the next."""
+    from recbole_bet.resume import link_or_copy, write_atomically
+
+    path = tmp_path / "unit.json"
+    path.write_text("old")
+
+    def dies_half_way(tmp):
+        tmp.write_text("ne")
+        raise Killed()
+
+    with pytest.raises(Killed):
+        write_atomically(path, dies_half_way)
+    assert path.read_text() == "old"
+    assert (tmp_path / "unit.json.tmp").read_text() == "ne"
+    write_atomically(path, lambda tmp: tmp.write_text("new"))
+    assert path.read_text() == "new"
+    assert not (tmp_path / "unit.json.tmp").exists()
+    # a hard link is replaced by the rename, so the file linked from keeps its content
+    link_or_copy(path, tmp_path / "kept.json")
+    write_atomically(path, lambda tmp: tmp.write_text("newer"))
+    assert (tmp_path / "kept.json").read_text() == "new"
+    link_or_copy(path, tmp_path / "kept.json")  # over an existing file: no FileExistsError
+    assert (tmp_path / "kept.json").read_text() == "newer"
