@@ -22,13 +22,13 @@
 #   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
 #   yelp2018-s LightGCN, 1 seed, full/ES/MR/BET                    10     ~1.5       done
 #   issue 16: BET from scratch (the headline's protocol), gowalla-s 9     ~1.5       done (6-8 min a run)
-#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         to run
+#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         started 2026-12-03 (OptEmbed, BET scratch)
 #   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        to run
 #   issue 16: every method from the pretrained table (ablation)    ~80    ~10        to run
-#   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~3         to run
-#   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         ~10    ~2         to run
+#   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
+#   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume
-#   total still to run                                                    ~55        ~28 h of both cores
+#   total still to run                                                    ~42        ~21 h of both cores
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
