@@ -50,14 +50,15 @@ def main(argv=None) -> None:
 
     from recbole_bet.quick_start import run_recbole_bet
 
-    seconds, calls, written = defaultdict(float), defaultdict(int), [0]
+    seconds, calls, written = defaultdict(float), defaultdict(int), 0
     for name in ("_train_epoch", "_valid_epoch", "_save_checkpoint", "keep_progress"):
         timed(BudgetTrainer, name, seconds, calls)
     real_save = RunState.save
 
     def save(self, name, value):  # the bytes each kept unit writes
+        nonlocal written
         real_save(self, name, value)
-        written[0] += self._path(name).stat().st_size
+        written += self._path(name).stat().st_size
 
     RunState.save = save
     keys = {"method": "es", "sparsity": 0.9, "seed": args.seed, "show_progress": False, "state": "WARNING"}
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
         args.dataset, epochs, f"{per_epoch['_train_epoch']:.2f}", f"{per_epoch['_valid_epoch']:.2f}",
         f"{per_epoch['_save_checkpoint']:.3f} ({calls['_save_checkpoint']}x)",
         f"{per_epoch['keep_progress']:.3f}", f"{100 * per_epoch['keep_progress'] / epoch:.1f}%",
-        f"{written[0] / epochs / 1e6:.1f}",
+        f"{written / epochs / 1e6:.1f}",
         f"{result['test']['ndcg@20']:.4f}",
     ]]
     columns = ["dataset", "epochs", "train s/epoch", "valid s/epoch", "RecBole checkpoint s/epoch (times written)",

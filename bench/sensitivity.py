@@ -3,7 +3,11 @@
 iteration.
 
     python -m bench.sensitivity --dataset=gowalla-s --data_path=../shared/datasets --sparsity=0.9 --seed=0 \\
-        --candidates=20,40,60,80,100 --every=5 --keys="--bet_profile=fast"
+        --candidates=20,40,60,80,100 --every=5 \\
+        --keys="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_step=20"
+
+(the committed figure's command: the headline's BET, retrained from scratch; the default ``--keys`` is the fast
+profile as it is, retrained from the pretrained table)
 
 * m: one BET run per value of ``--candidates`` (``--bet_candidates=m``), everything else as ``--keys``.
 * T: from the run with the largest m, the top-k of its population's first t records (t = every, 2 every, ..., T)

@@ -228,25 +228,36 @@ def cell_bytes(s: dict) -> str:
     return f"{s['bytes']:,}" if s.get("bytes") else "-"
 
 
+COMPARISON_BLANK = " |" + " |" * 5  # a comparison row's empty cells: used / budget, bytes, epochs, s, s ÷ full
+
+
+def ratio_row(sparsity, caption: str, a: dict, b: dict) -> str:
+    """``a``'s mean ÷ ``b``'s, per metric."""
+    return f"| {sparsity} | {caption} | " + " | ".join(f"{a['mean'][m] / b['mean'][m]:.3f}" for m in METRICS) + COMPARISON_BLANK
+
+
+def p_row(sparsity, caption: str, a: dict, b: dict) -> str:
+    """The paired t-test p-value of ``a`` against ``b``, per metric."""
+    p = [paired_p(a, b, m) for m in METRICS]
+    return f"| {sparsity} | {caption} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + COMPARISON_BLANK
+
+
 def comparison_rows(sparsity, here: dict) -> list[str]:
-    """For BET and each of its variants: ÷ ES, ÷ the best baseline and the paired t-test against it."""
-    rows, blank = [], " |" + " |" * 5  # used / budget, bytes, epochs, s, s ÷ full
+    """For BET and each of its variants: ÷ ES, ÷ the best baseline and the paired t-test against it; for a variant
+    also ÷ BET and the paired t-test against BET."""
+    rows = []
     for key in bet_rows(here):
         bet, name = here[key], label(key)
         if "es" in here:
-            rows.append(f"| {sparsity} | {name} ÷ ES | " + " | ".join(f"{bet['mean'][m] / here['es']['mean'][m]:.3f}" for m in METRICS) + blank)
+            rows.append(ratio_row(sparsity, f"{name} ÷ ES", bet, here["es"]))
         candidates = [b for b in BASELINES if b in here]
         if candidates:
             best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
-            rows.append(
-                f"| {sparsity} | {name} ÷ best ({LABEL[best]}) | " + " | ".join(f"{bet['mean'][m] / here[best]['mean'][m]:.3f}" for m in METRICS) + blank
-            )
-            p = [paired_p(bet, here[best], m) for m in METRICS]
-            rows.append(f"| {sparsity} | p, {name} vs {LABEL[best]} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
+            rows.append(ratio_row(sparsity, f"{name} ÷ best ({LABEL[best]})", bet, here[best]))
+            rows.append(p_row(sparsity, f"p, {name} vs {LABEL[best]}", bet, here[best]))
         if key != "bet" and "bet" in here:  # a variant against BET as it is: the ablation's question (Table 2)
-            rows.append(f"| {sparsity} | {name} ÷ BET | " + " | ".join(f"{bet['mean'][m] / here['bet']['mean'][m]:.3f}" for m in METRICS) + blank)
-            p = [paired_p(bet, here["bet"], m) for m in METRICS]
-            rows.append(f"| {sparsity} | p, {name} vs BET | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + blank)
+            rows.append(ratio_row(sparsity, f"{name} ÷ BET", bet, here["bet"]))
+            rows.append(p_row(sparsity, f"p, {name} vs BET", bet, here["bet"]))
     return rows
 
 
