@@ -242,6 +242,12 @@ def p_row(sparsity, caption: str, a: dict, b: dict) -> str:
     return f"| {sparsity} | {caption} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + COMPARISON_BLANK
 
 
+def best_baseline(here: dict) -> str | None:
+    """The baseline with the highest mean test N@20 among those in ``here``; None if there is none."""
+    candidates = [b for b in BASELINES if b in here]
+    return max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"]) if candidates else None
+
+
 def comparison_rows(sparsity, here: dict) -> list[str]:
     """For BET and each of its variants: ÷ ES, ÷ the best baseline and the paired t-test against it; for a variant
     also ÷ BET and the paired t-test against BET."""
@@ -250,9 +256,8 @@ def comparison_rows(sparsity, here: dict) -> list[str]:
         bet, name = here[key], label(key)
         if "es" in here:
             rows.append(ratio_row(sparsity, f"{name} ÷ ES", bet, here["es"]))
-        candidates = [b for b in BASELINES if b in here]
-        if candidates:
-            best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+        best = best_baseline(here)
+        if best:
             rows.append(ratio_row(sparsity, f"{name} ÷ best ({LABEL[best]})", bet, here[best]))
             rows.append(p_row(sparsity, f"p, {name} vs {LABEL[best]}", bet, here[best]))
         if key != "bet" and "bet" in here:  # a variant against BET as it is: the ablation's question (Table 2)
@@ -282,11 +287,10 @@ def headline(results: list[dict]) -> str:
             here = {k[2]: summary(groups[k]) for k in groups if k[:2] == (dataset, model) and k[3] == sparsity}
             cell = lambda m: f"{here[m]['mean']['ndcg@20']:.4f}" if m in here else "-"  # noqa: E731
             comparisons = []
-            candidates = [b for b in BASELINES if b in here]
+            best = best_baseline(here)
             for bet in bets:
                 ratio, p = "-", "-"
-                if bet in here and candidates:
-                    best = max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"])
+                if bet in here and best:
                     ratio = f"{here[bet]['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({LABEL[best]})"
                     value = paired_p(here[bet], here[best], "ndcg@20")
                     p = "n/a" if value is None else f"{value:.3f}"
