@@ -153,7 +153,15 @@ def protocol_line(results) -> str:
         f"Protocol of every final model: {p.get('learner')} lr {p.get('learning_rate')}, batch {p.get('train_batch_size')}, "
         f"at most {p.get('epochs')} epochs, early stopping on validation {p.get('valid_metric')} with patience "
         f"{p.get('stopping_step')}; split {p.get('split')}; full ranking; d_max {p.get('embedding_size')}."
+        + neumf_loss_note(results)
     )
+
+
+def neumf_loss_note(results) -> str:
+    """Which loss NeuMF's rows trained with: recorded in each result since 2026-12-03, RecBole's BCE before
+    (the only loss there was)."""
+    losses = sorted({(r.get("protocol") or {}).get("neumf_loss", "bce") for r in results if r.get("model") == "NeuMF"})
+    return f" NeuMF's loss: {' and '.join(loss.upper() for loss in losses)}." if losses else ""
 
 
 def schedule_lines(results) -> list[str]:

@@ -269,6 +269,8 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
             "valid_metric": config["valid_metric"],
             "split": config["eval_args"]["split"],
             "embedding_size": config["embedding_size"],
+            # NeuMF trains with either loss (RecBole's BCE or the paper's BPR): a result says which
+            **({"neumf_loss": config["neumf_loss"] or "bce"} if model_class == "NeuMF" else {}),
         },
     }
     result["curve"] = outcome.curve  # the validation curve of the final model's training (BET: the winning retraining)

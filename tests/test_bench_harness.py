@@ -52,6 +52,11 @@ def test_table_means_ratios_and_paired_t_test(tmp_path):
     assert p_row.split("|")[-7].strip() == "0.0742"
     assert p_row.split("|")[3].strip() == "n/a"  # no variance in the difference: no test
     assert "lr 0.01, batch 2048" in text and "patience 20" in text
+    assert "NeuMF's loss" not in text  # no NeuMF row here
+    neumf = [fake_result("full", 0, 0.3, model="NeuMF"), fake_result("full", 0, 0.3, model="NeuMF")]
+    neumf[0]["protocol"]["neumf_loss"] = "bpr"  # the second has no record: a result from before the key, BCE
+    assert table.protocol_line(neumf).endswith(" NeuMF's loss: BCE and BPR.")
+    assert table.protocol_line(neumf[:1]).endswith(" NeuMF's loss: BPR.")
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
     assert head[2] == "| toy | LightGCN | 0.9 | 3 | - | 0.3100 | 0.2100 | - | - | - | - | - | - | 0.3300 | 1.065 (ES) | 0.074 |  |"
     rows = (tmp_path / "out" / "table-toy.csv").read_text().splitlines()

@@ -439,6 +439,7 @@ def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
     assert pointwise["MODEL_INPUT_TYPE"] == InputType.POINTWISE and pointwise["neumf_loss"] == "bce"
     result = run_recbole_bet("NeuMF", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1, neumf_loss="bpr"))
     assert result["used_params"] <= result["budget_params"] and result["test"]["ndcg@20"] > 0
+    assert result["protocol"]["neumf_loss"] == "bpr"  # a result file says which loss trained it
     with pytest.raises(ConfigError, match=r"neumf_loss='hinge': allowed: bce, bpr"):
         build_data("NeuMF", neumf_loss="hinge")
 
