@@ -127,7 +127,7 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
 
     # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once;
     # a budget an earlier, killed run of this command finished is not run again
-    resume = RunState.open(config, settings.fresh) if saved else None
+    resume = RunState.open(config, settings.fresh, started) if saved else None
     try:
         results = _run_budgets(config, settings, own, (train_data, valid_data, test_data), saved, started, resume)
     except (ConfigError, BudgetError):
@@ -162,10 +162,10 @@ def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, starte
             continue  # one budget ran here and computed the shared phases: the rest go to ray
         ran_here = True
         results[sparsity] = _run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key)
+        started = time.time()
         if resume:
             resume.save(f"{key}/result", results[sparsity])
-            resume.drop_epochs()
-        started = time.time()
+            resume.next_budget(started)  # forget the budget's kept epochs, start the next budget's clock
     todo = [(s, f"sparsity{s:g}", settings.for_sparsity(s)) for s in settings.sparsities if s not in results]
     if todo:
         from recbole_bet.fanout import ray_budgets
@@ -257,7 +257,8 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
         "test": {k: float(v) for k, v in test_result.items()},
         "checkpoint": checkpoint,
         "export": export,
-        "seconds": round(time.time() - started, 2),
+        # with an unfinished run, the killed runs' time on this budget too (recbole_bet.resume)
+        "seconds": round(time.time() - started + (resume.before if resume else 0.0), 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
         "protocol": {

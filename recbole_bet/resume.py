@@ -16,7 +16,9 @@ preempted machine) leaves every file whole or absent. The units:
 
 Rerunning the same command loads them and goes on; because the random streams are put back where
 they were, the final action and metrics are those of an uninterrupted run, bit for bit (times and
-checkpoint names differ). A finished run removes the folder. A command whose configuration differs
+checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its budget up to
+their last kept unit (``elapsed.json``; what they computed after it was lost, and is not counted), so it is what
+the budget cost, not what its last process took; a budget that ray ran counts its own task only. A finished run removes the folder. A command whose configuration differs
 from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -53,11 +56,39 @@ class RunState:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        # the budget clock: wall seconds that killed runs of this command spent on the budget under way, and when
+        # this process started on it
+        clock = self.folder / "elapsed.json"
+        self.before = json.loads(clock.read_text())["seconds"] if clock.is_file() else 0.0
+        self.started = time.time()
+        self.owns_clock = True
+
+    def __getstate__(self):
+        # a copy sent to a ray task (a budget or a retraining) keeps units but neither reads nor writes the clock:
+        # the task measures its own time
+        return {**self.__dict__, "before": 0.0, "owns_clock": False}
+
+    def seconds(self) -> float:
+        """Wall seconds spent on the budget under way: by the killed runs of this command (each up to its last kept
+        unit) and by this process since it started on it."""
+        return self.before + time.time() - self.started
+
+    def next_budget(self, started: float) -> None:
+        """A budget is finished and kept: forget its kept epochs, and start the next budget's clock at ``started``."""
+        self.drop_epochs()
+        self.before, self.started = 0.0, started
+        self._keep_clock()
+
+    def _keep_clock(self) -> None:
+        if self.owns_clock:
+            seconds = self.seconds()
+            write_atomically(self.folder / "elapsed.json", lambda tmp: tmp.write_text(json.dumps({"seconds": seconds})))
 
     @classmethod
-    def open(cls, config, fresh: bool) -> "RunState":
+    def open(cls, config, fresh: bool, started: float | None = None) -> "RunState":
         """The state of this run: the unfinished one in the checkpoint folder if its configuration is this one's,
-        a new one otherwise (``fresh``, or none there); a different unfinished run is refused."""
+        a new one otherwise (``fresh``, or none there); a different unfinished run is refused. ``started``: when
+        this process started (its budget clock's start; default now)."""
         folder = Path(config["checkpoint_dir"] or "saved") / FOLDER
         if fresh and folder.exists():
             shutil.rmtree(folder)
@@ -76,7 +107,10 @@ class RunState:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             write_atomically(saved, lambda tmp: tmp.write_text(json.dumps(mine, indent=1)))
-        return cls(folder)
+        state = cls(folder)
+        if started is not None:
+            state.started = started
+        return state
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{name.replace('/', '--')}.pt"
@@ -89,11 +123,13 @@ class RunState:
     def save(self, name: str, value) -> None:
         """Keep the finished unit ``name`` (atomically)."""
         write_atomically(self._path(name), lambda tmp: torch.save(value, tmp))
+        self._keep_clock()
 
     def keep_file(self, name: str, path) -> None:
         """Keep the file ``path`` (whole: its writer must replace it atomically, never rewrite it in place) as the
         unit ``name``: a hard link, atomically, so that keeping it costs no copy; a copy where links are refused."""
         link_or_copy(Path(path), self._path(name).with_suffix(".pth"))
+        self._keep_clock()
 
     def kept_file(self, name: str) -> Path | None:
         """The file kept as the unit ``name``, or None."""

@@ -1,5 +1,8 @@
 """A killed run continues where it stopped: rerunning the same command gives the uninterrupted result, bit for bit."""
 
+import json
+import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,7 @@ import pytest
 from recbole_bet.config import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
+from recbole_bet.resume import RunState
 from recbole_bet.search import BetTrainer
 from recbole_bet.trainer import BudgetTrainer
 
@@ -62,7 +66,10 @@ def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: phases.append(name) or real(self, name, *a, **kw))
     iterations, sample = [], BetTrainer.sample_candidates
     monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: iterations.append(t) or sample(self, t))
+    rerun_started = time.time()
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    # its wall time counts the killed run's too (its pretraining at least), not only the rerun's
+    assert again["seconds"] > time.time() - rerun_started
     assert "pretrain" not in phases  # finished before the kill: not done again
     assert iterations == ([2, 3] if where == "search" else [])  # nor the finished search iterations
     assert phases == (["retrain0", "retrain1"] if where == "search" else ["retrain1"])
@@ -239,3 +246,27 @@ def test_write_atomically_leaves_the_old_file_whole_when_the_writer_fails(tmp_pa
     assert (tmp_path / "kept.json").read_text() == "new"
     link_or_copy(path, tmp_path / "kept.json")  # over an existing file: no FileExistsError
     assert (tmp_path / "kept.json").read_text() == "newer"
+
+
+def test_the_budget_clock_adds_the_killed_runs_time_up_to_their_last_kept_unit(tmp_path, monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("recbole_bet.resume.time.time", lambda: now[0])
+    folder = tmp_path / "unfinished-run"
+    folder.mkdir()
+    first = RunState(folder)
+    now[0] = 130.0
+    first.save("unit", 1)  # kept 30 s in
+    now[0] = 150.0  # then killed: these 20 s computed nothing kept, and do not count
+    now[0] = 1000.0
+    second = RunState(folder)  # the rerun
+    assert second.before == 30.0
+    now[0] = 1010.0
+    assert second.seconds() == 40.0
+    task = pickle.loads(pickle.dumps(second))  # a ray task's copy measures its own time and writes no clock
+    assert task.before == 0.0 and not task.owns_clock
+    task.save("other", 2)
+    assert json.loads((folder / "elapsed.json").read_text())["seconds"] == 30.0
+    second.next_budget(1010.0)  # the budget is done: the next one starts from nothing
+    now[0] = 1015.0
+    assert second.seconds() == 5.0 and json.loads((folder / "elapsed.json").read_text())["seconds"] == 0.0
+    assert RunState(folder).before == 0.0
