@@ -251,6 +251,7 @@ def test_table_variant_folder_gives_its_own_rows_and_comparisons(tmp_path):
         (main / f"es-{seed}.json").write_text(json.dumps(fake_result("es", seed, es)))
         (main / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, bet)))
         (variant / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, scratch)))
+    (main / "recbole.json").write_text(json.dumps(fake_result("recbole", 0, 0.2, sparsity=0.0)))  # RecBole's LightGCN
     out = tmp_path / "out"
     table.main(["--results", str(main), "--variant", f"scratch={variant}", "--out", str(out), "--machine", "a box"])
     text = (out / "table-toy.md").read_text()
@@ -266,6 +267,6 @@ def test_table_variant_folder_gives_its_own_rows_and_comparisons(tmp_path):
     assert "| BET | BET (scratch) | BET ÷ best | p (N@20) | BET (scratch) ÷ best | p (N@20) |" in head[0]
     assert "| 0.3400 | 0.2950 | 1.115 (ES) | 0.090 | 0.967 (ES) | n/a |" in head[2]  # scratch: equal differences, no test
     compact = (out / "methods-toy-LightGCN.md").read_text() if (out / "methods-toy-LightGCN.md").exists() else ""
-    assert compact == ""  # only ES and BET ran: no every-method table
+    assert compact == ""  # only ES and BET ran (and RecBole's own model, no method): no every-method table
     with pytest.raises(SystemExit):
         table.main(["--results", str(main), "--variant", str(variant), "--out", str(out)])
