@@ -165,9 +165,10 @@ def main(argv=None):
         written.append(path)
     for dataset, model in sorted({(r["dataset"], r["model"]) for r in results}):
         mine = [r for r in results if r["dataset"] == dataset and r["model"] == model]
-        path = out / f"quality-{dataset}-{model}.png"
-        plot_quality(mine, path, f"{model} on {dataset}")
-        written.append(path)
+        if any(r["method"] != "full" for r in mine):  # a backbone with only its full table has no curve to draw
+            path = out / f"quality-{dataset}-{model}.png"
+            plot_quality(mine, path, f"{model} on {dataset}")
+            written.append(path)
         for sparsity in sorted({r["sparsity"] for r in mine if r["method"] in ("bet", "es", "mr")}):
             here = [r for r in mine if r["sparsity"] == sparsity]
             seed = min(r["seed"] for r in here)

@@ -121,6 +121,8 @@ def test_plots_from_fixed_results(tmp_path):
                                 for t in range(5)]
         (tmp_path / f"{method}.json").write_text(json.dumps(result))
     (tmp_path / "pop.json").write_text(json.dumps(dict(fake_result("recbole", 0, 0.2, sparsity=0.0), model="Pop")))
+    # a backbone with only its full table: nothing to plot against sparsity, so no quality plot
+    (tmp_path / "neumf.json").write_text(json.dumps(fake_result("full", 0, 0.2, sparsity=0.0, model="NeuMF")))
     plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")])
     written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert written == ["curves-toy-LightGCN-0.9.png", "curves-toy-recbole.png", "quality-toy-LightGCN.png", "search-toy-LightGCN-0.9.png"]
