@@ -16,9 +16,10 @@ preempted machine) leaves every file whole or absent. The units:
 
 Rerunning the same command loads them and goes on; because the random streams are put back where
 they were, the final action and metrics are those of an uninterrupted run, bit for bit (times and
-checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its budget up to
-their last kept unit (``elapsed.json``; what they computed after it was lost, and is not counted), so it is what
-the budget cost, not what its last process took; a budget that ray ran counts its own task only. A finished run removes the folder. A command whose configuration differs
+checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its
+budget up to their last kept unit (``elapsed.json``; what they computed after it was lost, and is not
+counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
+its own task only. A finished run removes the folder. A command whose configuration differs
 from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
 """
 
