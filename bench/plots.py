@@ -29,7 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.table import LABEL, load  # noqa: E402
+from bench.table import add_variant_argument, load, load_variants, method_key  # noqa: E402
+from bench.table import label as row_label  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
           "magprune": "tab:brown", "mde": "tab:cyan", "esapn": "tab:olive", "ciess": "tab:pink"}
@@ -99,16 +100,22 @@ def plot_search(result: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_quality(results: list[dict], path: Path, title: str) -> None:
+def plot_quality(results: list[dict], path: Path, title: str) -> list[str]:
+    """Test N@20 against sparsity, one line per method and per variant (dashed, ``--variant``); returns the
+    lines' labels."""
     by = defaultdict(list)
     for r in results:
-        by[(r["method"], r["sparsity"])].append(r["test"]["ndcg@20"])
+        by[(method_key(r), r["sparsity"])].append(r["test"]["ndcg@20"])
     fig, axis = plt.subplots(figsize=(7.5, 4))
-    for method in ("es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"):
-        points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == method)
+    variants = sorted({k for k, _ in by if "-" in k})
+    drawn = []
+    for key in ["es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"] + variants:
+        points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == key)
         if points:
             s, mean, std = map(np.array, zip(*points))
-            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=LABEL[method], color=COLORS[method])
+            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=row_label(key), color=COLORS[key.split("-")[0]],
+                          ls="--" if "-" in key else "-")
+            drawn.append(row_label(key))
     full = [v for (m, _), values in by.items() if m == "full" for v in values]
     if full:
         axis.axhline(np.mean(full), color="black", ls=":", label="full table")
@@ -119,6 +126,7 @@ def plot_quality(results: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
 
 
 def plot_curves(runs: dict, path: Path, title: str) -> None:
@@ -149,10 +157,12 @@ def main(argv=None):
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--data_path", default="../shared/datasets")
+    add_variant_argument(parser)  # drawn in the quality plots only
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     everything = load(args.results)
+    variants = load_variants(parser, args.variant)
     results = [r for r in everything if r["method"] != "recbole"]
     written = []
     for dataset in sorted({r["dataset"] for r in everything if r["method"] == "recbole"}):
@@ -163,11 +173,12 @@ def main(argv=None):
         path = out / f"curves-{dataset}-recbole.png"
         plot_curves({r["model"]: r for r in reference if r["seed"] == seed}, path, f"RecBole's own models on {dataset}, seed {seed}")
         written.append(path)
-    for dataset, model in sorted({(r["dataset"], r["model"]) for r in results}):
+    for dataset, model in sorted({(r["dataset"], r["model"]) for r in results + variants}):
         mine = [r for r in results if r["dataset"] == dataset and r["model"] == model]
-        if any(r["method"] != "full" for r in mine):  # a backbone with only its full table has no curve to draw
+        theirs = [r for r in variants if r["dataset"] == dataset and r["model"] == model]
+        if any(r["method"] != "full" for r in mine + theirs):  # a backbone with only its full table has no curve to draw
             path = out / f"quality-{dataset}-{model}.png"
-            plot_quality(mine, path, f"{model} on {dataset}")
+            plot_quality(mine + theirs, path, f"{model} on {dataset}")
             written.append(path)
         for sparsity in sorted({r["sparsity"] for r in mine if r["method"] in ("bet", "es", "mr")}):
             here = [r for r in mine if r["sparsity"] == sparsity]

@@ -342,25 +342,35 @@ def csv_row(key, s) -> dict:
     return row
 
 
+def add_variant_argument(parser) -> None:
+    parser.add_argument("--variant", action="append", default=[], metavar="TAG=FOLDER",
+                        help="more results, each run a variant of its method (rows <method>-<tag>), e.g. "
+                             "scratch=bench/results/bet-scratch; repeatable")
+
+
+def load_variants(parser, variants: list[str]) -> list[dict]:
+    """The results of every ``--variant=TAG=FOLDER``, tagged; a malformed one is a one-line usage error."""
+    results = []
+    for variant in variants:
+        tag, _, folder = variant.partition("=")
+        if not tag or not folder or "-" in tag:
+            parser.error(f"--variant={variant!r}: expected TAG=FOLDER, a tag without '-' (e.g. scratch=bench/results/bet-scratch)")
+        results += load(folder, tag)
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
-    parser.add_argument("--variant", action="append", default=[], metavar="TAG=FOLDER",
-                        help="more results, each run a variant of its method (rows <method>-<tag>), e.g. "
-                             "scratch=bench/results/bet-scratch; repeatable")
+    add_variant_argument(parser)
     parser.add_argument("--machine", default=None, help="the machine line for runs that do not record one (default: this machine's)")
     args = parser.parse_args(argv)
     if args.machine is None:
         from bench.common import machine
 
         args.machine = machine()
-    results = load(args.results)
-    for variant in args.variant:
-        tag, _, folder = variant.partition("=")
-        if not tag or not folder or "-" in tag:
-            parser.error(f"--variant={variant!r}: expected TAG=FOLDER, a tag without '-' (e.g. scratch=bench/results/bet-scratch)")
-        results += load(folder, tag)
+    results = load(args.results) + load_variants(parser, args.variant)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in sorted({r["dataset"] for r in results}):

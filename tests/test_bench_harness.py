@@ -127,6 +127,19 @@ def test_plots_from_fixed_results(tmp_path):
     written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert written == ["curves-toy-LightGCN-0.9.png", "curves-toy-recbole.png", "quality-toy-LightGCN.png", "search-toy-LightGCN-0.9.png"]
     assert matplotlib.image.imread(tmp_path / "out" / "curves-toy-LightGCN-0.9.png").shape[:2] == (440, 770)
+    # --variant: BET's runs in another folder are a line of their own in the quality plot (not mixed with BET's), and
+    # a backbone that only a variant ran beside its full table gets one (here NeuMF)
+    scratch = tmp_path.with_name(tmp_path.name + "-scratch")  # beside the results folder, not inside it
+    scratch.mkdir()
+    (scratch / "bet.json").write_text(json.dumps(fake_result("bet", 0, 0.25)))
+    (scratch / "neumf-bet.json").write_text(json.dumps(fake_result("bet", 0, 0.25, model="NeuMF")))
+    plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out2"), "--variant", f"scratch={scratch}"])
+    assert sorted(p.name for p in (tmp_path / "out2").glob("quality-*.png")) == ["quality-toy-LightGCN.png", "quality-toy-NeuMF.png"]
+    results = table.load(tmp_path) + table.load(scratch, "scratch")
+    drawn = plots.plot_quality([r for r in results if r["model"] == "LightGCN"], tmp_path / "q.png", "toy")
+    assert drawn == ["ES", "MR", "BET", "BET (scratch)"]
+    with pytest.raises(SystemExit):
+        plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out2"), "--variant", str(scratch)])
 
 
 def test_table_compares_bet_with_the_best_of_every_baseline_and_reports_bytes_and_cost(tmp_path):
@@ -216,7 +229,7 @@ def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp
     assert row[9] == f"{0.13 / 0.20:.3f} (OptEmbed)"  # over every baseline, OptEmbed (not run by the paper at budget)
 
     # --bet_results: BET's runs from another folder (retrained from scratch) replace the sweep's BET
-    scratch = tmp_path / "scratch"
+    scratch = tmp_path.with_name(tmp_path.name + "-scratch")  # beside the results folder, not inside it
     scratch.mkdir()
     for seed, value in enumerate([0.09, 0.09]):
         (scratch / f"bet-{seed}.json").write_text(json.dumps(dict(fake_result("bet", seed, value, 0.95, "NGCF"), dataset="gowalla-s")))
