@@ -26,7 +26,7 @@
 #   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
 #   yelp2018-s LightGCN, 1 seed, full/ES/MR/BET                    10     ~1.5       done
 #   issue 16: BET from scratch (the headline's protocol), gowalla-s 9     ~1.5       done (6-8 min a run)
-#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         0.9 done; 0.8 / 0.95: OptEmbed, BET, PEP 0.8
+#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         0.9 done; 0.8 / 0.95: OptEmbed, BET, PEP
 #   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        started: NGCF full, ES/MR/PEP/OptEmbed/BET
 #                                                                                   0.9; NeuMF full (BPR and BCE, item 1b)
 #   issue 16: every method from the pretrained table (ablation)    ~80    ~10        to run
