@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.table import add_variant_argument, load, load_variants, method_key  # noqa: E402
+from bench.table import add_variant_argument, load, load_variants, method_key, order  # noqa: E402
 from bench.table import label as row_label  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
@@ -107,9 +107,8 @@ def plot_quality(results: list[dict], path: Path, title: str) -> list[str]:
     for r in results:
         by[(method_key(r), r["sparsity"])].append(r["test"]["ndcg@20"])
     fig, axis = plt.subplots(figsize=(7.5, 4))
-    variants = sorted({k for k, _ in by if "-" in k})
     drawn = []
-    for key in ["es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"] + variants:
+    for key in sorted({k for k, _ in by if k != "full"}, key=order):  # the tables' order, each variant after its method
         points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == key)
         if points:
             s, mean, std = map(np.array, zip(*points))

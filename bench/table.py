@@ -259,12 +259,11 @@ def best_baseline(here: dict) -> str | None:
 def comparison_rows(sparsity, here: dict) -> list[str]:
     """For BET and each of its variants: ÷ ES, ÷ the best baseline and the paired t-test against it; for a variant
     also ÷ BET and the paired t-test against BET."""
-    rows = []
+    rows, best = [], best_baseline(here)
     for key in bet_rows(here):
         bet, name = here[key], label(key)
         if "es" in here:
             rows.append(ratio_row(sparsity, f"{name} ÷ ES", bet, here["es"]))
-        best = best_baseline(here)
         if best:
             rows.append(ratio_row(sparsity, f"{name} ÷ best ({LABEL[best]})", bet, here[best]))
             rows.append(p_row(sparsity, f"p, {name} vs {LABEL[best]}", bet, here[best]))
