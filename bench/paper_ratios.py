@@ -53,12 +53,6 @@ def read_paper(path) -> tuple[dict, list[str]]:
     return cells, notes
 
 
-def best_of(cells: dict, methods: list[str]) -> tuple[str, float] | None:
-    """The method with the highest value among ``methods`` present in ``cells`` (method -> value)."""
-    present = [(m, cells[m]) for m in methods if m in cells]
-    return max(present, key=lambda mv: mv[1]) if present else None
-
-
 def side(ratio: float | None) -> int | None:
     return None if ratio is None else (ratio > 1) - (ratio < 1)
 
@@ -80,10 +74,10 @@ def rows_for(paper: dict, ours: dict, metric: str) -> list[list[str]]:
         seeds = len(methods["bet"]["seeds"])
         paper_es = theirs["bet"] / theirs["es"] if {"bet", "es"} <= set(theirs) else None
         our_es = mine["bet"] / mine["es"]
-        paper_best, our_best = best_of(theirs, PAPER_BASELINES), best_of(mine, PAPER_BASELINES)
+        paper_best, our_best = table.best_of(theirs, PAPER_BASELINES), table.best_of(mine, PAPER_BASELINES)
         paper_best_ratio = theirs["bet"] / paper_best[1] if paper_best and "bet" in theirs else None
         our_best_ratio = mine["bet"] / our_best[1]
-        everything = best_of(mine, table.BASELINES)
+        everything = table.best_of(mine, table.BASELINES)
         verdict = []
         for a, b in ((paper_es, our_es), (paper_best_ratio, our_best_ratio)):
             verdict.append("-" if a is None else ("agree" if side(a) == side(b) else "disagree"))

@@ -250,10 +250,17 @@ def p_row(sparsity, caption: str, a: dict, b: dict) -> str:
     return f"| {sparsity} | {caption} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in p) + COMPARISON_BLANK
 
 
+def best_of(values: dict, methods) -> tuple[str, float] | None:
+    """The (method, value) with the highest value among ``methods`` present in ``values`` (method -> value); None if
+    none is present. Ties go to the earlier method."""
+    present = [(m, values[m]) for m in methods if m in values]
+    return max(present, key=lambda mv: mv[1]) if present else None
+
+
 def best_baseline(here: dict) -> str | None:
     """The baseline with the highest mean test N@20 among those in ``here``; None if there is none."""
-    candidates = [b for b in BASELINES if b in here]
-    return max(candidates, key=lambda b: here[b]["mean"]["ndcg@20"]) if candidates else None
+    best = best_of({m: s["mean"]["ndcg@20"] for m, s in here.items()}, BASELINES)
+    return best[0] if best else None
 
 
 def comparison_rows(sparsity, here: dict) -> list[str]:
