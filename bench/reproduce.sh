@@ -89,7 +89,8 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=es,mr,pep,optembed,magprune,mde,esapn,ciess,bet \
     --sparsities=0.9,0.8,0.95 --seeds=0 --keys="--start=pretrained $SCRATCH --esapn_profile=fast --ciess_profile=fast" \
     --data_path="$DATA" --out=bench/results/start-pretrained || status=1
-"$PYTHON" -m bench.table --results=bench/results/sweep --variant=pretrained=bench/results/start-pretrained \
+"$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch \
+    --variant=pretrained=bench/results/start-pretrained --compare=pretrained --headline_variant=scratch \
     --out=bench/results/start-pretrained/tables || status=1
 # Issue 16, item 3 (Table 2): BET with random selection only, and with the predictor that reads only the sizes
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0,1,2 \

@@ -6,7 +6,9 @@
 ``--variant=TAG=FOLDER`` adds the runs of another folder as a variant of their method (BET retrained from scratch,
 swept with other keys into its own folder): rows ``<method>-<tag>`` beside the plain ones, and for a BET variant its
 own ratios and t-test against the best baseline, and its ratio and t-test against BET as it is (an ablation's question:
-Table 2's variants, BET from scratch against warm-started).
+Table 2's variants, BET from scratch against warm-started). ``--compare=TAG`` also writes, per dataset and backbone,
+each method's TAG variant beside its headline row with each one's rank (``--headline_variant=scratch``: BET's headline
+row is BET from scratch): the fairness ablation, every method started from the pretrained table.
 
 For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
 of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
@@ -338,6 +340,38 @@ def methods_table(results: list[dict], dataset: str, model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_table(results: list[dict], dataset: str, model: str, tag: str, headline_tag: str | None = None) -> str:
+    """Each method's ``tag`` variant against its headline row (``<method>-<headline_tag>`` where that exists, else the
+    plain ``<method>``), one dataset and backbone: test N@20 of each on the seeds both ran, each one's rank among the
+    methods compared at that sparsity, the ratio and the paired t-test. Where the ranks differ, a conclusion changes
+    with the variant (the fairness ablation: every method started from the pretrained table)."""
+    groups = group(r for r in results if r["dataset"] == dataset and r["model"] == model)
+    lines = [f"| sparsity | method | seeds | N@20, headline | rank | N@20, {tag} | rank | {tag} ÷ headline | p (N@20) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for sparsity in sorted({k[3] for k in groups}):
+        here = {k[2]: groups[k] for k in groups if k[3] == sparsity}
+        pairs = {}  # method -> (headline row, variant row) on the seeds both ran
+        for key in here:
+            method, _, this = key.partition("-")
+            if this != tag:
+                continue
+            base = f"{method}-{headline_tag}" if headline_tag and f"{method}-{headline_tag}" in here else method
+            seeds = sorted(set(here[key]) & set(here.get(base, {})))
+            if seeds:
+                pairs[method] = (base, summary({s: here[base][s] for s in seeds}), summary({s: here[key][s] for s in seeds}))
+        rank = {side: {m: 1 + i for i, m in enumerate(sorted(pairs, key=lambda m: -pairs[m][side]["mean"]["ndcg@20"]))}
+                for side in (1, 2)}
+        for method in sorted(pairs, key=order):
+            base, headline_row, variant_row = pairs[method]
+            p = paired_p(variant_row, headline_row, "ndcg@20")
+            lines.append(
+                f"| {sparsity} | {label(base)} | {len(variant_row['seeds'])} | {fmt(headline_row, 'ndcg@20')} | {rank[1][method]} | "
+                f"{fmt(variant_row, 'ndcg@20')} | {rank[2][method]} | "
+                f"{variant_row['mean']['ndcg@20'] / headline_row['mean']['ndcg@20']:.3f} | {'n/a' if p is None else f'{p:.3f}'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def csv_row(key, s) -> dict:
     dataset, model, method, sparsity = key
     row = {"dataset": dataset, "model": model, "method": method, "sparsity": sparsity, "seeds": len(s["seeds"])}
@@ -370,6 +404,12 @@ def main(argv=None):
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
     add_variant_argument(parser)
+    parser.add_argument("--compare", default=None, metavar="TAG",
+                        help="also write compare-TAG-<dataset>-<model>.md: each method's TAG variant against its headline "
+                             "row, with each one's rank (the fairness ablation: --compare=pretrained)")
+    parser.add_argument("--headline_variant", default=None, metavar="TAG",
+                        help="with --compare: a method's headline row is its TAG variant where it has one (scratch: BET "
+                             "retrained from scratch, the headline's protocol)")
     parser.add_argument("--machine", default=None, help="the machine line for runs that do not record one (default: this machine's)")
     args = parser.parse_args(argv)
     if args.machine is None:
@@ -397,6 +437,17 @@ def main(argv=None):
         if methods - {"full", "es", "mr", "bet", "recbole"}:  # the every-method table, where other methods ran
             path = out / f"methods-{dataset}-{model}.md"
             path.write_text(methods_table(results, dataset, model))
+            print(f"written to {path}")
+    tags = sorted({r["tag"] for r in results if r.get("tag")})
+    for name, tag in (("--compare", args.compare), ("--headline_variant", args.headline_variant)):
+        if tag is not None and tag not in tags:
+            parser.error(f"{name}={tag!r}: no --variant has that tag; tags given: {tags or 'none'}")
+    if args.headline_variant and not args.compare:
+        parser.error(f"--headline_variant={args.headline_variant!r} needs --compare=TAG, the variant to compare")
+    if args.compare:
+        for dataset, model in sorted({(r["dataset"], r["model"]) for r in results if r.get("tag") == args.compare}):
+            path = out / f"compare-{args.compare}-{dataset}-{model}.md"
+            path.write_text(compare_table(results, dataset, model, args.compare, args.headline_variant))
             print(f"written to {path}")
 
 

@@ -285,3 +285,40 @@ def test_table_variant_folder_gives_its_own_rows_and_comparisons(tmp_path):
     assert compact == ""  # only ES and BET ran (and RecBole's own model, no method): no every-method table
     with pytest.raises(SystemExit):
         table.main(["--results", str(main), "--variant", str(variant), "--out", str(out)])
+
+
+def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran(tmp_path, capsys):
+    """--compare=pretrained --headline_variant=scratch: every method's pretrained-start row beside its headline row
+    (BET's is BET from scratch, not the warm-started sweep row), ranked on the seeds both ran; the ranks show which
+    conclusions change."""
+    main, scratch, pretrained = tmp_path / "main", tmp_path / "scratch", tmp_path / "pretrained"
+    for folder in (main, scratch, pretrained):
+        folder.mkdir()
+    headline = {"es": [0.30, 0.32, 0.90], "optembed": [0.35, 0.35], "bet": [0.40, 0.40]}  # ES's seed 2 has no pair
+    for method, values in headline.items():
+        for seed, v in enumerate(values):
+            (main / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
+    for seed, v in enumerate([0.33, 0.33]):
+        (scratch / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, v)))
+    for method, values in {"es": [0.31, 0.31], "optembed": [0.34, 0.36], "bet": [0.36, 0.37]}.items():
+        for seed, v in enumerate(values):
+            (pretrained / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
+    out = tmp_path / "out"
+    args = ["--results", str(main), "--variant", f"scratch={scratch}", "--variant", f"pretrained={pretrained}",
+            "--out", str(out), "--machine", "a box"]
+    table.main(args + ["--compare", "pretrained", "--headline_variant", "scratch"])
+    rows = (out / "compare-pretrained-toy-LightGCN.md").read_text().splitlines()
+    assert rows[0].startswith("| sparsity | method | seeds | N@20, headline | rank | N@20, pretrained | rank |")
+    # ES on seeds 0 and 1 only (mean 0.31, not 0.51 with its unpaired seed): third under both starts
+    assert rows[2] == "| 0.9 | ES | 2 | 0.3100 ± 0.0141 | 3 | 0.3100 ± 0.0000 | 3 | 1.000 | 1.000 |"  # differences +0.01, -0.01
+    # OptEmbed first from its own start, second from the pretrained table; BET (scratch) the other way round
+    assert rows[3] == "| 0.9 | OptEmbed | 2 | 0.3500 ± 0.0000 | 1 | 0.3500 ± 0.0141 | 2 | 1.000 | 1.000 |"
+    assert rows[4] == "| 0.9 | BET (scratch) | 2 | 0.3300 ± 0.0000 | 2 | 0.3650 ± 0.0071 | 1 | 1.106 | 0.090 |"  # differences 0.03, 0.04
+    assert len(rows) == 5
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        table.main(args + ["--compare", "pretrainde"])
+    assert "--compare='pretrainde': no --variant has that tag; tags given: ['pretrained', 'scratch']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        table.main(args + ["--headline_variant", "scratch"])
+    assert "needs --compare=TAG" in capsys.readouterr().err
