@@ -17,7 +17,8 @@
 #   ml-100k NGCF / NeuMF: full 2.2 / 0.8, BET 2.7 / 6.3 (NeuMF scores every pair: slow to evaluate)
 #   yelp2018-s, measured 2026-12-03: OptEmbed 18-31, BET from scratch 24-32, PEP 14, CIESS(fast) 20, power rule 18,
 #                                    magprune 12, ESAPN(fast) 7
-#   gowalla-s NGCF, measured 2026-12-03: full 4.5, ES 6, OptEmbed 16, BET from scratch 14
+#   gowalla-s NGCF, measured 2026-12-03: full 4.5, ES 4-6, OptEmbed 10-16, BET from scratch 11-14, power rule 20,
+#                                        CIESS(fast) 14, ESAPN(fast) 10, magprune 7, PEP 12, MR 9
 #   gowalla-s NeuMF (BPR or BCE): full 14 (evaluation-bound: every user-item pair through the MLP)
 #
 #   what                                                          runs   CPU hours   state (2026-12-03)
@@ -26,10 +27,10 @@
 #   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
 #   yelp2018-s LightGCN, 1 seed, full/ES/MR/BET                    10     ~1.5       done
 #   issue 16: BET from scratch (the headline's protocol), gowalla-s 9     ~1.5       done (6-8 min a run)
-#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         0.9 done; 0.8 / 0.95: OptEmbed, BET, PEP
-#   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        started: NGCF full, ES/MR/PEP/OptEmbed/BET
-#                                                                                   0.9; NeuMF full (BPR and BCE, item 1b)
-#   issue 16: every method from the pretrained table (ablation)    ~80    ~10        to run
+#   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         done (2026-12-03)
+#   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        NGCF 0.9 done; 0.8: ES, OptEmbed, BET (PEP
+#                                                                                   stopped, resumable); NeuMF full (BPR, BCE)
+#   issue 16: every method from the pretrained table (ablation)    27     ~3         0.9 done (seed 0, 4-8 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume
