@@ -34,7 +34,7 @@
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume
-#   total still to run                                                    ~42        ~21 h of both cores
+#   total still to run                                                    ~32        ~16 h of both cores
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."

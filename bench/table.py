@@ -417,6 +417,12 @@ def main(argv=None):
 
         args.machine = machine()
     results = load(args.results) + load_variants(parser, args.variant)
+    tags = sorted({r["tag"] for r in results if r.get("tag")})
+    for name, tag in (("--compare", args.compare), ("--headline_variant", args.headline_variant)):
+        if tag is not None and tag not in tags:
+            parser.error(f"{name}={tag!r}: no --variant has that tag; tags given: {tags or 'none'}")
+    if args.headline_variant and not args.compare:
+        parser.error(f"--headline_variant={args.headline_variant!r} needs --compare=TAG, the variant to compare")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in sorted({r["dataset"] for r in results}):
@@ -438,12 +444,6 @@ def main(argv=None):
             path = out / f"methods-{dataset}-{model}.md"
             path.write_text(methods_table(results, dataset, model))
             print(f"written to {path}")
-    tags = sorted({r["tag"] for r in results if r.get("tag")})
-    for name, tag in (("--compare", args.compare), ("--headline_variant", args.headline_variant)):
-        if tag is not None and tag not in tags:
-            parser.error(f"{name}={tag!r}: no --variant has that tag; tags given: {tags or 'none'}")
-    if args.headline_variant and not args.compare:
-        parser.error(f"--headline_variant={args.headline_variant!r} needs --compare=TAG, the variant to compare")
     if args.compare:
         for dataset, model in sorted({(r["dataset"], r["model"]) for r in results if r.get("tag") == args.compare}):
             path = out / f"compare-{args.compare}-{dataset}-{model}.md"

@@ -316,8 +316,9 @@ def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran
     assert rows[4] == "| 0.9 | BET (scratch) | 2 | 0.3300 ± 0.0000 | 2 | 0.3650 ± 0.0071 | 1 | 1.106 | 0.090 |"  # differences 0.03, 0.04
     assert len(rows) == 5
     capsys.readouterr()
-    with pytest.raises(SystemExit):
-        table.main(args + ["--compare", "pretrainde"])
+    with pytest.raises(SystemExit):  # refused before any table is written
+        table.main(args[:-4] + ["--out", str(tmp_path / "refused"), "--machine", "a box", "--compare", "pretrainde"])
+    assert not (tmp_path / "refused").exists()
     assert "--compare='pretrainde': no --variant has that tag; tags given: ['pretrained', 'scratch']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         table.main(args + ["--headline_variant", "scratch"])
