@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.table import add_variant_argument, load, load_variants, method_key, order  # noqa: E402
+from bench.table import add_variant_argument, load, load_variants, method_key, order, split_key  # noqa: E402
 from bench.table import label as row_label  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
@@ -108,13 +108,15 @@ def plot_quality(results: list[dict], path: Path, title: str) -> list[str]:
         by[(method_key(r), r["sparsity"])].append(r["test"]["ndcg@20"])
     fig, axis = plt.subplots(figsize=(7.5, 4))
     drawn = []
-    for key in sorted({k for k, _ in by if k != "full"}, key=order):  # the tables' order, each variant after its method
-        points = sorted((s, np.mean(v), np.std(v)) for (m, s), v in by.items() if m == key)
-        if points:
-            s, mean, std = map(np.array, zip(*points))
-            axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=row_label(key), color=COLORS[key.split("-")[0]],
-                          ls="--" if "-" in key else "-")
-            drawn.append(row_label(key))
+    points = defaultdict(list)  # row key -> [(sparsity, mean, std)]
+    for (key, sparsity), values in by.items():
+        points[key].append((sparsity, np.mean(values), np.std(values)))
+    for key in sorted((k for k in points if k != "full"), key=order):  # the tables' order, each variant after its method
+        method, tag = split_key(key)
+        s, mean, std = map(np.array, zip(*sorted(points[key])))
+        axis.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=row_label(key), color=COLORS[method],
+                      ls="--" if tag else "-")
+        drawn.append(row_label(key))
     full = [v for (m, _), values in by.items() if m == "full" for v in values]
     if full:
         axis.axhline(np.mean(full), color="black", ls=":", label="full table")

@@ -68,21 +68,27 @@ def method_key(result: dict) -> str:
     return f"{result['method']}-{result['tag']}" if result.get("tag") else result["method"]
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """A row key's method and variant tag: ``bet-scratch`` -> (``bet``, ``scratch``), ``pep`` -> (``pep``, ``""``)."""
+    method, _, tag = key.partition("-")
+    return method, tag
+
+
 def label(key: str) -> str:
     """A row's name for readers: ``BET``, ``BET (scratch)``."""
-    base, _, tag = key.partition("-")
+    base, tag = split_key(key)
     return LABEL.get(base, base) + (f" ({tag})" if tag else "")
 
 
 def order(key: str) -> tuple:
     """Rows in METHOD_ORDER, each method's variants after it."""
-    base, _, tag = key.partition("-")
+    base, tag = split_key(key)
     return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), tag)
 
 
 def bet_rows(keys) -> list[str]:
     """BET and its variants among ``keys``."""
-    return sorted((k for k in keys if k.partition("-")[0] == "bet"), key=order)
+    return sorted((k for k in keys if split_key(k)[0] == "bet"), key=order)
 
 
 def group(results) -> dict:
@@ -352,7 +358,7 @@ def compare_table(results: list[dict], dataset: str, model: str, tag: str, headl
         here = {k[2]: groups[k] for k in groups if k[3] == sparsity}
         pairs = {}  # method -> (headline row, variant row) on the seeds both ran
         for key in here:
-            method, _, this = key.partition("-")
+            method, this = split_key(key)
             if this != tag:
                 continue
             base = f"{method}-{headline_tag}" if headline_tag and f"{method}-{headline_tag}" in here else method

@@ -69,6 +69,14 @@ def test_table_names_the_machine_the_runs_recorded():
     assert "Measured 2026-11-25 to 2026-11-26 on box A." in text
 
 
+def test_a_row_key_is_its_method_and_variant_tag_and_sorts_each_variant_after_its_method():
+    assert table.split_key("bet-scratch") == ("bet", "scratch") and table.split_key("pep") == ("pep", "")
+    assert table.label("bet-scratch") == "BET (scratch)" and table.label("pep") == "PEP"
+    keys = ["bet-scratch", "pep-pretrained", "bet", "es", "pep"]
+    assert sorted(keys, key=table.order) == ["es", "pep", "pep-pretrained", "bet", "bet-scratch"]
+    assert table.bet_rows(keys) == ["bet", "bet-scratch"]
+
+
 def test_paired_p_needs_two_pairs():
     one = table.summary({0: fake_result("bet", 0, 0.3)})
     assert table.paired_p(one, one, "ndcg@20") is None
