@@ -33,8 +33,15 @@
 #   issue 16: every method from the pretrained table (ablation)    27     ~3         0.9 done (seed 0, 4-8 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
-#   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume
+#   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run, with resume (below)
 #   total still to run                                                    ~32        ~16 h of both cores
+#
+#   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
+#   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
+#   gowalla-s's epoch counts (full 46, ES 89) that is about 1 h for the full table, 0.5 h for ES; BET (fast, from scratch)
+#   and OptEmbed cost 2.4-3.6x the full table on gowalla-s, about 3-4 h each. This project's sessions last 3 h, and the
+#   machine does not outlive one: the unfinished-run folder (about 100 MB a kept epoch) is outside git, so a run must finish in
+#   the session that starts it. Full and ES fit; BET and OptEmbed need a longer session (or a GPU one).
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
