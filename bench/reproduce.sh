@@ -30,11 +30,11 @@
 #   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         done (2026-12-03)
 #   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        NGCF done (2026-12-04; 6-29 min a run
 #                                                                                   on the AMD EPYC); NeuMF full (BPR, BCE)
-#   issue 16: every method from the pretrained table (ablation)    27     ~3         0.9 done (seed 0, 4-8 min a run)
+#   issue 16: every method from the pretrained table (ablation)    27     ~3         0.8, 0.9 done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run (see below)
-#   total still to run: NeuMF ~11, ablation ~2.5, full Gowalla ~10       ~24        ~12 h of both cores
+#   total still to run: NeuMF ~11, ablation ~1.2, full Gowalla ~10       ~22        ~11 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
