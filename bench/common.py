@@ -6,6 +6,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import torch
+
 from recbole_bet.methods.es import equal_sizes
 from recbole_bet.budget import Budget
 from recbole_bet.quick_start import machine  # noqa: F401  (the machine line of every table)
@@ -25,13 +27,20 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(name: str, text: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
+def write(name: str, text: str, out: str | Path = RESULTS) -> Path:
+    """``text`` into ``out/name`` (default bench/results/), and printed."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    path = Path(out) / name
     path.write_text(text)
     print(text)
     print(f"written to {path}")
     return path
+
+
+def synchronize(device) -> None:
+    """Wait until ``device`` has run the work queued on it, so that a timing ends with it; nothing on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def recbole_data(model: str, dataset: str, data_path: str, **keys):

@@ -29,7 +29,7 @@ from recbole.model.general_recommender import lightgcn, ngcf
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
+from bench.common import RESULTS, header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
@@ -41,8 +41,10 @@ PLAIN = {"LightGCN": lightgcn.LightGCN, "NGCF": ngcf.NGCF}
 def train(trainer, train_data, valid_data, epochs):
     times, losses = [], []
     for epoch in range(epochs):
+        synchronize(trainer.device)
         start = time.perf_counter()
         losses.append(trainer._train_epoch(train_data, epoch))
+        synchronize(trainer.device)  # a GPU may still run the last batch's backward and step
         times.append(time.perf_counter() - start)
     result = trainer.evaluate(valid_data, load_best_model=False)
     return times, losses, result["ndcg@20"], result["recall@20"]
@@ -54,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--models", default="LightGCN")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", default=str(RESULTS), help="folder of the table (default bench/results)")
     args = parser.parse_args(argv)
     if "," in args.models:  # the allocator setting cannot be undone: a second model's "RecBole" row would have it
         parser.error(f"--models={args.models}: one model per run (the allocator setting is process-wide)")
@@ -62,12 +65,13 @@ def main(argv=None):
     for name in args.models.split(","):
         config, train_data, valid_data, _ = recbole_data(name, args.dataset, args.data_path)
         init_seed(config["seed"], True)
-        plain = PLAIN[name](config, train_data._dataset)
+        device = config["device"]  # RecBole's choice: cuda when torch sees a GPU (bench/gpu_check.sh), else the CPU
+        plain = PLAIN[name](config, train_data._dataset).to(device)
         initial = {k.replace("embedding.weight", "embedding.full_weight"): v.clone() for k, v in plain.state_dict().items()}
         users, items = training_frequencies(train_data._dataset, config)
         variants = [("RecBole", plain, Trainer), ("RecBole, allocator kept", None, Trainer)]
         for label, sparsity in (("ours, full", None), ("ours, ES 0.9", 0.9)):
-            model = get_model(name)(config, train_data._dataset)
+            model = get_model(name)(config, train_data._dataset).to(device)
             model.load_state_dict(initial, strict=False)
             if sparsity:
                 mask_to_equal_sizes(model, users, items, sparsity)
@@ -76,7 +80,7 @@ def main(argv=None):
         for label, model, trainer_class in variants:
             if model is None:  # RecBole again, from the same initial weights, with freed memory kept
                 keep_freed_memory()
-                model = PLAIN[name](config, train_data._dataset)
+                model = PLAIN[name](config, train_data._dataset).to(device)
                 model.load_state_dict({k.replace("embedding.full_weight", "embedding.weight"): v for k, v in initial.items()})
             init_seed(config["seed"], True)  # same negatives for every variant ...
             train_data.generator.manual_seed(config["seed"])  # ... and the same batch order (the loader's own generator)
@@ -100,7 +104,7 @@ def main(argv=None):
         ["model", "variant", "batch", "s / epoch", "speed-up vs RecBole", "vs RecBole, allocator kept", "loss per epoch",
          "valid R@20", "valid N@20"], rows
     )
-    write(f"epoch_time-{args.dataset}-{args.models.replace(',', '-')}.md", text)
+    write(f"epoch_time-{args.dataset}-{args.models.replace(',', '-')}.md", text, args.out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python -m bench.evaluation --dataset=gowalla --data_path=../shared/datasets
 
 RecBole's side: its unmodified LightGCN evaluated by its Trainer with
-``eval_batch_size = 8 * n_items`` (8 users a batch; its default of 4096 would
-score one user at a time on Gowalla). Our side: the masked LightGCN (symmetric
+``eval_batch_size = --recbole_users * n_items`` (default 8 users a batch; its default of 4096 would
+score one user at a time on Gowalla; on a GPU, ``bench/gpu_check.sh`` gives it 400, as our ``paper-gpu`` profile). Our side: the masked LightGCN (symmetric
 CSR propagation, scores on the used width, top-k collector) evaluated by
 :class:`~recbole_bet.trainer.BudgetTrainer`: in float32 (``screened_ranking=False``)
 at our default ``eval_batch_size`` (2**20 scores a batch), then screened (the
@@ -27,7 +27,7 @@ from recbole.model.general_recommender import lightgcn
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, write
+from bench.common import RESULTS, header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.methods.full import full_table
 from recbole_bet.budget import Budget
@@ -40,8 +40,10 @@ def timed_evaluations(trainer, model, valid, repeats: int):
     times, result = [], None
     for _ in range(repeats):
         model.restore_user_e = model.restore_item_e = None  # each evaluation propagates once, as after an epoch
+        synchronize(trainer.device)
         start = time.perf_counter()
         result = trainer.evaluate(valid, load_best_model=False)
+        synchronize(trainer.device)
         times.append(time.perf_counter() - start)
     return statistics.median(times), dict(result)
 
@@ -51,16 +53,19 @@ def floor_seconds(model, valid, batch_users: int, repeats: int) -> float:
     """Median seconds of the two steps every exact full ranking must take, and nothing else: the
     users x items score product (on the used width) and the top-k of every row, over the users
     the validation split evaluates, ``batch_users`` at a time; propagation included, as above."""
-    users = torch.unique(valid._dataset.inter_feat[model.USER_ID])
+    device = next(model.parameters()).device
+    users = torch.unique(valid._dataset.inter_feat[model.USER_ID]).to(device)
     k = max(valid.config["topk"])
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         user_e, item_e = model.forward()  # not the cache: every repeat propagates
         width = model.kept_width
         items_t = item_e[:, :width].t().contiguous()
         for part in users.split(batch_users):
             torch.topk(user_e[part, :width] @ items_t, k, dim=-1)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -71,13 +76,18 @@ def main(argv=None):
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ours", default="1048576,8388608", help="our eval_batch_size values (scores a batch)")
+    parser.add_argument("--recbole_users", type=int, default=8, help="users a batch of RecBole's evaluation")
+    parser.add_argument("--out", default=str(RESULTS), help="folder of the table (default bench/results)")
     args = parser.parse_args(argv)
 
     config, train, valid, _ = recbole_data("LightGCN", args.dataset, args.data_path)
     n_items = train._dataset.item_num
     init_seed(config["seed"], True)
-    plain = lightgcn.LightGCN(config, train._dataset).eval()
-    ours = get_model("LightGCN")(config, train._dataset).eval()
+    if args.recbole_users < 1:
+        parser.error(f"--recbole_users={args.recbole_users}; allowed: 1 or more users a batch")
+    device = config["device"]  # RecBole's choice: cuda when torch sees a GPU, else the CPU
+    plain = lightgcn.LightGCN(config, train._dataset).to(device).eval()
+    ours = get_model("LightGCN")(config, train._dataset).to(device).eval()
     initial = {name: plain.get_submodule(name).weight.detach().clone() for name in ("user_embedding", "item_embedding")}
     users, items = training_frequencies(train._dataset, config)
 
@@ -95,7 +105,7 @@ def main(argv=None):
 
     def recbole(table: str):
         hold(table)
-        config["eval_batch_size"] = 8 * n_items
+        config["eval_batch_size"] = args.recbole_users * n_items
         valid.update_config(config)
         return timed_evaluations(Trainer(config, plain), plain, valid, args.repeats)
 
@@ -106,8 +116,8 @@ def main(argv=None):
     for table in tables:
         base_seconds, base_result = references[table]
         kept_seconds, kept_result = recbole(table)
-        rows.append([table, "RecBole LightGCN + Trainer", 8, f"{base_seconds:.2f}", "1.00", "-", "reference"])
-        rows.append([table, "RecBole LightGCN + Trainer, allocator kept", 8, f"{kept_seconds:.2f}",
+        rows.append([table, "RecBole LightGCN + Trainer", args.recbole_users, f"{base_seconds:.2f}", "1.00", "-", "reference"])
+        rows.append([table, "RecBole LightGCN + Trainer, allocator kept", args.recbole_users, f"{kept_seconds:.2f}",
                      f"{base_seconds / kept_seconds:.2f}", "1.00", "identical" if kept_result == base_result else f"DIFFERENT: {kept_result}"])
         ours_batches = list(map(int, args.ours.split(",")))
         # the float32 path (screened_ranking=False) at our first batch size, then the screened one (the default)
@@ -128,7 +138,8 @@ def main(argv=None):
     metrics = ", ".join(f"{k}={v}" for k, v in base_result.items())
     text = header(
         f"Full-ranking validation ({args.dataset}, {train._dataset.user_num - 1:,} users x {n_items - 1:,} items)",
-        f"python -m bench.evaluation --dataset={args.dataset} --data_path={args.data_path}",
+        f"python -m bench.evaluation --dataset={args.dataset} --data_path={args.data_path} --repeats={args.repeats} "
+        f"--ours={args.ours} --recbole_users={args.recbole_users}",
         f"Median of {args.repeats} evaluations of the validation split; both models hold the same (untrained) values, "
         f"masked for the ES rows. Full-table reference metrics: {metrics}. "
         f"The float32 floor rows time only what any full ranking that computes every score in float32 must do "
@@ -138,7 +149,7 @@ def main(argv=None):
     ) + markdown_table(
         ["table", "path", "users a batch", "seconds", "speed-up vs RecBole", "vs RecBole, allocator kept", "metrics"], rows
     )
-    write(f"evaluation-{args.dataset}.md", text)
+    write(f"evaluation-{args.dataset}.md", text, args.out)
 
 
 if __name__ == "__main__":
