@@ -134,4 +134,9 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
     --out=bench/results/paper-schedule/runs --data_path="$DATA" || status=1
 "$PYTHON" -m bench.table --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule || status=1
 "$PYTHON" -m bench.plots --results=bench/results/paper-schedule/runs --out=bench/results/paper-schedule --data_path="$DATA" || status=1
+# Issue 16, item 7 (needs a GPU; not run by this script): RecBole's LightGCN against ours on the full Gowalla, and a
+# short BET search there, in one run of about 5 minutes on one H200 (bench/results/gpu-h200/). Where pip reaches PyPI:
+#   bash bench/gpu_pack.sh "$DATA"
+# then on the GPU machine:
+#   OUT=bench/results/gpu-h200 bash bench/gpu_check.sh
 exit "$status"
