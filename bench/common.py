@@ -27,10 +27,11 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(name: str, text: str, out: str | Path = RESULTS) -> Path:
-    """``text`` into ``out/name`` (default bench/results/), and printed."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    path = Path(out) / name
+def write(name: str, text: str, out: str | Path | None = None) -> Path:
+    """``text`` into ``out/name`` (None: ``RESULTS``, bench/results/), and printed."""
+    folder = RESULTS if out is None else Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     path.write_text(text)
     print(text)
     print(f"written to {path}")

@@ -29,7 +29,7 @@ from recbole.model.general_recommender import lightgcn, ngcf
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import RESULTS, header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
+from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
@@ -56,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--models", default="LightGCN")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", default=str(RESULTS), help="folder of the table (default bench/results)")
+    parser.add_argument("--out", help="folder of the table (default bench/results)")
     args = parser.parse_args(argv)
     if "," in args.models:  # the allocator setting cannot be undone: a second model's "RecBole" row would have it
         parser.error(f"--models={args.models}: one model per run (the allocator setting is process-wide)")

@@ -27,7 +27,7 @@ from recbole.model.general_recommender import lightgcn
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import RESULTS, header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
+from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.methods.full import full_table
 from recbole_bet.budget import Budget
@@ -77,14 +77,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ours", default="1048576,8388608", help="our eval_batch_size values (scores a batch)")
     parser.add_argument("--recbole_users", type=int, default=8, help="users a batch of RecBole's evaluation")
-    parser.add_argument("--out", default=str(RESULTS), help="folder of the table (default bench/results)")
+    parser.add_argument("--out", help="folder of the table (default bench/results)")
     args = parser.parse_args(argv)
+    if args.recbole_users < 1:
+        parser.error(f"--recbole_users={args.recbole_users}; allowed: 1 or more users a batch")
 
     config, train, valid, _ = recbole_data("LightGCN", args.dataset, args.data_path)
     n_items = train._dataset.item_num
     init_seed(config["seed"], True)
-    if args.recbole_users < 1:
-        parser.error(f"--recbole_users={args.recbole_users}; allowed: 1 or more users a batch")
     device = config["device"]  # RecBole's choice: cuda when torch sees a GPU, else the CPU
     plain = lightgcn.LightGCN(config, train._dataset).to(device).eval()
     ours = get_model("LightGCN")(config, train._dataset).to(device).eval()

@@ -331,3 +331,18 @@ def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran
     with pytest.raises(SystemExit):
         table.main(args + ["--headline_variant", "scratch"])
     assert "needs --compare=TAG" in capsys.readouterr().err
+
+
+def test_evaluation_benchmark_writes_its_table_to_out_and_refuses_an_empty_batch(tmp_path, capsys, monkeypatch):
+    """bench.evaluation (which bench/gpu_check.sh runs on a GPU): RecBole's batch as given, every path with RecBole's
+    metrics, the table in --out (not bench/results), and a bad --recbole_users refused before any data is read."""
+    from bench import common, evaluation
+
+    monkeypatch.setattr(common, "SCRATCH", tmp_path / "scratch")
+    with pytest.raises(SystemExit):
+        evaluation.main(["--dataset=ml-100k", "--recbole_users=0", f"--out={tmp_path}"])
+    assert "--recbole_users=0; allowed: 1 or more users a batch" in capsys.readouterr().err
+    evaluation.main(["--dataset=ml-100k", "--repeats=1", "--recbole_users=3", "--ours=1048576", f"--out={tmp_path}"])
+    rows = [line for line in (tmp_path / "evaluation-ml-100k.md").read_text().splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[2] for row in rows if "RecBole LightGCN" in row] == ["3"] * 4
+    assert sum(row.endswith("| identical |") for row in rows) == 6 and not any("DIFFERENT" in row for row in rows)
