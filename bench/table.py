@@ -8,7 +8,8 @@ swept with other keys into its own folder): rows ``<method>-<tag>`` beside the p
 own ratios and t-test against the best baseline, and its ratio and t-test against BET as it is (an ablation's question:
 Table 2's variants, BET from scratch against warm-started). ``--compare=TAG`` also writes, per dataset and backbone,
 each method's TAG variant beside its headline row with each one's rank (``--headline_variant=scratch``: BET's headline
-row is BET from scratch): the fairness ablation, every method started from the pretrained table.
+row is BET from scratch): the fairness ablation, every method started from the pretrained table; the other tables of
+such a run cover only the datasets and backbones the TAG variant ran on.
 
 For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
 of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
@@ -63,9 +64,14 @@ def load(folder, tag: str | None = None) -> list[dict]:
     return results
 
 
+def row_key(method: str, tag: str | None = None) -> str:
+    """A row: ``method``, or ``<method>-<tag>`` for a variant (``bet-scratch``); :func:`split_key` undoes it."""
+    return f"{method}-{tag}" if tag else method
+
+
 def method_key(result: dict) -> str:
-    """A result's row: its method, or ``<method>-<tag>`` for a variant (``bet-scratch``)."""
-    return f"{result['method']}-{result['tag']}" if result.get("tag") else result["method"]
+    """A result's row (:func:`row_key` of its method and variant tag)."""
+    return row_key(result["method"], result.get("tag"))
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -361,7 +367,7 @@ def compare_table(results: list[dict], dataset: str, model: str, tag: str, headl
             method, this = split_key(key)
             if this != tag:
                 continue
-            base = f"{method}-{headline_tag}" if headline_tag and f"{method}-{headline_tag}" in here else method
+            base = row_key(method, headline_tag) if row_key(method, headline_tag) in here else method
             seeds = sorted(set(here[key]) & set(here.get(base, {})))
             if seeds:
                 pairs[method] = (base, summary({s: here[base][s] for s in seeds}), summary({s: here[key][s] for s in seeds}))
@@ -412,7 +418,8 @@ def main(argv=None):
     add_variant_argument(parser)
     parser.add_argument("--compare", default=None, metavar="TAG",
                         help="also write compare-TAG-<dataset>-<model>.md: each method's TAG variant against its headline "
-                             "row, with each one's rank (the fairness ablation: --compare=pretrained)")
+                             "row, with each one's rank (the fairness ablation: --compare=pretrained); the other tables "
+                             "then cover only the datasets and backbones the TAG variant ran on")
     parser.add_argument("--headline_variant", default=None, metavar="TAG",
                         help="with --compare: a method's headline row is its TAG variant where it has one (scratch: BET "
                              "retrained from scratch, the headline's protocol)")
@@ -429,6 +436,9 @@ def main(argv=None):
             parser.error(f"{name}={tag!r}: no --variant has that tag; tags given: {tags or 'none'}")
     if args.headline_variant and not args.compare:
         parser.error(f"--headline_variant={args.headline_variant!r} needs --compare=TAG, the variant to compare")
+    if args.compare:  # an ablation's folder: the tables of the datasets and backbones its variant ran on, no others
+        ran = {(r["dataset"], r["model"]) for r in results if r.get("tag") == args.compare}
+        results = [r for r in results if (r["dataset"], r["model"]) in ran]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in sorted({r["dataset"] for r in results}):

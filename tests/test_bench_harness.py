@@ -308,6 +308,10 @@ def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran
             (main / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
     for seed, v in enumerate([0.33, 0.33]):
         (scratch / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, v)))
+    for seed in (0, 1):  # a backbone and a dataset the pretrained variant did not run on: no tables of them here
+        for method in ("es", "pep"):
+            (main / f"ngcf-{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, 0.2, model="NGCF")))
+            (main / f"other-{method}-{seed}.json").write_text(json.dumps(dict(fake_result(method, seed, 0.2), dataset="other")))
     for method, values in {"es": [0.31, 0.31], "optembed": [0.34, 0.36], "bet": [0.36, 0.37]}.items():
         for seed, v in enumerate(values):
             (pretrained / f"{method}-{seed}.json").write_text(json.dumps(fake_result(method, seed, v)))
@@ -323,6 +327,9 @@ def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran
     assert rows[3] == "| 0.9 | OptEmbed | 2 | 0.3500 ± 0.0000 | 1 | 0.3500 ± 0.0141 | 2 | 1.000 | 1.000 |"
     assert rows[4] == "| 0.9 | BET (scratch) | 2 | 0.3300 ± 0.0000 | 2 | 0.3650 ± 0.0071 | 1 | 1.106 | 0.090 |"  # differences 0.03, 0.04
     assert len(rows) == 5
+    assert sorted(path.name for path in out.iterdir()) == [
+        "compare-pretrained-toy-LightGCN.md", "headline.md", "methods-toy-LightGCN.md", "table-toy.csv", "table-toy.md"]
+    assert "NGCF" not in (out / "table-toy.md").read_text()
     capsys.readouterr()
     with pytest.raises(SystemExit):  # refused before any table is written
         table.main(args[:-4] + ["--out", str(tmp_path / "refused"), "--machine", "a box", "--compare", "pretrainde"])
