@@ -3,8 +3,9 @@
     python -m bench.evaluation --dataset=gowalla --data_path=../shared/datasets
 
 RecBole's side: its unmodified LightGCN evaluated by its Trainer with
-``eval_batch_size = --recbole_users * n_items`` (default 8 users a batch; its default of 4096 would
-score one user at a time on Gowalla; on a GPU, ``bench/gpu_check.sh`` gives it 400, as our ``paper-gpu`` profile). Our side: the masked LightGCN (symmetric
+``eval_batch_size = --recbole_users * n_items`` (default 8 users a batch; its default of
+4096 would score one user at a time on Gowalla; on a GPU, ``bench/gpu_check.sh`` gives it
+400, as our ``paper-gpu`` profile). Our side: the masked LightGCN (symmetric
 CSR propagation, scores on the used width, top-k collector) evaluated by
 :class:`~recbole_bet.trainer.BudgetTrainer`: in float32 (``screened_ranking=False``)
 at our default ``eval_batch_size`` (2**20 scores a batch), then screened (the
@@ -13,7 +14,8 @@ full table, then the table masked to equal sizes at sparsity 0.9. The metric
 values must be identical. Time is the median of --repeats evaluations, including the one
 graph propagation each evaluation starts with. RecBole's rows run first with the default
 allocator, then again after :func:`~recbole_bet.allocator.keep_freed_memory` (process-wide,
-as ``run_recbole_bet`` sets it), under which our rows run.
+as ``run_recbole_bet`` sets it), under which our rows run. Both models run on RecBole's device
+(a GPU where torch sees one); there the int8 screen is off, so our screened rows take the float32 path.
 """
 
 from __future__ import annotations
