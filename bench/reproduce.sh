@@ -19,9 +19,10 @@
 #                                    magprune 12, ESAPN(fast) 7
 #   gowalla-s NGCF, measured 2026-12-03: full 4.5, ES 4-6, OptEmbed 10-16, BET from scratch 11-14, power rule 20,
 #                                        CIESS(fast) 14, ESAPN(fast) 10, magprune 7, PEP 12, MR 9
-#   gowalla-s NeuMF (BPR or BCE): full 14 (evaluation-bound: every user-item pair through the MLP)
+#   gowalla-s NeuMF (BPR or BCE): full 14 (evaluation-bound: every user-item pair through the MLP; a validation
+#                                 takes 24-25 s on the AMD EPYC); measured 2026-12-04: ES 49, MR 12, BET from scratch 34
 #
-#   what                                                          runs   CPU hours   state (2026-12-03)
+#   what                                                          runs   CPU hours   state (2026-12-04)
 #   ml-100k LightGCN, 10 methods x 3 sparsities x 3 seeds          84     ~2.5       done
 #   gowalla-s LightGCN, the same                                   84     ~10        done (2026-12-03)
 #   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
@@ -29,19 +30,23 @@
 #   issue 16: BET from scratch (the headline's protocol), gowalla-s 9     ~1.5       done (6-8 min a run)
 #   issue 16: yelp2018-s LightGCN, every method, 1 seed            28     ~8         done (2026-12-03)
 #   issue 16: NGCF and NeuMF on gowalla-s, every method, 1 seed    56     ~14        NGCF done (2026-12-04; 6-29 min a run
-#                                                                                   on the AMD EPYC); NeuMF full (BPR, BCE)
-#   issue 16: every method from the pretrained table (ablation)    27     ~3         0.8, 0.9 done (seed 0, 3-10 min a run)
+#                                                                                   on the AMD EPYC); NeuMF: full (BPR, BCE),
+#                                                                                   ES, MR at 0.9, BET at 0.8, 0.9 (2026-12-04)
+#   issue 16: every method from the pretrained table (ablation)    27     ~3         done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run (see below)
-#   total still to run: NeuMF ~11, ablation ~1.2, full Gowalla ~10       ~22        ~11 h of both cores
+#   total still to run: NeuMF ~23 (23 runs of 12-60 min, the power rule ~2.5 h: three alphas), full Gowalla ~10
+#                                                                        ~33        ~17 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
 #   gowalla-s's epoch counts (full 46, ES 89) that is about 1 h for the full table, 0.5 h for ES; BET (fast, from scratch)
 #   and OptEmbed cost 2.4-3.6x the full table on gowalla-s, about 3-4 h each. This project's sessions last 3 h, and the
 #   machine does not outlive one: the unfinished-run folder (about 100 MB a kept epoch) is outside git, so a run must finish in
-#   the session that starts it. Full and ES fit; BET and OptEmbed need a longer session (or a GPU one).
+#   the session that starts it. Full and ES fit; BET and OptEmbed need a longer session (or a GPU one: on one H200 an
+#   epoch took 2.4-3 s and a validation 0.2-0.3 s, bench/results/gpu-h200/, so all four would take under an hour of
+#   GPU time, more than the 15-minute leases this project has had).
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
 status=0
 cd "$(dirname "$0")/.."
