@@ -4,8 +4,8 @@
 #   .gpu/site.tar.xz         RecBole 1.2.1 and its pins (numpy<2, scipy<1.13, pandas<3; README, "Why the pins"),
 #                            the same versions as this project's CPU environment, unpacked from their x86-64
 #                            CPython 3.12 wheels, test folders left out (about 35 MB)
-#   .gpu/gowalla.inter.xz    the full Gowalla (about 3 MB)
-# Run it where pip can reach PyPI (a 2-core CPU packs it in about 3 minutes):
+#   .gpu/gowalla.inter.xz    the full Gowalla (about 2.5 MB)
+# Run it where pip can reach PyPI (a 2-core CPU packs it in about 2 minutes):
 #   bash bench/gpu_pack.sh [DATA]      DATA: default ../shared/datasets
 set -euo pipefail
 cd "$(dirname "$0")/.."
