@@ -367,7 +367,8 @@ def compare_table(results: list[dict], dataset: str, model: str, tag: str, headl
             method, this = split_key(key)
             if this != tag:
                 continue
-            base = row_key(method, headline_tag) if row_key(method, headline_tag) in here else method
+            headline = row_key(method, headline_tag)
+            base = headline if headline in here else method
             seeds = sorted(set(here[key]) & set(here.get(base, {})))
             if seeds:
                 pairs[method] = (base, summary({s: here[base][s] for s in seeds}), summary({s: here[key][s] for s in seeds}))
