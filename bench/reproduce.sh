@@ -35,14 +35,16 @@
 #   issue 16: every method from the pretrained table (ablation)    27     ~3         done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
-#   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        to run (see below)
+#   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        full and ES done (2026-12-04, AMD EPYC:
+#                                                                                   65 and 25 min); BET, OptEmbed to run
 #   total still to run: NeuMF ~23 (23 runs of 12-60 min, the power rule ~2.5 h: three alphas), full Gowalla ~10
 #                                                                        ~33        ~17 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
 #   gowalla-s's epoch counts (full 46, ES 89) that is about 1 h for the full table, 0.5 h for ES; BET (fast, from scratch)
-#   and OptEmbed cost 2.4-3.6x the full table on gowalla-s, about 3-4 h each. This project's sessions last 3 h, and the
+#   and OptEmbed cost 2.4-3.6x the full table on gowalla-s, about 3-4 h each. Measured 2026-12-04 (one core each, both
+#   busy): the full table 65 min (105 s an epoch, best at epoch 15 of 36), ES 25 min (31 s an epoch, 50 epochs). This project's sessions last 3 h, and the
 #   machine does not outlive one: the unfinished-run folder (about 100 MB a kept epoch) is outside git, so a run must finish in
 #   the session that starts it. Full and ES fit; BET and OptEmbed need a longer session (or a GPU one: on one H200 an
 #   epoch took 2.4-3 s and a validation 0.2-0.3 s, bench/results/gpu-h200/, so all four would take under an hour of
