@@ -21,8 +21,8 @@
 #                                        CIESS(fast) 14, ESAPN(fast) 10, magprune 7, PEP 12, MR 9
 #   gowalla-s NeuMF (BPR or BCE): full 14 (evaluation-bound: every user-item pair through the MLP; a validation
 #                                 takes 24-25 s on the AMD EPYC); measured 2026-12-04: ES 49, MR 12-18, BET from scratch
-#                                 30-34, magprune 21, PEP 14, ESAPN(fast) 32; OptEmbed over 70 (evolution 18 min, its
-#                                 final training still improving at epoch 62 when stopped)
+#                                 30-34, magprune 21, PEP 14, ESAPN(fast) 32; OptEmbed over 77 (supernet 19 min, evolution
+#                                 24 min, its final training still improving at epoch 62 when stopped)
 #
 #   what                                                          runs   CPU hours   state (2026-12-04)
 #   ml-100k LightGCN, 10 methods x 3 sparsities x 3 seeds          84     ~2.5       done
