@@ -9,7 +9,8 @@
 * ``quality-<dataset>-<model>.png``: test NDCG@20 against sparsity per method
   (mean ± std over seeds), with the full table as a line;
 * ``curves-<dataset>-<model>-<sparsity>.png``: validation NDCG@20 per epoch of
-  each method's final training (BET: the winning retraining), with the best
+  each method's final training (BET: the winning retraining; each ``--variant``
+  dashed), at the budget's first seed, with the best
   epoch marked, to show every curve had flattened before early stopping
   (``curves-<dataset>-recbole.png`` for RecBole's own models).
 
@@ -130,27 +131,34 @@ def plot_quality(results: list[dict], path: Path, title: str) -> list[str]:
     return drawn
 
 
-def plot_curves(runs: dict, path: Path, title: str) -> None:
-    """Validation score per epoch, one line per labelled run; a dot marks each run's best epoch."""
+def plot_curves(runs: dict, path: Path, title: str) -> list[str]:
+    """Validation score per epoch, one line per labelled run; a dot marks each run's best epoch. A run whose label is
+    a row key of :mod:`bench.table` (``es``, ``bet-scratch``) takes that method's colour, dashed for a variant.
+    Returns the labels of the lines drawn."""
     fig, axis = plt.subplots(figsize=(7, 4))
+    drawn = []
     for label, result in runs.items():
         curve = result.get("curve")
         if not curve:
             continue
+        method, tag = split_key(label)
         epochs = [1 + p["epoch"] for p in curve]
         scores = [p["valid_score"] for p in curve]
         best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # the last of equals, the epoch RecBole kept
-        (line,) = axis.plot(epochs, scores, lw=1.3, label=f"{label} (best {epochs[best]}, stopped {epochs[-1]})",
-                            color=COLORS.get(label.lower()))
+        name = row_label(label) if method in COLORS else label
+        (line,) = axis.plot(epochs, scores, lw=1.3, label=f"{name} (best {epochs[best]}, stopped {epochs[-1]})",
+                            color=COLORS.get(method.lower()), ls="--" if tag and method in COLORS else "-")
         axis.plot(epochs[best], scores[best], "o", color=line.get_color())
+        drawn.append(name)
     metric = next((r["protocol"]["valid_metric"] for r in runs.values() if r.get("protocol")), "validation score")
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"validation {metric}")
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=7, loc="lower right")
     axis.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
 
 
 def main(argv=None):
@@ -158,7 +166,7 @@ def main(argv=None):
     parser.add_argument("--results", default="bench/results/sweep")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--data_path", default="../shared/datasets")
-    add_variant_argument(parser)  # drawn in the quality plots only
+    add_variant_argument(parser)  # drawn in the quality and curve plots
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,12 +189,14 @@ def main(argv=None):
             path = out / f"quality-{dataset}-{model}.png"
             plot_quality(mine + theirs, path, f"{model} on {dataset}")
             written.append(path)
-        for sparsity in sorted({r["sparsity"] for r in mine if r["method"] in ("bet", "es", "mr")}):
+        for sparsity in sorted({r["sparsity"] for r in mine + theirs if r["method"] != "full"}):
             here = [r for r in mine if r["sparsity"] == sparsity]
-            seed = min(r["seed"] for r in here)
+            seed = min(r["seed"] for r in here + [r for r in theirs if r["sparsity"] == sparsity])
             runs = {r["method"]: r for r in here if r["seed"] == seed}
             full = next((r for r in mine if r["method"] == "full" and r["seed"] == seed), None)
-            labelled = {m.upper() if m != "full" else "full": runs[m] for m in ("bet", "es", "mr") if m in runs}
+            # every method's final training at this budget and seed, each variant after its method, the full table last
+            final = {method_key(r): r for r in here + theirs if r["sparsity"] == sparsity and r["seed"] == seed and r["method"] != "full"}
+            labelled = {key: final[key] for key in sorted(final, key=order)}
             if full:
                 labelled["full"] = full
             if any(r.get("curve") for r in labelled.values()):  # runs before curves were recorded have none

@@ -143,9 +143,15 @@ def test_plots_from_fixed_results(tmp_path):
     (scratch / "neumf-bet.json").write_text(json.dumps(fake_result("bet", 0, 0.25, model="NeuMF")))
     plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out2"), "--variant", f"scratch={scratch}"])
     assert sorted(p.name for p in (tmp_path / "out2").glob("quality-*.png")) == ["quality-toy-LightGCN.png", "quality-toy-NeuMF.png"]
+    # ... and in the curve plots, where a budget that only a variant ran also gets one (NeuMF at 0.9)
+    assert sorted(p.name for p in (tmp_path / "out2").glob("curves-*.png")) == [
+        "curves-toy-LightGCN-0.9.png", "curves-toy-NeuMF-0.9.png", "curves-toy-recbole.png"]
     results = table.load(tmp_path) + table.load(scratch, "scratch")
     drawn = plots.plot_quality([r for r in results if r["model"] == "LightGCN"], tmp_path / "q.png", "toy")
     assert drawn == ["ES", "MR", "BET", "BET (scratch)"]
+    pep = dict(fake_result("pep", 0, 0.3), curve=[])  # a run without a curve draws no line
+    runs = {"bet-scratch": results[-1], "es": results[0], "pep": pep, "LightGCN": results[0]}
+    assert plots.plot_curves(runs, tmp_path / "c.png", "toy") == ["BET (scratch)", "ES", "LightGCN"]
     with pytest.raises(SystemExit):
         plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "out2"), "--variant", str(scratch)])
 
