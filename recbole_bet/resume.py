@@ -8,6 +8,8 @@ preempted machine) leaves every file whole or absent. The units:
 * each finished budget's result;
 * each phase a method computes once for all budgets (BET's pretraining, magnitude pruning's full table, OptEmbed's
   supernet, CIESS's pretraining), with every random stream as it left them: :func:`recbole_bet.trainer.budget_free_phase`;
+* each budget's finished search of the other methods (PEP's thresholds, OptEmbed's evolution, ESAPN's episodes, CIESS's
+  agent steps), with every random stream: :func:`recbole_bet.trainer.kept_phase`;
 * each BET search iteration (the population, the predictor and its optimiser, every random stream);
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and

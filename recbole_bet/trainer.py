@@ -144,25 +144,40 @@ def budget_free_phase(shared: dict, resume, name: str, loaders, rng, compute):
     At the run's first budget ``compute()`` makes it; it is kept in ``shared`` under ``name`` with every random
     stream as the phase left them (:func:`random_state`). At a later budget it is read back and
     the streams are put back there, so each budget is, bit for bit, its run alone. With ``resume`` (a run with
-    checkpoints) the phase is also a unit of the unfinished run (:mod:`recbole_bet.resume`): the rerun of a killed
+    checkpoints) the phase is also a unit of the unfinished run (:func:`kept_phase`): the rerun of a killed
     run reads it back rather than compute it again.
 
     Args:
         loaders: the run's RecBole loaders (their shuffling generators are among the streams).
         rng (np.random.Generator): the method's generator, also put back.
     """
-    if name not in shared and resume is not None:
-        saved = resume.load(name)
-        if saved is not None:
-            shared[name] = saved
     if name in shared:
         value, streams = shared[name]
         set_random_state(streams, loaders, rng)
         return value
-    value = compute()
+    value = kept_phase(resume, name, loaders, rng, compute)
     shared[name] = (value, random_state(loaders, rng))
+    return value
+
+
+def kept_phase(resume, unit: str, loaders, rng, compute):
+    """``compute()``, kept once it has finished as the unit ``unit`` of the unfinished run ``resume``
+    (:mod:`recbole_bet.resume`) with every random stream as it left them (:func:`random_state`). The rerun of a
+    killed run reads the value back and puts the streams back rather than compute it again, so what follows (a
+    method's final training after its search) goes on as in the killed run. Without ``resume``: ``compute()``.
+
+    Args:
+        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
+        rng (np.random.Generator): the method's generator, also kept.
+    """
+    saved = resume.load(unit) if resume is not None else None
+    if saved is not None:
+        value, streams = saved
+        set_random_state(streams, loaders, rng)
+        return value
+    value = compute()
     if resume is not None:
-        resume.save(name, shared[name])
+        resume.save(unit, (value, random_state(loaders, rng)))
     return value
 
 

@@ -178,6 +178,47 @@ def test_other_methods_trainings_go_on_from_their_last_epoch(method, unit, fast_
     assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
 
 
+SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2, "optembed_keep": 3},
+            "esapn": {"esapn_episodes": 2}, "ciess": {"ciess_episodes": 1, "ciess_steps": 2, "ciess_step_epochs": 1, "ciess_batch": 256}}
+
+
+def rerun_work(keys: dict, monkeypatch) -> tuple[dict, list]:
+    """Kill ``keys``'s run as its final training starts (after its search), then rerun it: the rerun's result and the
+    work it did (each training epoch, each evaluation), in order."""
+    real_fit = BudgetTrainer.fit_phase
+
+    def fit_phase(self, name, *args, **kwargs):
+        if name is None:  # the final training
+            raise Killed()
+        return real_fit(self, name, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    work, real_epoch, real_evaluate = [], BudgetTrainer._train_epoch, BudgetTrainer.evaluate
+    with monkeypatch.context() as patch:
+        patch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: work.append(("epoch", epoch)) or real_epoch(
+            self, data, epoch, *a, **kw))
+        patch.setattr(BudgetTrainer, "evaluate", lambda self, *a, **kw: work.append("evaluate") or real_evaluate(self, *a, **kw))
+        return run_recbole_bet("LightGCN", "ml-100k", config_dict=keys), work
+
+
+@pytest.mark.parametrize("method", list(SEARCHES))
+def test_a_run_killed_after_its_search_does_not_search_again(method, fast_config, tmp_path, monkeypatch):
+    """A method's search (PEP's thresholds, OptEmbed's evolution, ESAPN's episodes, CIESS's steps) is kept once
+    finished with every random stream: killed as its final training starts, the rerun does what ES's rerun does, the
+    final training's three epochs, their validations and the test, and ends with the uninterrupted result."""
+    _, es_work = rerun_work(dict(fast_config, method="es", epochs=3, checkpoint_dir=str(tmp_path / "es")), monkeypatch)
+    assert [w for w in es_work if w != "evaluate"] == [("epoch", 0), ("epoch", 1), ("epoch", 2)]
+    keys = dict(fast_config, method=method, epochs=3, **SEARCHES[method])
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    again, work = rerun_work(keys, monkeypatch)
+    assert work == es_work
+    assert (again["test"], again["valid"], again["sizes"]) == (whole["test"], whole["valid"], whole["sizes"])
+    assert again[method] == whole[method]  # the search's records, read back
+
+
 def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_back(fast_config, tmp_path, monkeypatch):
     """bet_share_population: killed at the second budget's first iteration, the rerun reads the first budget's measured
     actions from the unfinished run (the first budget is not run again) and ends as the uninterrupted run."""

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from recbole_bet.budget import Action, Budget, ElementMask
-from recbole_bet.trainer import BudgetTrainer, budget_free_phase
+from recbole_bet.trainer import BudgetTrainer, budget_free_phase, kept_phase
 
 
 @dataclass
@@ -62,6 +62,12 @@ class RunContext:
     def budget_free_phase(self, name: str, compute):
         """:func:`budget_free_phase` with this run's shared dict, unfinished run, loaders and generator."""
         return budget_free_phase(self.shared, self.resume, name, (self.train_data, self.valid_data), self.rng, compute)
+
+    def budget_phase(self, name: str, compute):
+        """A phase of this budget (a method's search), kept once finished as the unit ``<budget_key>/<name>`` of the
+        unfinished run with every random stream (:func:`kept_phase`): a run killed after it, in the final training,
+        does not search again. Without checkpoints: ``compute()``."""
+        return kept_phase(self.resume, f"{self.budget_key}/{name}", (self.train_data, self.valid_data), self.rng, compute)
 
     def progress(self, phase: str, shared: bool = False):
         """The unit of the unfinished run that keeps ``phase``'s epochs (``BudgetTrainer.fit_phase(progress=...)``):

@@ -315,55 +315,61 @@ class Ciess(Method):
         pretrained, peak = context.budget_free_phase("ciess_pretrain", pretrain)
         start = pretrained if settings.ciess_step_start == "pretrained" else initial
 
-        fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}
-        agents = {name: TD3Agent(3, settings.ciess_hidden, settings, d_max, settings.ciess_buffer_rows * (part.stop - part.start))
-                  for name, part in fields.items()}
-        frequency_feature = np.concatenate([scaled(context.user_frequency), scaled(context.item_frequency)])
+        # ---- the search: the actors and critics over episodes of steps (kept once finished: a run killed in its
+        # final training does not search again)
+        def search():
+            fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}
+            agents = {name: TD3Agent(3, settings.ciess_hidden, settings, d_max, settings.ciess_buffer_rows * (part.stop - part.start))
+                      for name, part in fields.items()}
+            frequency_feature = np.concatenate([scaled(context.user_frequency), scaled(context.item_frequency)])
 
-        def state(sizes, row_quality):
-            return np.stack([frequency_feature, to_action(sizes, d_max), np.clip(2 * row_quality / peak - 1, -1, 1)], 1)
+            def state(sizes, row_quality):
+                return np.stack([frequency_feature, to_action(sizes, d_max), np.clip(2 * row_quality / peak - 1, -1, 1)], 1)
 
-        records, best = [], None
-        total_steps = settings.ciess_episodes * settings.ciess_steps
-        progress = tqdm(total=total_steps, desc="CIESS search", ncols=100, disable=not context.show_progress)
-        for episode in range(settings.ciess_episodes):
-            sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
-            for step in range(settings.ciess_steps):
-                s = state(sizes, row_quality)
-                proposed = self.propose(agents, fields, s, settings, d_max, rng)
-                sizes = project_to_budget(proposed, budget.attainable, d_max, order)
-                action = split_rows(sizes, budget).check(budget)
-                trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
-                                 settings.ciess_step_lr_step, context.train_data)
-                result, row_quality = row_qualities(trainer, context, users_of_item)
-                row_quality = np.nan_to_num(row_quality)
-                reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
-                s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
-                losses = {}
-                for name, part in fields.items():
-                    agent = agents[name]
-                    agent.buffer.add(s=s[part], a=to_action(sizes[part], d_max), r=reward[part], s2=s2[part],
-                                     done=np.full(part.stop - part.start, done))
-                    losses[name] = agent.update(generator, rng)
-                measured = quality(result)
-                record = {
-                    "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
-                    "params": action.params, "sizes": action.summary(),
-                    "proposed_params": int(np.round(proposed).sum()),
-                    "critic_loss": {name: loss[0] for name, loss in losses.items()},
-                    "actor_loss": {name: loss[1] for name, loss in losses.items()},
-                }
-                records.append(record)
-                if best is None or measured > best[1]:
-                    best = (action, measured)
-                progress.update()
-                progress.set_postfix(best=f"{best[1]:.4f}")
-                logger.info(
-                    set_color(f"CIESS episode {episode} step {step}", "green")
-                    + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
-                    f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
-                )
-        progress.close()
+            records, best = [], None
+            total_steps = settings.ciess_episodes * settings.ciess_steps
+            progress = tqdm(total=total_steps, desc="CIESS search", ncols=100, disable=not context.show_progress)
+            for episode in range(settings.ciess_episodes):
+                sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
+                for step in range(settings.ciess_steps):
+                    s = state(sizes, row_quality)
+                    proposed = self.propose(agents, fields, s, settings, d_max, rng)
+                    sizes = project_to_budget(proposed, budget.attainable, d_max, order)
+                    action = split_rows(sizes, budget).check(budget)
+                    trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
+                                     settings.ciess_step_lr_step, context.train_data)
+                    result, row_quality = row_qualities(trainer, context, users_of_item)
+                    row_quality = np.nan_to_num(row_quality)
+                    reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
+                    s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
+                    losses = {}
+                    for name, part in fields.items():
+                        agent = agents[name]
+                        agent.buffer.add(s=s[part], a=to_action(sizes[part], d_max), r=reward[part], s2=s2[part],
+                                         done=np.full(part.stop - part.start, done))
+                        losses[name] = agent.update(generator, rng)
+                    measured = quality(result)
+                    record = {
+                        "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
+                        "params": action.params, "sizes": action.summary(),
+                        "proposed_params": int(np.round(proposed).sum()),
+                        "critic_loss": {name: loss[0] for name, loss in losses.items()},
+                        "actor_loss": {name: loss[1] for name, loss in losses.items()},
+                    }
+                    records.append(record)
+                    if best is None or measured > best[1]:
+                        best = (action, measured)
+                    progress.update()
+                    progress.set_postfix(best=f"{best[1]:.4f}")
+                    logger.info(
+                        set_color(f"CIESS episode {episode} step {step}", "green")
+                        + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
+                        f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
+                    )
+            progress.close()
+            return best, records
+
+        best, records = context.budget_phase("ciess-search", search)
 
         # ---- the best action on validation, retrained from the initial weights to convergence
         outcome = train_final(context, best[0], trainer, start=initial)

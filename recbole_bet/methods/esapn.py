@@ -117,10 +117,8 @@ class Esapn(Method):
     settings_class = EsapnSettings
 
     def run(self, context: RunContext) -> Outcome:
-        model, settings, budget, rng = context.model, context.settings, context.budget, context.rng
-        logger = getLogger()
-        d_max, n_users = budget.d_max, budget.n_users
-        candidates = candidate_sizes(d_max)
+        model, budget = context.model, context.budget
+        candidates = candidate_sizes(budget.d_max)
         if budget.n_rows * candidates[0] > budget.params:
             raise BudgetError(
                 f"ESAPN starts every row at size {candidates[0]}: {budget.n_rows * candidates[0]} parameters, over the budget "
@@ -128,6 +126,19 @@ class Esapn(Method):
             )
         initial = copy.deepcopy(model.state_dict())
         trainer = BudgetTrainer(context.config, model)
+        # the search, kept once finished: a run killed in its final training does not search again
+        sizes, records = context.budget_phase("esapn-search", lambda: self.search(context, trainer, candidates))
+        final = split_rows(sizes, budget)
+        outcome = train_final(context, final, trainer, start=initial)
+        outcome.extra = {"esapn": {"episodes": records, "candidates": candidates.tolist(), "settings": self.settings_record(context)}}
+        return outcome
+
+    def search(self, context: RunContext, trainer: BudgetTrainer, candidates: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """The episodes: one epoch of the recommender each, then the policies' keep-or-enlarge decisions and their
+        REINFORCE step. Returns the rows' final sizes and one record per episode."""
+        model, settings, budget, rng = context.model, context.settings, context.budget, context.rng
+        logger = getLogger()
+        n_users = budget.n_users
         torch.manual_seed(int(rng.integers(2**62)))  # the policies' initial weights
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         pairs = training_pairs(context)
@@ -196,7 +207,4 @@ class Esapn(Method):
                 set_color(f"ESAPN episode {episode}", "green") + f" [validation quality {measured:.4f}, {action.params} of "
                 f"{budget.params} parameters, {record['grown']} rows grown, {record['refused']} refused for the budget]"
             )
-        final = split_rows(candidates[level], budget)
-        outcome = train_final(context, final, trainer, start=initial)
-        outcome.extra = {"esapn": {"episodes": records, "candidates": candidates.tolist(), "settings": self.settings_record(context)}}
-        return outcome
+        return candidates[level], records

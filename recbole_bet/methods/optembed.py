@@ -235,19 +235,25 @@ class OptEmbed(Method):
             set_color("OptEmbed supernet", "green") + f": keeps {kept[0]} users and {kept[1]} items; thresholds {supernet['thresholds']}"
         )
 
-        # ---- 2. the evolution, every candidate within the budget, scored on validation
+        # ---- 2. the evolution, every candidate within the budget, scored on validation (kept once finished: a run
+        # killed in its final training does not evolve again)
         trained = supernet["state"]
-        progress = tqdm(desc="OptEmbed evolution", ncols=100, disable=not context.show_progress)
 
-        def score(widths):
-            model.load_state_dict(trained)
-            optembed_action(*kept_rows, widths, budget.d_max).check(budget).apply_to(model)
-            result = trainer.evaluate(context.valid_data, load_best_model=False)
-            progress.update()
-            return result[context.config["valid_metric"].lower()]
+        def evolution():
+            progress = tqdm(desc="OptEmbed evolution", ncols=100, disable=not context.show_progress)
 
-        best, scores, history = evolve(score, kept, budget.params, budget.d_max, settings, context.rng)
-        progress.close()
+            def score(widths):
+                model.load_state_dict(trained)
+                optembed_action(*kept_rows, widths, budget.d_max).check(budget).apply_to(model)
+                result = trainer.evaluate(context.valid_data, load_best_model=False)
+                progress.update()
+                return result[context.config["valid_metric"].lower()]
+
+            found = evolve(score, kept, budget.params, budget.d_max, settings, context.rng)
+            progress.close()
+            return found
+
+        best, scores, history = context.budget_phase("optembed-evolution", evolution)
         logger.info(set_color("OptEmbed evolution", "green") + f": widths {best} (users, items), validation {scores[best]:.4f}")
 
         # ---- 3. retrain from the initial weights, both masks fixed

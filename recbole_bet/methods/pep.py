@@ -132,8 +132,8 @@ class Pep(Method):
         soft = {name: SoftThresholdEmbedding(t, settings.pep_granularity, settings.pep_threshold_init) for name, t in originals.items()}
         swap_tables(model, soft)
         trainer = BudgetTrainer(context.config, model)
-        try:
-            mask, reached, history = self.threshold_phase(context, soft, trainer)
+        try:  # kept once finished: a run killed in its final training does not train the thresholds again
+            mask, reached, history = context.budget_phase("pep-thresholds", lambda: self.threshold_phase(context, soft, trainer))
         finally:
             swap_tables(model, originals)
 
