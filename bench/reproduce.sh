@@ -41,7 +41,9 @@
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        full and ES done (2026-12-04, AMD EPYC:
-#                                                                                   65 and 25 min); BET, OptEmbed to run
+#                                                                                   65 and 25 min); BET under way (2026-12-05:
+#                                                                                   pretraining and search done, retraining
+#                                                                                   kept per epoch); OptEmbed to run
 #   total still to run: NeuMF ~15 (16 runs of 14-120 min, the power rule ~2.5 h: three alphas), full Gowalla BET and
 #   OptEmbed ~7                                                          ~22        ~11 h of both cores
 #
@@ -49,9 +51,11 @@
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
 #   gowalla-s's epoch counts (full 46, ES 89) that is about 1 h for the full table, 0.5 h for ES; BET (fast, from scratch)
 #   and OptEmbed cost 2.4-3.6x the full table on gowalla-s, about 3-4 h each. Measured 2026-12-04 (one core each, both
-#   busy): the full table 65 min (105 s an epoch, best at epoch 15 of 36), ES 25 min (31 s an epoch, 50 epochs). This project's sessions last 3 h, and the
-#   machine does not outlive one: the unfinished-run folder (about 100 MB a kept epoch) is outside git, so a run must finish in
-#   the session that starts it. Full and ES fit; BET and OptEmbed need a longer session (or a GPU one: on one H200 an
+#   busy): the full table 65 min (105 s an epoch, best at epoch 15 of 36), ES 25 min (31 s an epoch, 50 epochs). This project's sessions last 3 h. The
+#   unfinished-run folder (about 100 MB a kept epoch) is outside git: a run longer than a session continues only where the
+#   machine outlives the session, as it did on 2026-12-05 (until then it had not). BET from scratch, measured 2026-12-05
+#   (one core each, both busy): pretraining 47 min (25 epochs), search 66 min (20 iterations), then its retraining of
+#   about 100 s an epoch, continued across sessions. OptEmbed would take as long (or a GPU session: on one H200 an
 #   epoch took 2.4-3 s and a validation 0.2-0.3 s, bench/results/gpu-h200/, so all four would take under an hour of
 #   GPU time, more than the 15-minute leases this project has had).
 set -uo pipefail  # a failed run (recorded in its *.error.json) does not stop the later sweeps
