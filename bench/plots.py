@@ -145,9 +145,10 @@ def plot_curves(runs: dict, path: Path, title: str) -> list[str]:
         epochs = [1 + p["epoch"] for p in curve]
         scores = [p["valid_score"] for p in curve]
         best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # the last of equals, the epoch RecBole kept
-        name = row_label(label) if method in COLORS else label
+        known = method in COLORS  # a method's row key; else a label of its own (RecBole's model names)
+        name = row_label(label) if known else label
         (line,) = axis.plot(epochs, scores, lw=1.3, label=f"{name} (best {epochs[best]}, stopped {epochs[-1]})",
-                            color=COLORS.get(method.lower()), ls="--" if tag and method in COLORS else "-")
+                            color=COLORS.get(method), ls="--" if tag and known else "-")
         axis.plot(epochs[best], scores[best], "o", color=line.get_color())
         drawn.append(name)
     metric = next((r["protocol"]["valid_metric"] for r in runs.values() if r.get("protocol")), "validation score")
@@ -190,12 +191,12 @@ def main(argv=None):
             plot_quality(mine + theirs, path, f"{model} on {dataset}")
             written.append(path)
         for sparsity in sorted({r["sparsity"] for r in mine + theirs if r["method"] != "full"}):
-            here = [r for r in mine if r["sparsity"] == sparsity]
-            seed = min(r["seed"] for r in here + [r for r in theirs if r["sparsity"] == sparsity])
-            runs = {r["method"]: r for r in here if r["seed"] == seed}
+            here = [r for r in mine + theirs if r["sparsity"] == sparsity]
+            seed = min(r["seed"] for r in here)
+            runs = {r["method"]: r for r in here if r["seed"] == seed and not r.get("tag")}
             full = next((r for r in mine if r["method"] == "full" and r["seed"] == seed), None)
             # every method's final training at this budget and seed, each variant after its method, the full table last
-            final = {method_key(r): r for r in here + theirs if r["sparsity"] == sparsity and r["seed"] == seed and r["method"] != "full"}
+            final = {method_key(r): r for r in here if r["seed"] == seed and r["method"] != "full"}
             labelled = {key: final[key] for key in sorted(final, key=order)}
             if full:
                 labelled["full"] = full

@@ -38,14 +38,14 @@ def uninterrupted(tmp_path_factory):
 
 
 def kill_at(monkeypatch, where: str):
-    """Stop the run at a point: before search iteration 2 (iterations 0 and 1 finished), before the pretraining's
-    end, or in the second retraining."""
+    """Stop the run at a point: before search iteration 2 (iterations 0 and 1 finished), in the second retraining, or
+    as a method's final training starts."""
     if where == "search":
         real = BetTrainer.sample_candidates
         monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: (_ for _ in ()).throw(Killed()) if t == 2 else real(self, t))
     else:
         real = BudgetTrainer.fit_phase
-        phase = {"retraining": "retrain1"}[where]
+        phase = {"retraining": "retrain1", "final": None}[where]  # None: a method's final training
 
         def fit_phase(self, name, *args, **kwargs):
             if name == phase:
@@ -185,15 +185,8 @@ SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2
 def rerun_work(keys: dict, monkeypatch) -> tuple[dict, list]:
     """Kill ``keys``'s run as its final training starts (after its search), then rerun it: the rerun's result and the
     work it did (each training epoch, each evaluation), in order."""
-    real_fit = BudgetTrainer.fit_phase
-
-    def fit_phase(self, name, *args, **kwargs):
-        if name is None:  # the final training
-            raise Killed()
-        return real_fit(self, name, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+        kill_at(patch, "final")
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     work, real_epoch, real_evaluate = [], BudgetTrainer._train_epoch, BudgetTrainer.evaluate
