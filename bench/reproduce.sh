@@ -133,6 +133,7 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 
 # The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained table)
 "$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results || status=1
+"$PYTHON" -m bench.readme_tables --readme=README.md || status=1
 "$PYTHON" -m bench.plots --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results \
     --data_path="$DATA" || status=1
 "$PYTHON" -m bench.paper_ratios --results=bench/results/sweep --bet_results=bench/results/bet-scratch \

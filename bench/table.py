@@ -332,23 +332,44 @@ def headline(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def profiles(runs: list[dict]) -> str:
+    """The CPU profile the runs' method ran with (its ``<method>_profile`` key, in the settings it records: BET,
+    ESAPN and CIESS have one), "-" for a method without profiles; several, where the seeds differ, joined by "/"."""
+    names = sorted({((r.get(r["method"]) or {}).get("settings") or {}).get(f"{r['method']}_profile") or "-" for r in runs})
+    return "/".join(names)
+
+
+def minutes(seconds: float) -> str:
+    """Wall time in minutes: one decimal under 10 minutes, whole minutes above."""
+    return f"{seconds / 60:.1f}" if seconds < 600 else f"{seconds / 60:.0f}"
+
+
 def methods_table(results: list[dict], dataset: str, model: str) -> str:
-    """Every method at every budget for one dataset and backbone, compact: test N@20 and R@20 (mean ± std over
-    seeds, and how many), the exported table's bytes and the wall time ÷ the full table's; the best per budget in bold."""
+    """Every method at every budget for one dataset and backbone, compact: the profile each ran with, test N@20 and
+    R@20 (mean ± std over seeds, and how many), the epochs (best / stopped), the exported table's bytes, the wall time
+    in minutes and ÷ the full table's; the best N@20 and the best R@20 of each budget in bold."""
     groups = group(r for r in results if r["dataset"] == dataset and r["model"] == model)
-    full = next((summary(v) for k, v in groups.items() if k[2] == "full"), None)
-    lines = ["| sparsity | method | seeds | N@20 | R@20 | table bytes | s ÷ full |", "|---|---|---|---|---|---|---|"]
+    full_key = next((k for k in groups if k[2] == "full"), None)
+    full = summary(groups[full_key]) if full_key else None
+    lines = ["| sparsity | method | profile | seeds | N@20 | R@20 | epochs (best / stopped) | table bytes | minutes | s ÷ full |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def row(sparsity, method, runs, s, best):
+        cells = [f"**{fmt(s, m)}**" if method in best[m] else fmt(s, m) for m in ("ndcg@20", "recall@20")]
+        ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
+        return (f"| {sparsity} | {label(method)} | {profiles(list(runs.values()))} | {len(s['seeds'])} | {cells[0]} | {cells[1]} | "
+                f"{s['epochs'] or '-'} | {cell_bytes(s)} | {minutes(s['seconds'])} | {ratio} |")
+
     if full:
-        lines.append(f"| 0 | full | {len(full['seeds'])} | {fmt(full, 'ndcg@20')} | {fmt(full, 'recall@20')} | {cell_bytes(full)} | 1.0 |")
+        lines.append(row(0, "full", groups[full_key], full, {"ndcg@20": (), "recall@20": ()}))
     for sparsity in sorted({k[3] for k in groups if k[2] not in ("full", "recbole")}):
-        here = {k[2]: summary(groups[k]) for k in groups if k[3] == sparsity and k[2] not in ("full", "recbole")}
-        best = max(here, key=lambda m: here[m]["mean"]["ndcg@20"])
+        here = {k[2]: (groups[k], summary(groups[k])) for k in groups if k[3] == sparsity and k[2] not in ("full", "recbole")}
+        best = {}  # metric -> the methods with the best mean (all of them, on a tie)
+        for m in ("ndcg@20", "recall@20"):
+            top = max(s["mean"][m] for _, s in here.values())
+            best[m] = {method for method, (_, s) in here.items() if s["mean"][m] == top}
         for method in sorted(here, key=order):
-            s = here[method]
-            n20 = fmt(s, "ndcg@20")
-            ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
-            lines.append(f"| {sparsity} | {label(method)} | {len(s['seeds'])} | {f'**{n20}**' if method == best else n20} | "
-                         f"{fmt(s, 'recall@20')} | {cell_bytes(s)} | {ratio} |")
+            lines.append(row(sparsity, method, *here[method], best))
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """The sweep harness (ray tasks, failures recorded, skip on rerun) and the table generator on fixed inputs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -24,15 +25,17 @@ def fake_result(method, seed, ndcg20, sparsity=0.9, model="LightGCN"):
     }
 
 
+BET_SETTINGS = {"bet_iterations": 20, "bet_candidates": 100, "bet_finetune_epochs": 2, "bet_finetune_lr": 0.03,
+                "bet_predictor_updates": 2, "bet_retrain_top": 2, "bet_retrain_from": "pretrained", "bet_profile": "fast"}
+
+
 def test_table_means_ratios_and_paired_t_test(tmp_path):
     values = {"es": [0.30, 0.31, 0.32], "mr": [0.20, 0.21, 0.22], "bet": [0.31, 0.33, 0.35]}
     for method, per_seed in values.items():
         for seed, v in enumerate(per_seed):
             result = fake_result(method, seed, v)
             if method == "bet":
-                result["bet"] = {"settings": {"bet_iterations": 20, "bet_candidates": 100, "bet_finetune_epochs": 2,
-                                              "bet_finetune_lr": 0.03, "bet_predictor_updates": 2, "bet_retrain_top": 2,
-                                              "bet_retrain_from": "pretrained", "bet_profile": "fast"}}
+                result["bet"] = {"settings": BET_SETTINGS}
             (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(result))
     (tmp_path / "broken.error.json").write_text("{}")  # failures are not results
     table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out"), "--machine", "a test box"])
@@ -162,20 +165,26 @@ def test_table_compares_bet_with_the_best_of_every_baseline_and_reports_bytes_an
         for seed, v in enumerate(per_seed):
             result = fake_result(method, seed, v, sparsity=0.0 if method == "full" else 0.9)
             result["export"] = {"bytes": {"pep": 700}.get(method, 500)}
-            result["seconds"] = {"full": 10.0, "pep": 40.0}.get(method, 20.0)
+            result["seconds"] = {"full": 600.0, "pep": 2400.0}.get(method, 1200.0)
+            result["test"]["recall@20"] = {"optembed": 0.2}.get(method, 0.1)  # OptEmbed: the best R@20, not N@20
+            if method == "bet":
+                result["bet"] = {"settings": BET_SETTINGS}
             (tmp_path / f"{method}-{seed}.json").write_text(json.dumps(result))
     table.main(["--results", str(tmp_path), "--out", str(tmp_path / "out"), "--machine", "a test box"])
     text = (tmp_path / "out" / "table-toy.md").read_text()
     assert "BET ÷ best (PEP)" in text and "p, BET vs PEP" in text  # 0.35 mean beats ES's 0.305
     pep_row = next(line for line in text.splitlines() if line.startswith("| 0.9 | pep |")).split("|")
-    assert [c.strip() for c in pep_row[-6:-1]] == ["100 / 100", "700", pep_row[-4].strip(), "40", "4.0"]
+    assert [c.strip() for c in pep_row[-6:-1]] == ["100 / 100", "700", pep_row[-4].strip(), "2400", "4.0"]
     head = (tmp_path / "out" / "headline.md").read_text().splitlines()
     assert head[2].endswith("| 0.3400 | 0.971 (PEP) | n/a |  |")  # BET loses to PEP here, and says so
     assert "| 0.2050 |" in head[2]  # OptEmbed's column
     compact = (tmp_path / "out" / "methods-toy-LightGCN.md").read_text().splitlines()
-    assert compact[2] == "| 0 | full | 2 | 0.4000 ± 0.0000 | 0.1000 ± 0.0000 | 500 | 1.0 |"
-    assert "| 0.9 | PEP | 2 | **0.3500 ± 0.0141** | 0.1000 ± 0.0000 | 700 | 4.0 |" in compact  # the best of its budget in bold
-    assert "| 0.9 | BET | 2 | 0.3400 ± 0.0141 |" in "\n".join(compact)
+    # epochs: best at 4 and 5 (1-based), stopped at 6 and 7, means rounded half to even
+    assert compact[2] == "| 0 | full | - | 2 | 0.4000 ± 0.0000 | 0.1000 ± 0.0000 | 4 / 6 | 500 | 10 | 1.0 |"
+    # the best N@20 and the best R@20 of the budget in bold, each on its own method; the profile where a method has one
+    assert "| 0.9 | PEP | - | 2 | **0.3500 ± 0.0141** | 0.1000 ± 0.0000 | 4 / 6 | 700 | 40 | 4.0 |" in compact
+    assert "| 0.9 | OptEmbed | - | 2 | 0.2050 ± 0.0071 | **0.2000 ± 0.0000** | 4 / 6 | 500 | 20 | 2.0 |" in compact
+    assert "| 0.9 | BET | fast | 2 | 0.3400 ± 0.0141 | 0.1000 ± 0.0000 |" in "\n".join(compact)
 
 
 def test_sweep_passes_a_method_key_to_that_method_only():
@@ -359,3 +368,41 @@ def test_evaluation_benchmark_writes_its_table_to_out_and_refuses_an_empty_batch
     rows = [line for line in (tmp_path / "evaluation-ml-100k.md").read_text().splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[2] for row in rows if "RecBole LightGCN" in row] == ["3"] * 4
     assert sum(row.endswith("| identical |") for row in rows) == 6 and not any("DIFFERENT" in row for row in rows)
+
+
+def test_readme_tables_fills_each_marked_block_from_its_file_and_nothing_else(tmp_path, capsys):
+    from bench import readme_tables
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "a.md").write_text("| x |\n|---|\n| 1 |\n")
+    (tmp_path / "results" / "b.md").write_text("| y |\n|---|\n| 2 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- table: results/a.md -->\n| x |\n|---|\n| old |\n<!-- /table -->\nmiddle | kept\n"
+                      "<!-- table: results/b.md -->\n<!-- /table -->\nend\n")
+    assert readme_tables.main(["--readme", str(readme), "--check"]) == 1  # a's table is stale, b's is empty
+    assert readme_tables.main(["--readme", str(readme)]) == 0
+    assert readme.read_text() == ("intro\n<!-- table: results/a.md -->\n| x |\n|---|\n| 1 |\n<!-- /table -->\nmiddle | kept\n"
+                                  "<!-- table: results/b.md -->\n| y |\n|---|\n| 2 |\n<!-- /table -->\nend\n")
+    assert readme_tables.main(["--readme", str(readme), "--check"]) == 0
+    assert readme_tables.main(["--readme", str(readme)]) == 0 and "unchanged" in capsys.readouterr().out
+    # bad markers: one-line errors naming the line and the file, and the README is left as it was
+    kept = readme.read_text()
+    for text, message in (("<!-- table: results/none.md -->\n<!-- /table -->\n", "line 1: results/none.md does not exist"),
+                          ("x\n<!-- table: results/a.md -->\n| 1 |\n", "line 2: the table from results/a.md has no <!-- /table -->"),
+                          ("<!-- table: results/a.md -->\n<!-- table: results/b.md -->\n<!-- /table -->\n", "line 1: the table from results/a.md has no"),
+                          ("<!-- /table -->\n", "line 1: <!-- /table --> without")):
+        bad = tmp_path / "BAD.md"
+        bad.write_text(text)
+        with pytest.raises(SystemExit):
+            readme_tables.main(["--readme", str(bad)])
+        assert message in capsys.readouterr().err and bad.read_text() == text
+    assert readme.read_text() == kept
+
+
+def test_the_readmes_every_method_tables_are_the_committed_result_files():
+    """A results file regenerated without `python -m bench.readme_tables` leaves the README behind: fail here."""
+    from bench import readme_tables
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    filled, paths = readme_tables.fill(readme.read_text(), readme.parent)
+    assert len(paths) >= 5 and filled == readme.read_text(), "run: python -m bench.readme_tables --readme=README.md"
