@@ -63,6 +63,24 @@ def test_neumf_full_sort_matches_pairwise_predict():
     assert torch.allclose(fast, slow, atol=1e-6)
 
 
+def test_neumf_full_sort_in_place_gives_the_plain_layers_values_bit_for_bit(monkeypatch):
+    """The in-place ReLUs and skipped dropouts of full_sort_predict change no score: equal to running RecBole's MLP
+    layers as they are on the same blocks, bit for bit (runs stay comparable with those scored before)."""
+    from recbole_bet.model import neumf
+
+    config, train, valid, _ = build_data("NeuMF")
+    model = get_model("NeuMF")(config, train._dataset).eval()
+    model.mlp_layers.mlp_layers[0].p = 0.5  # a dropout that is on in training: evaluation must not apply it
+    with torch.no_grad():
+        for p in model.parameters():  # weights that make some hidden units negative and others positive
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.1)
+        batch = next(iter(valid))[0]
+        fast = model.full_sort_predict(batch)
+        monkeypatch.setattr(neumf, "_run_inplace", lambda layers, x: layers(x))
+        plain = model.full_sort_predict(batch)
+    assert torch.equal(fast, plain) and fast.std() > 0
+
+
 def test_model_names_and_alias():
     assert canonical_model_name("ncf") == "NeuMF" and canonical_model_name("lightgcn") == "LightGCN"
     with pytest.raises(ValueError, match="allowed: LightGCN, NGCF, NeuMF"):

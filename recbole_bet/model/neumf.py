@@ -13,7 +13,10 @@ loader: the key switches the model's input type before the data are prepared.
 RecBole's NeuMF has no ``full_sort_predict``: its evaluator falls back to
 scoring every (user, item) pair through the whole network. The version here
 computes the first MLP layer once per user and once per item, since it is
-linear in ``[e_u ; e_v]``, and the GMF part as one matrix product.
+linear in ``[e_u ; e_v]``, and the GMF part as one matrix product. On the
+``[users, items, hidden]`` blocks it builds, the ReLUs run in place and the
+dropouts (identities in evaluation) are skipped: the same values, bit for bit,
+with a third less memory traffic (a validation on gowalla-s: about 1.5x faster).
 """
 
 import torch
@@ -81,7 +84,18 @@ class NeuMF(BudgetedRecommender, neumf.NeuMF):
         scores = []
         for users in user.split(chunk):
             user_hidden = self.user_mlp_embedding(users) @ w_user.T + linear.bias  # [b, hidden]
-            mlp_out = rest(user_hidden.unsqueeze(1) + item_hidden.unsqueeze(0))  # [b, n_items, last]
+            mlp_out = _run_inplace(rest, user_hidden.unsqueeze(1) + item_hidden.unsqueeze(0))  # [b, n_items, last]
             gmf = (self.user_mf_embedding(users) * w_mf) @ item_mf.T  # [b, n_items]
             scores.append(torch.sigmoid(gmf + mlp_out @ w_mlp + self.predict_layer.bias))
         return torch.cat(scores).view(-1)
+
+
+def _run_inplace(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``layers(x)`` in evaluation, with ``x`` a temporary the caller gives up: ReLUs in place on it and on each
+    layer's output, dropouts skipped (evaluation's identity); any other layer as it is."""
+    for layer in layers:
+        if isinstance(layer, nn.ReLU):
+            x = x.relu_()
+        elif not isinstance(layer, nn.Dropout):
+            x = layer(x)
+    return x
