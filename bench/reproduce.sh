@@ -38,8 +38,9 @@
 #                                                                                   at 0.9, MR and BET at 0.95 (2026-12-05; 119,
 #                                                                                   30, 56 min, each resumed from 2026-12-04);
 #                                                                                   the power rule at 0.9 (92 min, 3 sessions);
-#                                                                                   ES at 0.8, CIESS at 0.9, magprune at
-#                                                                                   0.8 (13, 32, 27 min, 2026-12-05)
+#                                                                                   ES at 0.8, CIESS at 0.9, magprune and
+#                                                                                   PEP at 0.8 (13, 32, 27, 14 min,
+#                                                                                   2026-12-05)
 #   issue 16: every method from the pretrained table (ablation)    27     ~3         done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
@@ -47,7 +48,7 @@
 #                                                                                   65 and 25 min); BET under way (2026-12-05:
 #                                                                                   pretraining and search done, retraining
 #                                                                                   kept per epoch); OptEmbed to run
-#   total still to run: NeuMF ~10 (12 runs of 14-120 min, the power rule ~1.5 h: three alphas), full Gowalla BET and
+#   total still to run: NeuMF ~9.5 (11 runs of 14-120 min, the power rule ~1.5 h: three alphas), full Gowalla BET and
 #   OptEmbed ~6                                                          ~16        ~8 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
