@@ -45,11 +45,11 @@
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        full and ES done (2026-12-04, AMD EPYC:
-#                                                                                   65 and 25 min); BET under way (2026-12-05:
-#                                                                                   pretraining and search done, retraining
-#                                                                                   kept per epoch); OptEmbed to run
-#   total still to run: NeuMF ~9.5 (11 runs of 14-120 min, the power rule ~1.5 h: three alphas), full Gowalla BET and
-#   OptEmbed ~6                                                          ~16        ~8 h of both cores
+#                                                                                   65 and 25 min); BET from scratch done
+#                                                                                   (2026-12-05, 247 min over three sessions);
+#                                                                                   OptEmbed under way (from 2026-12-05 05:43)
+#   total still to run: NeuMF ~9.5 (11 runs of 14-120 min, the power rule ~1.5 h: three alphas), full Gowalla
+#   OptEmbed ~3.5                                                        ~13        ~7 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With

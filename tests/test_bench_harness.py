@@ -262,6 +262,14 @@ def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp
     assert f"| {0.09 / 0.11:.3f} | disagree |" in text  # ours BET ÷ ES now 0.09 / 0.11, below 1 where the paper is above
     assert "--bet_results=" in text
 
+    # a run on the paper's own full dataset is a row of its own beside the subsample's, read against the same cells
+    full = tmp_path / "full"
+    full.mkdir()
+    for method, value in (("es", 0.10), ("bet", 0.12)):
+        (full / f"{method}.json").write_text(json.dumps(dict(fake_result(method, 0, value, 0.95, "NGCF"), dataset="gowalla")))
+    rows = paper_ratios.rows_for(cells, table.group(table.load(full)), "N@20")
+    assert [r[0] for r in rows] == ["gowalla (gowalla)"] and rows[0][3] == f"{0.0998 / 0.08:.3f}" and rows[0][4] == "1.200"
+
 
 def test_sensitivity_retraining_the_whole_population_gives_the_run_itself(tmp_path, monkeypatch):
     """Figure 5's point at t = T is the run's own selective retraining: the same winner and test metrics."""
