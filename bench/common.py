@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +44,19 @@ def synchronize(device) -> None:
     """Wait until ``device`` has run the work queued on it, so that a timing ends with it; nothing on the CPU."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_seconds(function, repeats: int, device="cpu"):
+    """(median wall seconds of ``repeats`` calls of ``function``, the last call's value); each call's time ends when
+    ``device`` has run the work it queued."""
+    times, value = [], None
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        value = function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), value
 
 
 def recbole_data(model: str, dataset: str, data_path: str, **keys):

@@ -21,15 +21,13 @@ as ``run_recbole_bet`` sets it), under which our rows run. Both models run on Re
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from recbole.model.general_recommender import lightgcn
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from bench.common import header, markdown_table, mask_to_equal_sizes, recbole_data, synchronize, write
+from bench.common import header, markdown_table, mask_to_equal_sizes, median_seconds, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.methods.full import full_table
 from recbole_bet.budget import Budget
@@ -39,15 +37,12 @@ from recbole_bet.trainer import BudgetTrainer
 
 
 def timed_evaluations(trainer, model, valid, repeats: int):
-    times, result = [], None
-    for _ in range(repeats):
+    def evaluation():
         model.restore_user_e = model.restore_item_e = None  # each evaluation propagates once, as after an epoch
-        synchronize(trainer.device)
-        start = time.perf_counter()
-        result = trainer.evaluate(valid, load_best_model=False)
-        synchronize(trainer.device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), dict(result)
+        return trainer.evaluate(valid, load_best_model=False)
+
+    seconds, result = median_seconds(evaluation, repeats, trainer.device)
+    return seconds, dict(result)
 
 
 @torch.no_grad()
@@ -58,18 +53,15 @@ def floor_seconds(model, valid, batch_users: int, repeats: int) -> float:
     device = next(model.parameters()).device
     users = torch.unique(valid._dataset.inter_feat[model.USER_ID]).to(device)
     k = max(valid.config["topk"])
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
+
+    def score_and_rank():
         user_e, item_e = model.forward()  # not the cache: every repeat propagates
         width = model.kept_width
         items_t = item_e[:, :width].t().contiguous()
         for part in users.split(batch_users):
             torch.topk(user_e[part, :width] @ items_t, k, dim=-1)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return median_seconds(score_and_rank, repeats, device)[0]
 
 
 def main(argv=None):

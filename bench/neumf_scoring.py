@@ -22,12 +22,10 @@ sweeps give a run one).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
-from bench.common import header, markdown_table, recbole_data, write
+from bench.common import header, markdown_table, median_seconds, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.model import get_model, neumf
 
@@ -42,15 +40,6 @@ def pairwise_scores(model, users: torch.Tensor) -> torch.Tensor:
     """RecBole's fallback: every (user, item) pair through ``predict``, one user's items at a time."""
     items = torch.arange(model.n_items)
     return torch.stack([model.predict({model.USER_ID: user.repeat(model.n_items), model.ITEM_ID: items}) for user in users])
-
-
-def timed(function, repeats: int):
-    times, value = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), value
 
 
 def main(argv=None):
@@ -78,13 +67,13 @@ def main(argv=None):
     def measure():
         """(RecBole's fallback, ours with plain layers, ours in place): (seconds, scores) each."""
         with torch.no_grad():
-            seconds, recbole = timed(lambda: pairwise_scores(model, sample), 1)
+            seconds, recbole = median_seconds(lambda: pairwise_scores(model, sample), 1)
             neumf._run_inplace = lambda layers, x: layers(x)  # the layers as they are: the code until 2026-12-05
             try:
-                plain = timed(lambda: scores(model, users, args.batch_users), args.repeats)
+                plain = median_seconds(lambda: scores(model, users, args.batch_users), args.repeats)
             finally:
                 neumf._run_inplace = in_place
-            ours = timed(lambda: scores(model, users, args.batch_users), args.repeats)
+            ours = median_seconds(lambda: scores(model, users, args.batch_users), args.repeats)
         return (seconds * len(users) / len(sample), recbole), plain, ours
 
     rows = []

@@ -354,14 +354,14 @@ def methods_table(results: list[dict], dataset: str, model: str) -> str:
     lines = ["| sparsity | method | profile | seeds | N@20 | R@20 | epochs (best / stopped) | table bytes | minutes | s ÷ full |",
              "|---|---|---|---|---|---|---|---|---|---|"]
 
-    def row(sparsity, method, runs, s, best):
-        cells = [f"**{fmt(s, m)}**" if method in best[m] else fmt(s, m) for m in ("ndcg@20", "recall@20")]
+    def row(sparsity, method, runs, s, best=None):
+        cells = [f"**{fmt(s, m)}**" if best and method in best[m] else fmt(s, m) for m in ("ndcg@20", "recall@20")]
         ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
         return (f"| {sparsity} | {label(method)} | {profiles(list(runs.values()))} | {len(s['seeds'])} | {cells[0]} | {cells[1]} | "
                 f"{s['epochs'] or '-'} | {cell_bytes(s)} | {minutes(s['seconds'])} | {ratio} |")
 
     if full:
-        lines.append(row(0, "full", groups[full_key], full, {"ndcg@20": (), "recall@20": ()}))
+        lines.append(row(0, "full", groups[full_key], full))  # alone at its sparsity: nothing to bold
     for sparsity in sorted({k[3] for k in groups if k[2] not in ("full", "recbole")}):
         here = {k[2]: (groups[k], summary(groups[k])) for k in groups if k[3] == sparsity and k[2] not in ("full", "recbole")}
         best = {}  # metric -> the methods with the best mean (all of them, on a tie)
