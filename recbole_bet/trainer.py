@@ -227,6 +227,7 @@ class BudgetTrainer(Trainer):
             and int_mm_available()
         )
         self.curve = []
+        self.carried = None  # fit_phase's
 
     def reset_fit(self, stopping_step: int | None = None, optimizer=None) -> None:
         """What RecBole's ``fit`` carries from one call to the next, made new: the patience, the epoch and
@@ -238,7 +239,7 @@ class BudgetTrainer(Trainer):
         self.optimizer = optimizer or self._build_optimizer()
 
     def fit_phase(self, name: str | None, train_data, valid_data, stopping_step: int | None = None, optimizer=None,
-                  progress=None) -> dict:
+                  progress=None, carried=None) -> dict:
         """One phase of a multi-phase method: train the model as it is now with RecBole's ``fit`` (early
         stopping on validation after ``stopping_step`` validations without improvement; default RecBole's
         ``stopping_step``) into its own checkpoint, then load its best epoch.
@@ -250,12 +251,16 @@ class BudgetTrainer(Trainer):
             progress (tuple[RunState, str], optional): an unfinished run (:mod:`recbole_bet.resume`) and this phase's
                 unit in it: the phase's progress is kept after every validation, and a killed run of the same
                 command continues from its last kept epoch (:meth:`keep_progress`).
+            carried (optional): what else the phase carries from one epoch to the next, beside the model, its optimiser
+                and the global random streams (OptEmbed's threshold optimiser and width stream): an object with
+                ``state_dict()`` and ``load_state_dict(state)``, kept and put back with the phase's progress.
 
         Returns:
             dict: the best validation result.
         """
         self.reset_fit(stopping_step, optimizer)
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
+        self.carried = carried
         state, unit = progress if progress and progress[0] is not None else (None, None)
         loaders = (train_data, valid_data)
         stopped = self.restore_progress(state, unit, loaders) if state else False
@@ -272,9 +277,9 @@ class BudgetTrainer(Trainer):
 
     def keep_progress(self, state, unit: str, epoch: int, loaders) -> None:
         """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
-        the epoch and early-stopping counters, the best score and result, the curve and every random stream; and,
-        when this epoch is the new best, its checkpoint as the file unit ``<unit>-best``: a hard link, which costs
-        no copy, as :meth:`_save_checkpoint` replaces the checkpoint rather than rewriting it. The best is kept first:
+        the epoch and early-stopping counters, the best score and result, the curve, every random stream and what the
+        phase carries (``fit_phase``'s ``carried``); and, when this epoch is the new best, its checkpoint as the file
+        unit ``<unit>-best``: a hard link, which costs no copy, as :meth:`_save_checkpoint` replaces the checkpoint rather than rewriting it. The best is kept first:
         a kill between the two leaves the previous epoch's state with this epoch's best, which the rerun's replay of
         this epoch writes again."""
         if self.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
@@ -290,6 +295,7 @@ class BudgetTrainer(Trainer):
             "curve": list(self.curve),
             "train_loss_dict": dict(self.train_loss_dict),
             "streams": random_state(loaders),
+            "carried": self.carried.state_dict() if self.carried is not None else None,
         })
 
     def restore_progress(self, state, unit: str, loaders) -> bool:
@@ -311,6 +317,8 @@ class BudgetTrainer(Trainer):
         self.train_loss_dict = dict(saved["train_loss_dict"])
         link_or_copy(best, Path(self.saved_model_file))  # the best epoch's checkpoint, under this run's name
         set_random_state(saved["streams"], loaders)
+        if self.carried is not None:
+            self.carried.load_state_dict(saved["carried"])
         self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
         return bool(saved["stopped"]) or self.start_epoch >= self.epochs
 

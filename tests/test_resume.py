@@ -164,22 +164,25 @@ def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, unin
     assert what_counts(again) == uninterrupted
 
 
-@pytest.mark.parametrize("method, unit", [("es", "sparsity0.9/final-epochs"), ("magprune", "magprune-full-epochs")])
+SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2, "optembed_keep": 3},
+            "esapn": {"esapn_episodes": 2}, "ciess": {"ciess_episodes": 1, "ciess_steps": 2, "ciess_step_epochs": 1, "ciess_batch": 256}}
+
+
+@pytest.mark.parametrize("method, unit", [("es", "sparsity0.9/final-epochs"), ("magprune", "magprune-full-epochs"),
+                                          ("optembed", "optembed-supernet-epochs")])
 def test_other_methods_trainings_go_on_from_their_last_epoch(method, unit, fast_config, tmp_path, monkeypatch):
-    """Every method's final training, and the budget-free trainings (magnitude pruning's full table), keep their
-    epochs too."""
-    keys = dict(fast_config, method=method, epochs=3)
+    """Every method's final training, and the budget-free trainings (magnitude pruning's full table, OptEmbed's
+    supernet with its thresholds and width stream), keep their epochs too."""
+    keys = dict(fast_config, method=method, epochs=3, **SEARCHES.get(method, {}))
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
     killed_after_epoch(keys, unit, 1, monkeypatch)
     epochs, real_epoch = [], BudgetTrainer._train_epoch
     monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(self, data, epoch, *a, **kw))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert epochs == ([2] if method == "es" else [2, 0, 1, 2])  # magnitude pruning: then its fine-tuning, all of it
+    # magnitude pruning and OptEmbed: after the rest of their first training, their final one, all of it
+    assert epochs == ([2] if method == "es" else [2, 0, 1, 2])
     assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
-
-
-SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2, "optembed_keep": 3},
-            "esapn": {"esapn_episodes": 2}, "ciess": {"ciess_episodes": 1, "ciess_steps": 2, "ciess_step_epochs": 1, "ciess_batch": 256}}
+    assert again.get(method) == whole.get(method)  # OptEmbed: the supernet's thresholds and curve, the evolution's scores
 
 
 def rerun_work(keys: dict, monkeypatch) -> tuple[dict, list]:

@@ -111,8 +111,16 @@ class SupernetEmbedding(MaskedEmbedding):
     def draw_widths(self, generator: torch.Generator) -> None:
         """A width per row, uniform in ``[1, d]``, for the next training step. Kept apart from ``sizes``, which
         stay at ``d``: validation (eval mode) reads every column, and LightGCN cuts columns by ``sizes``."""
-        widths = torch.randint(1, self.embedding_dim + 1, (self.num_embeddings, 1), generator=generator).to(self.sizes.device)
+        self.set_widths(torch.randint(1, self.embedding_dim + 1, (self.num_embeddings, 1), generator=generator))
+
+    def set_widths(self, widths: torch.Tensor) -> None:
+        """The next training step's width of each row, ``[rows, 1]`` (a resumed supernet puts back the drawn ones)."""
+        widths = widths.to(self.sizes.device)
         self.width_mask = (torch.arange(self.embedding_dim, device=widths.device) < widths).to(self.full_weight.dtype)
+
+    def drawn_widths(self) -> torch.Tensor:
+        """``[rows, 1]`` int: the widths :meth:`draw_widths` drew last."""
+        return self.width_mask.sum(1, keepdim=True).to(torch.int64).cpu()
 
     def row_gate(self) -> torch.Tensor:
         """``[rows, 1]``: 1 for a kept row; its gradient reaches the weights and the threshold."""
@@ -132,6 +140,26 @@ class SupernetEmbedding(MaskedEmbedding):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.weight[idx]
+
+
+class SupernetStreams:
+    """What the supernet's training carries from one epoch to the next beside the model (thresholds included), its
+    optimiser and the global random streams: the thresholds' optimiser, the width stream and the widths it drew
+    for the next step. Kept with each epoch, so that a killed supernet goes on from its last epoch
+    (``BudgetTrainer.fit_phase(carried=...)``)."""
+
+    def __init__(self, threshold_optimizer: torch.optim.Optimizer, widths: torch.Generator, tables: dict):
+        self.threshold_optimizer, self.widths, self.tables = threshold_optimizer, widths, tables
+
+    def state_dict(self) -> dict:
+        return {"threshold_optimizer": self.threshold_optimizer.state_dict(), "widths": self.widths.get_state(),
+                "drawn": {name: table.drawn_widths() for name, table in self.tables.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.threshold_optimizer.load_state_dict(state["threshold_optimizer"])
+        self.widths.set_state(state["widths"])
+        for name, table in self.tables.items():
+            table.set_widths(state["drawn"][name])
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +333,9 @@ class OptEmbed(Method):
             after_step()  # the first step's widths
             hooks = [optimizer.register_step_pre_hook(regularise), optimizer.register_step_post_hook(after_step)]
             try:
-                valid = trainer.fit_phase("supernet", context.train_data, context.valid_data, optimizer=optimizer)
+                valid = trainer.fit_phase("supernet", context.train_data, context.valid_data, optimizer=optimizer,
+                                          progress=context.progress("optembed-supernet", shared=True),
+                                          carried=SupernetStreams(threshold_optimizer, widths, supernet))
             finally:
                 for hook in hooks:
                     hook.remove()
