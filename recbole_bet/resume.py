@@ -10,7 +10,8 @@ preempted machine) leaves every file whole or absent. The units:
   supernet, CIESS's pretraining), with every random stream as it left them: :func:`recbole_bet.trainer.budget_free_phase`;
 * each budget's finished search of the other methods (PEP's thresholds, OptEmbed's evolution, ESAPN's episodes, CIESS's
   agent steps), with every random stream: :func:`recbole_bet.trainer.kept_phase`;
-* each BET search iteration (the population, the predictor and its optimiser, every random stream);
+* each BET search iteration (the population, the predictor and its optimiser, every random stream), each ESAPN
+  episode and each CIESS agent step (:class:`recbole_bet.trainer.KeptLoop`);
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and
   retrainings, every method's final training, magnitude pruning's full table, the power rule's trainings,
@@ -140,8 +141,9 @@ class RunState:
         return path if path.is_file() else None
 
     def drop_epochs(self) -> None:
-        """Forget the kept epochs of every training (``*-epochs`` units): called between two budgets, when no
-        training is under way and every finished phase is kept as a unit of its own."""
+        """Forget the kept epochs of every training and the kept iterations of every search loop (``*-epochs``
+        units): called between two budgets, when no training is under way and every finished phase is kept as a unit
+        of its own."""
         for path in self.folder.glob("*-epochs*"):
             path.unlink(missing_ok=True)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from logging import getLogger
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,40 @@ def kept_phase(resume, unit: str, loaders, rng, compute):
     if resume is not None:
         resume.save(unit, (value, random_state(loaders, rng)))
     return value
+
+
+class KeptLoop:
+    """A search loop's iterations (ESAPN's episodes, CIESS's agent steps), each kept once finished as the unit
+    ``unit`` of the unfinished run ``resume`` (:mod:`recbole_bet.resume`), with every random stream: the rerun of a
+    run killed in the middle of the loop goes on after its last finished iteration, and ends where the killed run
+    would have. Without ``resume`` nothing is kept.
+
+    Example::
+
+        loop = KeptLoop(resume, "sparsity0.9/esapn-search-epochs", loaders, rng)
+        kept = loop.restore()  # the last kept iteration's state (the streams put back), or None
+        first = 0 if kept is None else kept["next"]
+        for i in range(first, n):
+            ...
+            loop.keep({"next": i + 1, ...})
+    """
+
+    def __init__(self, resume, unit: str, loaders, rng):
+        self.resume, self.unit, self.loaders, self.rng = resume, unit, loaders, rng
+
+    def restore(self) -> dict | None:
+        saved = self.resume.load(self.unit) if self.resume is not None else None
+        if saved is None:
+            return None
+        state, streams = saved
+        set_random_state(streams, self.loaders, self.rng)
+        getLogger().info(set_color("continuing", "green") + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
+        return state
+
+    def keep(self, state: dict) -> None:
+        """Keep ``state`` (it must hold ``next``, the iteration to go on with) and every random stream, atomically."""
+        if self.resume is not None:
+            self.resume.save(self.unit, (state, random_state(self.loaders, self.rng)))
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:

@@ -12,7 +12,7 @@ from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.resume import RunState
 from recbole_bet.search import BetTrainer
-from recbole_bet.trainer import BudgetTrainer
+from recbole_bet.trainer import BudgetTrainer, KeptLoop
 
 TINY = {"method": "bet", "bet_iterations": 4, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 2}
 
@@ -213,6 +213,34 @@ def test_a_run_killed_after_its_search_does_not_search_again(method, fast_config
     assert work == es_work
     assert (again["test"], again["valid"], again["sizes"]) == (whole["test"], whole["valid"], whole["sizes"])
     assert again[method] == whole[method]  # the search's records, read back
+
+
+@pytest.mark.parametrize("method, at", [("esapn", 2), ("ciess", 1), ("ciess", 2)])
+def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(method, at, fast_config, tmp_path, monkeypatch):
+    """ESAPN's episodes and CIESS's agent steps are each kept with what the loop carries (policies, agents and replay
+    buffers, the recommender and its optimiser, every random stream): killed after iteration ``at`` was kept (for
+    CIESS, in the middle of its first episode and at the end of it), the rerun does only the iterations left and ends
+    with the uninterrupted result."""
+    searches = {"esapn": {"esapn_episodes": 4}, "ciess": dict(SEARCHES["ciess"], ciess_episodes=2)}
+    keys = dict(fast_config, method=method, epochs=3, **searches[method])
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    real_keep = KeptLoop.keep
+
+    def keep(self, state):
+        real_keep(self, state)
+        if state["next"] == at:
+            raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(KeptLoop, "keep", keep)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    kept = []
+    monkeypatch.setattr(KeptLoop, "keep", lambda self, state: kept.append(state["next"]) or real_keep(self, state))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert kept == list(range(at + 1, 4 + 1))  # the iterations left (of 4), and only those
+    assert (again["test"], again["valid"], again["sizes"]) == (whole["test"], whole["valid"], whole["sizes"])
+    assert again[method] == whole[method]  # every episode's or step's record
 
 
 def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_back(fast_config, tmp_path, monkeypatch):

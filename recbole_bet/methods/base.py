@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from recbole_bet.budget import Action, Budget, ElementMask
-from recbole_bet.trainer import BudgetTrainer, budget_free_phase, kept_phase
+from recbole_bet.trainer import BudgetTrainer, KeptLoop, budget_free_phase, kept_phase
 
 
 @dataclass
@@ -68,6 +68,11 @@ class RunContext:
         unfinished run with every random stream (:func:`kept_phase`): a run killed after it, in the final training,
         does not search again. Without checkpoints: ``compute()``."""
         return kept_phase(self.resume, f"{self.budget_key}/{name}", (self.train_data, self.valid_data), self.rng, compute)
+
+    def kept_loop(self, name: str) -> KeptLoop:
+        """The iterations of this budget's search loop ``name``, each kept as the unit ``<budget_key>/<name>-epochs``
+        (:class:`KeptLoop`; forgotten with the budget's kept epochs once the budget is finished)."""
+        return KeptLoop(self.resume, f"{self.budget_key}/{name}-epochs", (self.train_data, self.valid_data), self.rng)
 
     def progress(self, phase: str, shared: bool = False):
         """The unit of the unfinished run that keeps ``phase``'s epochs (``BudgetTrainer.fit_phase(progress=...)``):

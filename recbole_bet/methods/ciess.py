@@ -267,6 +267,26 @@ class TD3Agent(nn.Module):
             self.soft_update()
         return float(critic_loss), actor_loss
 
+    def kept(self) -> dict:
+        """What the agent carries from one search step to the next: its networks (targets included), optimisers,
+        update count and replay buffer (its filled part)."""
+        buffer = self.buffer
+        return {"networks": self.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
+                "critic_optimizer": self.critic_optimizer.state_dict(), "updates": self.updates,
+                "buffer": {"size": buffer.size, "cursor": buffer.cursor,
+                           "arrays": {name: values[: buffer.size].copy() for name, values in buffer.arrays.items()}}}
+
+    def load_kept(self, kept: dict) -> None:
+        """Put back what :meth:`kept` returned."""
+        self.load_state_dict(kept["networks"])
+        self.actor_optimizer.load_state_dict(kept["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(kept["critic_optimizer"])
+        self.updates = kept["updates"]
+        buffer, saved = self.buffer, kept["buffer"]
+        buffer.size, buffer.cursor = saved["size"], saved["cursor"]
+        for name, values in saved["arrays"].items():
+            buffer.arrays[name][: buffer.size] = values
+
     @torch.no_grad()
     def soft_update(self) -> None:
         """``target <- (1 - tau) * target + tau * online`` for the actor and both critics."""
@@ -328,10 +348,20 @@ class Ciess(Method):
 
             records, best = [], None
             total_steps = settings.ciess_episodes * settings.ciess_steps
-            progress = tqdm(total=total_steps, desc="CIESS search", ncols=100, disable=not context.show_progress)
-            for episode in range(settings.ciess_episodes):
-                sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
-                for step in range(settings.ciess_steps):
+            # each finished step is kept: a run killed in the middle of the search goes on after its last step
+            loop, first = context.kept_loop("ciess-search"), 0
+            kept = loop.restore()
+            if kept is not None:
+                first, records, best = kept["next"], kept["records"], kept["best"]
+                sizes, row_quality = kept["sizes"], kept["row_quality"]
+                generator.set_state(kept["generator"])
+                for name, agent in agents.items():
+                    agent.load_kept(kept["agents"][name])
+            progress = tqdm(total=total_steps, initial=first, desc="CIESS search", ncols=100, disable=not context.show_progress)
+            for episode in range(first // settings.ciess_steps, settings.ciess_episodes):
+                if episode * settings.ciess_steps >= first:  # the episode starts here, not in a killed run
+                    sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
+                for step in range(max(first - episode * settings.ciess_steps, 0), settings.ciess_steps):
                     s = state(sizes, row_quality)
                     proposed = self.propose(agents, fields, s, settings, d_max, rng)
                     sizes = project_to_budget(proposed, budget.attainable, d_max, order)
@@ -366,6 +396,9 @@ class Ciess(Method):
                         + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
                         f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
                     )
+                    loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": records, "best": best,
+                               "sizes": sizes, "row_quality": row_quality, "generator": generator.get_state(),
+                               "agents": {name: agent.kept() for name, agent in agents.items()}})
             progress.close()
             return best, records
 

@@ -149,10 +149,22 @@ class Esapn(Method):
         log_frequency = np.concatenate([np.log1p(f) / max(np.log1p(f).max(), 1e-12) for f in (context.user_frequency, context.item_frequency)])
 
         level = np.zeros(budget.n_rows, dtype=np.int64)
-        history = []  # per-row quality of the last `window` episodes
+        history = []  # per-row quality of each episode (the state reads the last `window`, and only those are kept)
         trainer.optimizer = trainer._build_optimizer()  # the recommender's, for the whole search
         records = []
-        progress = tqdm(range(settings.esapn_episodes), desc="ESAPN search", ncols=100, disable=not context.show_progress)
+        # each finished episode is kept: a run killed in the middle of the search goes on after its last episode
+        loop, first = context.kept_loop("esapn-search"), 0
+        kept = loop.restore()
+        if kept is not None:
+            first, level, history, records = kept["next"], kept["level"], kept["history"], kept["records"]
+            model.load_state_dict(kept["model"])
+            trainer.optimizer.load_state_dict(kept["optimizer"])
+            generator.set_state(kept["generator"])
+            for name in fields:
+                policies[name].load_state_dict(kept["policies"][name])
+                optimizers[name].load_state_dict(kept["policy_optimizers"][name])
+        progress = tqdm(range(first, settings.esapn_episodes), desc="ESAPN search", ncols=100, disable=not context.show_progress,
+                        initial=first, total=settings.esapn_episodes)
         for episode in progress:
             recent = np.mean(history[-settings.esapn_window:], axis=0) if history else np.zeros(budget.n_rows)
             states = torch.from_numpy(
@@ -188,7 +200,7 @@ class Esapn(Method):
                     weight = torch.from_numpy(reward[part]).float()[rows]
                     policy_loss = -(weight * log_p[part][rows]).mean()
                     total = total + policy_loss
-                    policy_losses[name] = float(policy_loss)
+                    policy_losses[name] = float(policy_loss.detach())
                 else:
                     policy_losses[name] = None
             for optimizer_ in optimizers.values():
@@ -207,4 +219,8 @@ class Esapn(Method):
                 set_color(f"ESAPN episode {episode}", "green") + f" [validation quality {measured:.4f}, {action.params} of "
                 f"{budget.params} parameters, {record['grown']} rows grown, {record['refused']} refused for the budget]"
             )
+            loop.keep({"next": episode + 1, "level": level, "history": history[-settings.esapn_window:], "records": records,
+                       "model": model.state_dict(), "optimizer": trainer.optimizer.state_dict(), "generator": generator.get_state(),
+                       "policies": {name: p.state_dict() for name, p in policies.items()},
+                       "policy_optimizers": {name: o.state_dict() for name, o in optimizers.items()}})
         return candidates[level], records
