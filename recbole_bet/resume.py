@@ -11,7 +11,8 @@ preempted machine) leaves every file whole or absent. The units:
 * each budget's finished search of the other methods (PEP's thresholds, OptEmbed's evolution, ESAPN's episodes, CIESS's
   agent steps), with every random stream: :func:`recbole_bet.trainer.kept_phase`;
 * each BET search iteration (the population, the predictor and its optimiser, every random stream), each ESAPN
-  episode and each CIESS agent step (:class:`recbole_bet.trainer.KeptLoop`);
+  episode, each CIESS agent step, each PEP threshold epoch and each OptEmbed generation
+  (:class:`recbole_bet.trainer.KeptLoop`);
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and
   retrainings, every method's final training, magnitude pruning's full table, the power rule's trainings,

@@ -183,10 +183,10 @@ def kept_phase(resume, unit: str, loaders, rng, compute):
 
 
 class KeptLoop:
-    """A search loop's iterations (ESAPN's episodes, CIESS's agent steps), each kept once finished as the unit
-    ``unit`` of the unfinished run ``resume`` (:mod:`recbole_bet.resume`), with every random stream: the rerun of a
-    run killed in the middle of the loop goes on after its last finished iteration, and ends where the killed run
-    would have. Without ``resume`` nothing is kept.
+    """A search loop's iterations (ESAPN's episodes, CIESS's agent steps, PEP's threshold epochs, OptEmbed's
+    generations), each kept once finished as the unit ``unit`` of the unfinished run ``resume``
+    (:mod:`recbole_bet.resume`), with every random stream: the rerun of a run killed in the middle of the loop goes on
+    after its last finished iteration, and ends where the killed run would have. Without ``resume`` nothing is kept.
 
     Example::
 

@@ -215,15 +215,24 @@ def test_a_run_killed_after_its_search_does_not_search_again(method, fast_config
     assert again[method] == whole[method]  # the search's records, read back
 
 
-@pytest.mark.parametrize("method, at", [("esapn", 2), ("ciess", 1), ("ciess", 2)])
+# each search's loop, long enough that the state it carries matters after the kill: (keys, its iterations in a result)
+LOOPS = {"esapn": ({"esapn_episodes": 4}, lambda r: len(r["esapn"]["episodes"])),
+         "ciess": (dict(SEARCHES["ciess"], ciess_episodes=2), lambda r: len(r["ciess"]["steps"])),
+         "pep": ({"pep_max_epochs": 3}, lambda r: len(r["pep"]["epochs"])),
+         "optembed": ({"optembed_generations": 3, "optembed_keep": 3}, lambda r: len(r["optembed"]["generations"]))}
+
+
+@pytest.mark.parametrize("method, at", [("esapn", 2), ("ciess", 1), ("ciess", 2), ("pep", 1), ("optembed", 1)])
 def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(method, at, fast_config, tmp_path, monkeypatch):
-    """ESAPN's episodes and CIESS's agent steps are each kept with what the loop carries (policies, agents and replay
-    buffers, the recommender and its optimiser, every random stream): killed after iteration ``at`` was kept (for
-    CIESS, in the middle of its first episode and at the end of it), the rerun does only the iterations left and ends
-    with the uninterrupted result."""
-    searches = {"esapn": {"esapn_episodes": 4}, "ciess": dict(SEARCHES["ciess"], ciess_episodes=2)}
-    keys = dict(fast_config, method=method, epochs=3, **searches[method])
+    """ESAPN's episodes, CIESS's agent steps, PEP's threshold epochs and OptEmbed's generations are each kept with
+    what the loop carries (policies, agents and replay buffers, the recommender and its optimiser, the population and
+    its scores, every random stream): killed after iteration ``at`` was kept (for CIESS, in the middle of its first
+    episode and at the end of it), the rerun does only the iterations left and ends with the uninterrupted result."""
+    extra, iterations = LOOPS[method]
+    keys = dict(fast_config, method=method, epochs=3, **extra)
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    total = iterations(whole)
+    assert total > at  # the kill leaves iterations to do
     real_keep = KeptLoop.keep
 
     def keep(self, state):
@@ -238,7 +247,7 @@ def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(metho
     kept = []
     monkeypatch.setattr(KeptLoop, "keep", lambda self, state: kept.append(state["next"]) or real_keep(self, state))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert kept == list(range(at + 1, 4 + 1))  # the iterations left (of 4), and only those
+    assert kept == list(range(at + 1, total + 1))  # the iterations left, and only those
     assert (again["test"], again["valid"], again["sizes"]) == (whole["test"], whole["valid"], whole["sizes"])
     assert again[method] == whole[method]  # every episode's or step's record
 

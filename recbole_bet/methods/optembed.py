@@ -195,12 +195,14 @@ def fit_widths(widths: tuple[int, int], kept: tuple[int, int], budget: int, d_ma
     return next(pair for pair in map(shrunk, factors) if cost(pair) <= budget)
 
 
-def evolve(score, kept, budget: int, d_max: int, settings: OptEmbedSettings, rng: np.random.Generator):
+def evolve(score, kept, budget: int, d_max: int, settings: OptEmbedSettings, rng: np.random.Generator, loop=None):
     """OptEmbed's evolution over one width per field, every candidate projected onto the budget.
 
     Args:
         score (callable): ``(w_users, w_items) -> validation score``, called once per distinct candidate.
         kept (tuple[int, int]): rows the supernet keeps per field.
+        loop (KeptLoop, optional): keeps each finished generation (the population, every score, the records; the
+            loop puts ``rng`` back), so that a killed evolution goes on after its last generation.
 
     Returns:
         (best candidate, {candidate: score} of every candidate scored, one record per generation)
@@ -214,8 +216,11 @@ def evolve(score, kept, budget: int, d_max: int, settings: OptEmbedSettings, rng
         return project(tuple(int(w) for w in rng.integers(1, d_max + 1, size=2)))
 
     population = [draw() for _ in range(settings.optembed_keep + settings.optembed_mutations + settings.optembed_crossovers)]
-    history = []
-    for generation in range(settings.optembed_generations):
+    history, first = [], 0
+    restored = loop.restore() if loop is not None else None
+    if restored is not None:
+        first, population, scores, history = restored["next"], restored["population"], restored["scores"], restored["history"]
+    for generation in range(first, settings.optembed_generations):
         for candidate in population:
             if candidate not in scores:
                 scores[candidate] = float(score(candidate))
@@ -233,6 +238,8 @@ def evolve(score, kept, budget: int, d_max: int, settings: OptEmbedSettings, rng
             a, b = (parents[int(i)] for i in rng.integers(len(parents), size=2))
             children.append(project((a[0], b[1])))
         population = parents + children
+        if loop is not None:
+            loop.keep({"next": generation + 1, "population": population, "scores": scores, "history": history})
     for candidate in population:  # the last generation's children
         if candidate not in scores:
             scores[candidate] = float(score(candidate))
@@ -277,7 +284,7 @@ class OptEmbed(Method):
                 progress.update()
                 return result[context.config["valid_metric"].lower()]
 
-            found = evolve(score, kept, budget.params, budget.d_max, settings, context.rng)
+            found = evolve(score, kept, budget.params, budget.d_max, settings, context.rng, context.kept_loop("optembed-evolution"))
             progress.close()
             return found
 

@@ -167,8 +167,16 @@ class Pep(Method):
                 raise _BudgetReached
 
         hook = trainer.optimizer.register_step_post_hook(check_budget)
-        history, reached = [], False
-        epochs = tqdm(range(settings.pep_max_epochs), desc="PEP thresholds", ncols=100, disable=not context.show_progress)
+        history, reached, first = [], False, 0
+        # each finished epoch is kept: a run killed in the middle of the threshold training goes on after its last epoch
+        loop = context.kept_loop("pep-thresholds")
+        kept_epoch = loop.restore()
+        if kept_epoch is not None:
+            first, history, reached = kept_epoch["next"], kept_epoch["history"], kept_epoch["reached"]
+            model.load_state_dict(kept_epoch["model"])
+            trainer.optimizer.load_state_dict(kept_epoch["optimizer"])
+        epochs = tqdm(range(first, settings.pep_max_epochs if not reached else first), desc="PEP thresholds", ncols=100,
+                      disable=not context.show_progress, initial=first, total=settings.pep_max_epochs)
         try:
             for epoch in epochs:
                 try:
@@ -180,6 +188,8 @@ class Pep(Method):
                                 "kept": kept(), "threshold_mean": threshold_mean(thresholds)})
                 epochs.set_postfix(kept=history[-1]["kept"])
                 getLogger().info(set_color(f"PEP epoch {epoch}", "green") + f": kept {history[-1]['kept']} of budget {budget.attainable}")
+                loop.keep({"next": epoch + 1, "history": history, "reached": reached, "model": model.state_dict(),
+                           "optimizer": trainer.optimizer.state_dict()})
                 if reached:
                     break
         finally:
