@@ -16,7 +16,8 @@ preempted machine) leaves every file whole or absent. The units:
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and
   retrainings, every method's final training, magnitude pruning's full table, the power rule's trainings,
-  CIESS's pretraining, OptEmbed's supernet with its thresholds' optimiser and width stream), each epoch: :meth:`recbole_bet.trainer.BudgetTrainer.keep_progress`.
+  CIESS's pretraining, OptEmbed's supernet with its thresholds' optimiser and width stream), each epoch:
+  :meth:`recbole_bet.trainer.BudgetTrainer.keep_progress`.
 
 Rerunning the same command loads them and goes on; because the random streams are put back where
 they were, the final action and metrics are those of an uninterrupted run, bit for bit (times and

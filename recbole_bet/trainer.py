@@ -207,7 +207,8 @@ class KeptLoop:
             return None
         state, streams = saved
         set_random_state(streams, self.loaders, self.rng)
-        getLogger().info(set_color("continuing", "green") + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
+        getLogger().info(set_color("continuing", "green")
+                         + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
         return state
 
     def keep(self, state: dict) -> None:
