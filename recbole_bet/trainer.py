@@ -171,15 +171,30 @@ def kept_phase(resume, unit: str, loaders, rng, compute):
         loaders: the run's RecBole loaders (their shuffling generators are among the streams).
         rng (np.random.Generator): the method's generator, also kept.
     """
-    saved = resume.load(unit) if resume is not None else None
+    saved = restore_unit(resume, unit, loaders, rng)
     if saved is not None:
-        value, streams = saved
-        set_random_state(streams, loaders, rng)
-        return value
+        return saved
     value = compute()
+    keep_unit(resume, unit, value, loaders, rng)
+    return value
+
+
+def restore_unit(resume, unit: str, loaders, rng):
+    """The value kept as ``unit`` by :func:`keep_unit`, with every random stream put back as it was then; None if
+    there is none (or no ``resume``)."""
+    saved = resume.load(unit) if resume is not None else None
+    if saved is None:
+        return None
+    value, streams = saved
+    set_random_state(streams, loaders, rng)
+    return value
+
+
+def keep_unit(resume, unit: str, value, loaders, rng) -> None:
+    """Keep ``value`` as the unit ``unit`` of the unfinished run ``resume`` with every random stream as it is now
+    (:func:`random_state`), atomically; nothing without ``resume``."""
     if resume is not None:
         resume.save(unit, (value, random_state(loaders, rng)))
-    return value
 
 
 class KeptLoop:
@@ -202,19 +217,16 @@ class KeptLoop:
         self.resume, self.unit, self.loaders, self.rng = resume, unit, loaders, rng
 
     def restore(self) -> dict | None:
-        saved = self.resume.load(self.unit) if self.resume is not None else None
-        if saved is None:
+        state = restore_unit(self.resume, self.unit, self.loaders, self.rng)
+        if state is None:
             return None
-        state, streams = saved
-        set_random_state(streams, self.loaders, self.rng)
         getLogger().info(set_color("continuing", "green")
                          + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
         return state
 
     def keep(self, state: dict) -> None:
         """Keep ``state`` (it must hold ``next``, the iteration to go on with) and every random stream, atomically."""
-        if self.resume is not None:
-            self.resume.save(self.unit, (state, random_state(self.loaders, self.rng)))
+        keep_unit(self.resume, self.unit, state, self.loaders, self.rng)
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
