@@ -8,8 +8,8 @@ the full Gowalla, rows "gowalla (gowalla)"), so absolute values differ and only 
 and R@20; ours are means over seeds). "Best baseline" is taken over the baselines the paper ran at the budget
 (PEP, CIESS, ES, MR: its ESAPN and OptEmbed rows sit at other sparsities, 67-83%), so both sides choose from the
 same methods; a last column gives ours over every baseline we run. Two cells of the paper are misprinted (see
-``../shared/paper/README.md``) and are read as corrected, flagged in the output. A cell where one side has BET above the baseline and the other below is marked
-"disagree".
+``../shared/paper/README.md``) and are read as corrected, flagged in the output. A cell where one side has BET
+above the baseline and the other below is marked "disagree".
 """
 
 from __future__ import annotations
