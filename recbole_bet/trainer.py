@@ -228,6 +228,21 @@ class KeptLoop:
         """Keep ``state`` (it must hold ``next``, the iteration to go on with) and every random stream, atomically."""
         keep_unit(self.resume, self.unit, state, self.loaders, self.rng)
 
+    def keep_part(self, i: int, value) -> None:
+        """Keep what iteration ``i`` adds to a store that only grows (CIESS's replay buffers: the step's transitions),
+        as the unit ``<unit>-part<i>``, before :meth:`keep` keeps the iteration: the kept state then stays the same
+        size at every iteration instead of holding the whole store."""
+        if self.resume is not None:
+            self.resume.save(f"{self.unit}-part{i}", value)
+
+    def parts(self, n: int) -> list:
+        """What :meth:`keep_part` kept for iterations ``0 .. n-1``, in order (the kept state's iterations)."""
+        parts = [self.resume.load(f"{self.unit}-part{i}") for i in range(n)] if self.resume is not None else []
+        missing = [i for i, part in enumerate(parts) if part is None]
+        if missing:
+            raise RuntimeError(f"{self.unit}: the parts of iterations {missing} are missing; rerun with --fresh=True")
+        return parts
+
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
     """A checkpoint name no other run holds: ``saved_model_file``, or ``<stem>-2.pth``, ``<stem>-3.pth``...

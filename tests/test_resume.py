@@ -252,6 +252,33 @@ def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(metho
     assert again[method] == whole[method]  # every episode's or step's record
 
 
+def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fast_config, monkeypatch):
+    """A kept CIESS step holds the agents without their replay buffers; each step's transitions are kept once, as a
+    part of their own (one row per user and per item), and a rerun adds them again in order. Keeping the whole
+    buffer at every step wrote a store that grows with the steps, at every step."""
+    extra, _ = LOOPS["ciess"]
+    keys = dict(fast_config, method="ciess", epochs=3, **extra)
+    real_keep = KeptLoop.keep
+
+    def keep(self, state):
+        real_keep(self, state)
+        if state["next"] == 3:
+            raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(KeptLoop, "keep", keep)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    state = RunState(Path(keys["checkpoint_dir"]) / "unfinished-run")
+    kept, _ = state.load("sparsity0.9/ciess-search-epochs")
+    assert kept["next"] == 3 and set(kept["agents"]["user"]) == {"networks", "actor_optimizer", "critic_optimizer", "updates"}
+    parts = [state.load(f"sparsity0.9/ciess-search-epochs-part{i}") for i in range(4)]
+    assert parts[3] is None  # the step after the kill was never taken
+    for part in parts[:3]:
+        assert {name: len(part[name]["s"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
+    assert not (parts[0]["user"]["s"] == parts[1]["user"]["s"]).all()  # each step's own states (an episode starts alike)
+
+
 def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_back(fast_config, tmp_path, monkeypatch):
     """bet_share_population: killed at the second budget's first iteration, the rerun reads the first budget's measured
     actions from the unfinished run (the first budget is not run again) and ends as the uninterrupted run."""

@@ -268,13 +268,12 @@ class TD3Agent(nn.Module):
         return float(critic_loss), actor_loss
 
     def kept(self) -> dict:
-        """What the agent carries from one search step to the next: its networks (targets included), optimisers,
-        update count and replay buffer (its filled part)."""
-        buffer = self.buffer
+        """What the agent carries from one search step to the next but its replay buffer: its networks (targets
+        included), optimisers and update count. The buffer is kept a step's transitions at a time (each step's are
+        added again in order on a rerun, which rebuilds the ring as it was), so a step's kept state does not grow
+        with the steps before it."""
         return {"networks": self.state_dict(), "actor_optimizer": self.actor_optimizer.state_dict(),
-                "critic_optimizer": self.critic_optimizer.state_dict(), "updates": self.updates,
-                "buffer": {"size": buffer.size, "cursor": buffer.cursor,
-                           "arrays": {name: values[: buffer.size].copy() for name, values in buffer.arrays.items()}}}
+                "critic_optimizer": self.critic_optimizer.state_dict(), "updates": self.updates}
 
     def load_kept(self, kept: dict) -> None:
         """Put back what :meth:`kept` returned."""
@@ -282,10 +281,6 @@ class TD3Agent(nn.Module):
         self.actor_optimizer.load_state_dict(kept["actor_optimizer"])
         self.critic_optimizer.load_state_dict(kept["critic_optimizer"])
         self.updates = kept["updates"]
-        buffer, saved = self.buffer, kept["buffer"]
-        buffer.size, buffer.cursor = saved["size"], saved["cursor"]
-        for name, values in saved["arrays"].items():
-            buffer.arrays[name][: buffer.size] = values
 
     @torch.no_grad()
     def soft_update(self) -> None:
@@ -357,6 +352,9 @@ class Ciess(Method):
                 generator.set_state(kept["generator"])
                 for name, agent in agents.items():
                     agent.load_kept(kept["agents"][name])
+                for transitions in loop.parts(first):  # the replay buffers, refilled step by step
+                    for name, agent in agents.items():
+                        agent.buffer.add(**transitions[name])
             progress = tqdm(total=total_steps, initial=first, desc="CIESS search", ncols=100, disable=not context.show_progress)
             for episode in range(first // settings.ciess_steps, settings.ciess_episodes):
                 if episode * settings.ciess_steps >= first:  # the episode starts here, not in a killed run
@@ -372,11 +370,12 @@ class Ciess(Method):
                     row_quality = np.nan_to_num(row_quality)
                     reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
                     s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
-                    losses = {}
+                    losses, transitions = {}, {}
                     for name, part in fields.items():
                         agent = agents[name]
-                        agent.buffer.add(s=s[part], a=to_action(sizes[part], d_max), r=reward[part], s2=s2[part],
-                                         done=np.full(part.stop - part.start, done))
+                        transitions[name] = {"s": s[part], "a": to_action(sizes[part], d_max), "r": reward[part],
+                                             "s2": s2[part], "done": np.full(part.stop - part.start, done)}
+                        agent.buffer.add(**transitions[name])
                         losses[name] = agent.update(generator, rng)
                     measured = quality(result)
                     record = {
@@ -396,6 +395,7 @@ class Ciess(Method):
                         + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
                         f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
                     )
+                    loop.keep_part(episode * settings.ciess_steps + step, transitions)
                     loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": records, "best": best,
                                "sizes": sizes, "row_quality": row_quality, "generator": generator.get_state(),
                                "agents": {name: agent.kept() for name, agent in agents.items()}})
