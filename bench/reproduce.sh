@@ -49,10 +49,10 @@
 #   issue 16: full Gowalla, 0.9: full, ES, BET, best baseline      4      ~10        full and ES done (2026-12-04, AMD EPYC:
 #                                                                                   65 and 25 min); BET from scratch done
 #                                                                                   (2026-12-05, 247 min over three sessions);
-#                                                                                   OptEmbed under way (from 2026-12-05 05:43;
-#                                                                                   supernet and evolution done, widths 28 / 1)
-#   total still to run: NeuMF ~5.5 (4 runs: OptEmbed ~2 h each, the power rule ~1.5 h each: three alphas),
-#   full Gowalla OptEmbed's final training ~1                           ~6.5       ~3.5 h of both cores
+#                                                                                   OptEmbed done (2026-12-05, 178 min over
+#                                                                                   three sessions; widths 28 / 1)
+#   total still to run: NeuMF ~5.5 (4 runs: OptEmbed ~2 h each, the power rule
+#   ~1.5 h each: three alphas)                                                       ~5.5       ~3 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
