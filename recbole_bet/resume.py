@@ -126,6 +126,10 @@ class RunState:
         path = self._path(name)
         return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
 
+    def has(self, name: str) -> bool:
+        """Whether the unit ``name`` was finished (without loading it)."""
+        return self._path(name).is_file()
+
     def save(self, name: str, value) -> None:
         """Keep the finished unit ``name`` (atomically)."""
         write_atomically(self._path(name), lambda tmp: torch.save(value, tmp))

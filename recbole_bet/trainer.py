@@ -179,13 +179,16 @@ def kept_phase(resume, unit: str, loaders, rng, compute):
     return value
 
 
-def restore_unit(resume, unit: str, loaders, rng):
+def restore_unit(resume, unit: str, loaders, rng, usable=None):
     """The value kept as ``unit`` by :func:`keep_unit`, with every random stream put back as it was then; None if
-    there is none (or no ``resume``)."""
+    there is none (or no ``resume``), or if ``usable(value)`` says it cannot be continued from (the streams are then
+    left as they are)."""
     saved = resume.load(unit) if resume is not None else None
     if saved is None:
         return None
     value, streams = saved
+    if usable is not None and not usable(value):
+        return None
     set_random_state(streams, loaders, rng)
     return value
 
@@ -216,8 +219,18 @@ class KeptLoop:
     def __init__(self, resume, unit: str, loaders, rng):
         self.resume, self.unit, self.loaders, self.rng = resume, unit, loaders, rng
 
-    def restore(self) -> dict | None:
-        state = restore_unit(self.resume, self.unit, self.loaders, self.rng)
+    def restore(self, with_parts: bool = False) -> dict | None:
+        """The last kept iteration's state, the streams put back; None if there is none. ``with_parts``: the loop
+        keeps parts (:meth:`keep_part`), and a state without all of them (kept by an older version, which kept none)
+        is not continued from: a warning says so, and the loop starts again from its first iteration."""
+        def usable(state) -> bool:
+            if not with_parts or all(self.resume.has(f"{self.unit}-part{i}") for i in range(state["next"])):
+                return True
+            getLogger().warning(f"{self.unit} was kept without what its iterations added (an older version kept "
+                                "it); this loop starts again from its first iteration")
+            return False
+
+        state = restore_unit(self.resume, self.unit, self.loaders, self.rng, usable)
         if state is None:
             return None
         getLogger().info(set_color("continuing", "green")
@@ -235,13 +248,11 @@ class KeptLoop:
         if self.resume is not None:
             self.resume.save(f"{self.unit}-part{i}", value)
 
-    def parts(self, n: int) -> list:
-        """What :meth:`keep_part` kept for iterations ``0 .. n-1``, in order (the kept state's iterations)."""
-        parts = [self.resume.load(f"{self.unit}-part{i}") for i in range(n)] if self.resume is not None else []
-        missing = [i for i, part in enumerate(parts) if part is None]
-        if missing:
-            raise RuntimeError(f"{self.unit}: the parts of iterations {missing} are missing; rerun with --fresh=True")
-        return parts
+    def parts(self, n: int):
+        """What :meth:`keep_part` kept for iterations ``0 .. n-1``, one at a time, in order (after
+        ``restore(with_parts=True)``, which checked that they are all there)."""
+        for i in range(n if self.resume is not None else 0):
+            yield self.resume.load(f"{self.unit}-part{i}")
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:

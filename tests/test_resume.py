@@ -252,12 +252,15 @@ def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(metho
     assert again[method] == whole[method]  # every episode's or step's record
 
 
-def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fast_config, monkeypatch):
+def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fast_config, tmp_path, monkeypatch, caplog):
     """A kept CIESS step holds the agents without their replay buffers; each step's transitions are kept once, as a
     part of their own (one row per user and per item), and a rerun adds them again in order. Keeping the whole
-    buffer at every step wrote a store that grows with the steps, at every step."""
-    extra, _ = LOOPS["ciess"]
+    buffer at every step wrote a store that grows with the steps, at every step. A kept step without its parts (an
+    older version's) is not continued from: the rerun searches again from the first step, keeps what was computed
+    before the search, and ends as the uninterrupted run."""
+    extra, steps = LOOPS["ciess"]
     keys = dict(fast_config, method="ciess", epochs=3, **extra)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
     real_keep = KeptLoop.keep
 
     def keep(self, state):
@@ -277,6 +280,16 @@ def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fas
     for part in parts[:3]:
         assert {name: len(part[name]["s"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
     assert not (parts[0]["user"]["s"] == parts[1]["user"]["s"]).all()  # each step's own states (an episode starts alike)
+
+    Path(state._path("sparsity0.9/ciess-search-epochs-part1")).unlink()
+    kept, trained, real_keep_loop, real_fit = [], [], KeptLoop.keep, BudgetTrainer.fit_phase
+    monkeypatch.setattr(KeptLoop, "keep", lambda self, s: kept.append(s["next"]) or real_keep_loop(self, s))
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: trained.append(name) or real_fit(self, name, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert "was kept without what its iterations added" in caplog.text
+    assert kept == list(range(1, steps(whole) + 1))  # every step again
+    assert "pretrain" not in trained  # the pretraining, kept before the search, is not lost
+    assert (again["test"], again["valid"], again["sizes"], again["ciess"]) == (whole["test"], whole["valid"], whole["sizes"], whole["ciess"])
 
 
 def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_back(fast_config, tmp_path, monkeypatch):

@@ -345,7 +345,7 @@ class Ciess(Method):
             total_steps = settings.ciess_episodes * settings.ciess_steps
             # each finished step is kept: a run killed in the middle of the search goes on after its last step
             loop, first = context.kept_loop("ciess-search"), 0
-            kept = loop.restore()
+            kept = loop.restore(with_parts=True)
             if kept is not None:
                 first, records, best = kept["next"], kept["records"], kept["best"]
                 sizes, row_quality = kept["sizes"], kept["row_quality"]
