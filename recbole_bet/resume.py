@@ -123,8 +123,7 @@ class RunState:
 
     def load(self, name: str):
         """The unit ``name`` if it was finished, else None."""
-        path = self._path(name)
-        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+        return torch.load(self._path(name), map_location="cpu", weights_only=False) if self.has(name) else None
 
     def has(self, name: str) -> bool:
         """Whether the unit ``name`` was finished (without loading it)."""

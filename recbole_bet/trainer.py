@@ -224,7 +224,7 @@ class KeptLoop:
         keeps parts (:meth:`keep_part`), and a state without all of them (kept by an older version, which kept none)
         is not continued from: a warning says so, and the loop starts again from its first iteration."""
         def usable(state) -> bool:
-            if not with_parts or all(self.resume.has(f"{self.unit}-part{i}") for i in range(state["next"])):
+            if not with_parts or all(self.resume.has(self.part_unit(i)) for i in range(state["next"])):
                 return True
             getLogger().warning(f"{self.unit} was kept without what its iterations added (an older version kept "
                                 "it); this loop starts again from its first iteration")
@@ -246,13 +246,17 @@ class KeptLoop:
         as the unit ``<unit>-part<i>``, before :meth:`keep` keeps the iteration: the kept state then stays the same
         size at every iteration instead of holding the whole store."""
         if self.resume is not None:
-            self.resume.save(f"{self.unit}-part{i}", value)
+            self.resume.save(self.part_unit(i), value)
 
     def parts(self, n: int):
         """What :meth:`keep_part` kept for iterations ``0 .. n-1``, one at a time, in order (after
         ``restore(with_parts=True)``, which checked that they are all there)."""
         for i in range(n if self.resume is not None else 0):
-            yield self.resume.load(f"{self.unit}-part{i}")
+            yield self.resume.load(self.part_unit(i))
+
+    def part_unit(self, i: int) -> str:
+        """The unit that keeps iteration ``i``'s part (an ``-epochs`` unit: forgotten with the budget's kept epochs)."""
+        return f"{self.unit}-part{i}"
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
