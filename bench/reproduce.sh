@@ -41,9 +41,9 @@
 #                                                                                   ES at 0.8, CIESS at 0.9, magprune, PEP,
 #                                                                                   ESAPN and CIESS at 0.8, ES, magprune,
 #                                                                                   PEP, ESAPN and CIESS at 0.95, the power
-#                                                                                   rule and OptEmbed at 0.8 (13, 32, 27, 14,
-#                                                                                   36, 43, 18, 23, 15, 27, 59, 42, 65 min,
-#                                                                                   2026-12-05)
+#                                                                                   rule and OptEmbed at 0.8, OptEmbed at 0.95
+#                                                                                   (13, 32, 27, 14, 36, 43, 18, 23, 15, 27,
+#                                                                                   59, 42, 65, 61 min, 2026-12-05)
 #   issue 16: every method from the pretrained table (ablation)    27     ~3         done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
@@ -52,8 +52,9 @@
 #                                                                                   (2026-12-05, 247 min over three sessions);
 #                                                                                   OptEmbed done (2026-12-05, 178 min over
 #                                                                                   three sessions; widths 28 / 1)
-#   total still to run: NeuMF at 0.95: OptEmbed ~1.5 h and the power rule ~1 h
-#   (three alphas), both under way                                                     ~3         ~1.5 h of both cores
+#   optional (item 1's "3 seeds at 0.9"): NGCF on gowalla-s  20     ~3.6       under way (2026-12-05)
+#   at 0.9, seeds 1 and 2, every method
+#   total still to run: NeuMF at 0.95: the power rule (three alphas), under way         ~1
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
@@ -104,11 +105,12 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 "$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0 \
     --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
 # Issue 16, item 1: NGCF and NeuMF on gowalla-s, every method, seed 0; BET from scratch only. NeuMF with the
-# paper's BPR loss (neumf_loss=bpr; RecBole's own NeuMF, BCE, as its reference row)
+# paper's BPR loss (neumf_loss=bpr; RecBole's own NeuMF, BCE, as its reference row). The full table's run is named
+# after the first sparsity given (NGCF-full-0.8-s0): keep 0.8 first, or a rerun trains it again under another name
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=full,es,mr,pep,optembed,magprune,mde,esapn,ciess \
-    --sparsities=0.9,0.8,0.95 --seeds=0 --baselines=NGCF "${FAST[@]}" || status=1
+    --sparsities=0.8,0.9,0.95 --seeds=0 --baselines=NGCF "${FAST[@]}" || status=1
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=full,es,mr,pep,optembed,magprune,mde,esapn,ciess \
-    --sparsities=0.9,0.8,0.95 --seeds=0 --keys="--esapn_profile=fast --ciess_profile=fast --neumf_loss=bpr" --data_path="$DATA" || status=1
+    --sparsities=0.8,0.9,0.95 --seeds=0 --keys="--esapn_profile=fast --ciess_profile=fast --neumf_loss=bpr" --data_path="$DATA" || status=1
 # item 1b: how much the loss moves NeuMF: our NeuMF's full table with RecBole's BCE (it trains as RecBole's NeuMF bit
 # for bit, tests/test_models.py; RecBole's own NeuMF scores every pair one by one, 2 min per validation here: not run)
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=full --seeds=0 --data_path="$DATA" \
@@ -117,6 +119,13 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
     --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=bet --sparsities=0.9,0.8,0.95 --seeds=0 \
     --keys="$SCRATCH --neumf_loss=bpr" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
+# Issue 16, item 1's optional "3 seeds at 0.9": NGCF on gowalla-s, seeds 1 and 2 (the full table's run named
+# at 0.8, as seed 0's)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=full --sparsities=0.8 --seeds=1,2 "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=es,mr,pep,optembed,magprune,mde,esapn,ciess \
+    --sparsities=0.9 --seeds=1,2 "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=bet --sparsities=0.9 --seeds=1,2 \
+    --keys="$SCRATCH" --data_path="$DATA" --out=bench/results/bet-scratch || status=1
 # Issue 16, item 1 (fairness ablation): every method starts from the same trained full table (start=pretrained)
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=es,mr,pep,optembed,magprune,mde,esapn,ciess,bet \
     --sparsities=0.9,0.8,0.95 --seeds=0 --keys="--start=pretrained $SCRATCH --esapn_profile=fast --ciess_profile=fast" \
