@@ -41,9 +41,10 @@
 #                                                                                   ES at 0.8, CIESS at 0.9, magprune, PEP,
 #                                                                                   ESAPN and CIESS at 0.8, ES, magprune,
 #                                                                                   PEP, ESAPN and CIESS at 0.95, the power
-#                                                                                   rule and OptEmbed at 0.8, OptEmbed at 0.95
-#                                                                                   (13, 32, 27, 14, 36, 43, 18, 23, 15, 27,
-#                                                                                   59, 42, 65, 61 min, 2026-12-05)
+#                                                                                   rule and OptEmbed at 0.8, OptEmbed and the
+#                                                                                   power rule at 0.95 (13, 32, 27, 14, 36, 43,
+#                                                                                   18, 23, 15, 27, 59, 42, 65, 61, 80 min,
+#                                                                                   2026-12-05): NeuMF done
 #   issue 16: every method from the pretrained table (ablation)    27     ~3         done (seed 0, 3-10 min a run)
 #   issue 16: Table 2 (2 variants x 3 sparsities x 3 seeds)        18     ~2.5       done (2026-12-03, 6-13 min a run)
 #   issue 16: Figures 4-6 (m in 20..100, T), gowalla-s 0.9         8      ~0.7       done (2026-12-03; m=100 reused)
@@ -54,7 +55,7 @@
 #                                                                                   three sessions; widths 28 / 1)
 #   optional (item 1's "3 seeds at 0.9"): NGCF on gowalla-s  20     ~3.6       under way (2026-12-05)
 #   at 0.9, seeds 1 and 2, every method
-#   total still to run: NeuMF at 0.95: the power rule (three alphas), under way         ~1
+#   total still to run: the optional NGCF seeds above                                     ~3.6       ~1.8 h of both cores
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
