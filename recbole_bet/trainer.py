@@ -305,7 +305,6 @@ class BudgetTrainer(Trainer):
             and int_mm_available()
         )
         self.curve = []
-        self.carried = None  # fit_phase's
 
     def reset_fit(self, stopping_step: int | None = None, optimizer=None) -> None:
         """What RecBole's ``fit`` carries from one call to the next, made new: the patience, the epoch and
@@ -338,14 +337,13 @@ class BudgetTrainer(Trainer):
         """
         self.reset_fit(stopping_step, optimizer)
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
-        self.carried = carried
         state, unit = progress if progress and progress[0] is not None else (None, None)
         loaders = (train_data, valid_data)
-        stopped = self.restore_progress(state, unit, loaders) if state else False
+        stopped = self.restore_progress(state, unit, loaders, carried) if state else False
         if stopped:  # what RecBole's fit would have done first (metrics that read the training data need it)
             self.eval_collector.data_collect(train_data)
         else:
-            keep = (lambda epoch, score: self.keep_progress(state, unit, epoch, loaders)) if state else None
+            keep = (lambda epoch, score: self.keep_progress(state, unit, epoch, loaders, carried)) if state else None
             super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]),
                         callback_fn=keep)
         self.load_best_model()
@@ -353,10 +351,10 @@ class BudgetTrainer(Trainer):
 
     # -- resume inside one training: a phase's state after each validation ---------------------------
 
-    def keep_progress(self, state, unit: str, epoch: int, loaders) -> None:
+    def keep_progress(self, state, unit: str, epoch: int, loaders, carried=None) -> None:
         """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
         the epoch and early-stopping counters, the best score and result, the curve, every random stream and what the
-        phase carries (``fit_phase``'s ``carried``); and, when this epoch is the new best, its checkpoint as the file
+        phase carries (``carried``: ``fit_phase``'s); and, when this epoch is the new best, its checkpoint as the file
         unit ``<unit>-best``: a hard link, which costs no copy, as :meth:`_save_checkpoint` replaces the checkpoint rather than rewriting it. The best is kept first:
         a kill between the two leaves the previous epoch's state with this epoch's best, which the rerun's replay of
         this epoch writes again."""
@@ -373,10 +371,10 @@ class BudgetTrainer(Trainer):
             "curve": list(self.curve),
             "train_loss_dict": dict(self.train_loss_dict),
             "streams": random_state(loaders),
-            "carried": self.carried.state_dict() if self.carried is not None else None,
+            "carried": carried.state_dict() if carried is not None else None,
         })
 
-    def restore_progress(self, state, unit: str, loaders) -> bool:
+    def restore_progress(self, state, unit: str, loaders, carried=None) -> bool:
         """Put back a phase kept by :meth:`keep_progress` (nothing if there is none), so that ``fit`` goes on from
         the next epoch as the killed run would have. Returns whether the phase had already ended."""
         saved = state.load(unit)
@@ -395,8 +393,8 @@ class BudgetTrainer(Trainer):
         self.train_loss_dict = dict(saved["train_loss_dict"])
         link_or_copy(best, Path(self.saved_model_file))  # the best epoch's checkpoint, under this run's name
         set_random_state(saved["streams"], loaders)
-        if self.carried is not None:
-            self.carried.load_state_dict(saved["carried"])
+        if carried is not None:
+            carried.load_state_dict(saved["carried"])
         self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
         return bool(saved["stopped"]) or self.start_epoch >= self.epochs
 

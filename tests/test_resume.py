@@ -129,8 +129,8 @@ def killed_after_epoch(keys: dict, unit: str, at: int, monkeypatch) -> None:
     """Run ``keys`` and stop it right after the training kept as ``unit`` has kept its epoch ``at``."""
     real_keep = BudgetTrainer.keep_progress
 
-    def keep_progress(self, state, name, epoch, loaders):
-        real_keep(self, state, name, epoch, loaders)
+    def keep_progress(self, state, name, epoch, loaders, carried=None):
+        real_keep(self, state, name, epoch, loaders, carried)
         if name == unit and epoch == at:
             raise Killed()
 
