@@ -24,7 +24,7 @@
 #                                 30-34, magprune 21, PEP 14, ESAPN(fast) 32; OptEmbed over 77 (supernet 19 min, evolution
 #                                 24 min, its final training still improving at epoch 62 when stopped)
 #
-#   what                                                          runs   CPU hours   state (2026-12-04)
+#   what                                                          runs   CPU hours   state (2026-12-05)
 #   ml-100k LightGCN, 10 methods x 3 sparsities x 3 seeds          84     ~2.5       done
 #   gowalla-s LightGCN, the same                                   84     ~10        done (2026-12-03)
 #   ml-100k NGCF, NeuMF: full, ES, MR, BET x 3 x 3                 60     ~2.5       done
@@ -53,9 +53,10 @@
 #                                                                                   (2026-12-05, 247 min over three sessions);
 #                                                                                   OptEmbed done (2026-12-05, 178 min over
 #                                                                                   three sessions; widths 28 / 1)
-#   optional (item 1's "3 seeds at 0.9"): NGCF on gowalla-s  20     ~3.6       under way (2026-12-05)
-#   at 0.9, seeds 1 and 2, every method
-#   total still to run: the optional NGCF seeds above                                     ~3.6       ~1.8 h of both cores
+#   optional (item 1's "3 seeds at 0.9"): NGCF on gowalla-s  20     ~3.6       done (2026-12-05, AMD EPYC, 4-18 min a
+#   at 0.9, seeds 1 and 2, every method                                             run, two at a time: 1.8 h)
+#   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
+#   (~17 CPU-h), full Gowalla at 0.95 (~7 CPU-h)
 #
 #   Full Gowalla (29,858 users x 40,981 items, 8x gowalla-s's interactions), from bench/results/epoch_time-gowalla-LightGCN.md
 #   and evaluation-gowalla.md: an epoch of the full table 64 s, of ES at 0.9 16 s, a validation 3 s (2 threads). With
