@@ -89,7 +89,9 @@ def plan(args) -> list[Run]:
         for model, method, sparsity, seed in itertools.product(
             split(args.models), split(args.methods), split(args.sparsities), split(args.seeds)
         )
-        if not (method == "full" and float(sparsity) != float(split(args.sparsities)[0]))  # full ignores sparsity
+        # full ignores sparsity: one run, named at the smallest sparsity whatever the order given, so that
+        # commands listing the same budgets in another order find it finished
+        if not (method == "full" and float(sparsity) != min(map(float, split(args.sparsities))))
     ]
     runs += [Run(args.dataset, model, "recbole", 0.0, int(seed)) for model in split(args.baselines) for seed in split(args.seeds)]
     return runs

@@ -114,6 +114,8 @@ def test_plan_adds_reference_rows_and_one_full_table_per_seed():
     runs = sweep.plan(Args)
     names = sorted(r.name for r in runs)
     assert sum(r.method == "full" for r in runs) == 2 * 2  # models x seeds, not x sparsities
+    Args.sparsities = "0.9,0.8"  # another order of the same budgets: the same full runs
+    assert sorted(r.name for r in sweep.plan(Args)) == names
     assert sum(r.method == "es" for r in runs) == 2 * 2 * 2
     assert "BPR-recbole-0.0-s1" in names and "Pop-recbole-0.0-s0" in names
     assert str(runs[0].result_file(ROOT)).endswith(f"ml-100k/{runs[0].name}.json")
