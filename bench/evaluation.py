@@ -29,8 +29,7 @@ from recbole.utils import init_seed
 
 from bench.common import header, markdown_table, mask_to_equal_sizes, median_seconds, recbole_data, write
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.methods.full import full_table
-from recbole_bet.budget import Budget
+from recbole_bet.budget import Action, Budget
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
 from recbole_bet.trainer import BudgetTrainer
@@ -91,7 +90,7 @@ def main(argv=None):
             for name, weight in initial.items():
                 ours.get_submodule(name).full_weight.copy_(weight)
             if table == "full table":
-                ours.apply_action(full_table(Budget.full(ours.d_max, len(users), len(items))))
+                ours.apply_action(Action.full(Budget.full(ours.d_max, len(users), len(items))))
             else:
                 mask_to_equal_sizes(ours, users, items, 0.9)
             for name in initial:  # RecBole's model holds the same values: the masked ones

@@ -22,9 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
-
-class BudgetError(ValueError):
-    """A budget or an Action that cannot be honoured. The message names the bad value."""
+from recbole_bet.errors import BudgetError
 
 
 def budget_params(sparsity: float, d_max: int, n_rows: int) -> int:
@@ -182,6 +180,16 @@ class Action(TableLayout):
     @classmethod
     def uniform(cls, size: int, n_users: int, n_items: int, d_max: int) -> "Action":
         return cls(np.full(n_users, size, np.int16), np.full(n_items, size, np.int16), d_max)
+
+    @classmethod
+    def full(cls, budget: "Budget") -> "Action":
+        """The full table: every row of ``budget``'s table at d_max."""
+        return cls.uniform(budget.d_max, budget.n_users, budget.n_items, budget.d_max)
+
+    @classmethod
+    def from_rows(cls, sizes: np.ndarray, budget: "Budget", min_size: int = 1) -> "Action":
+        """An Action from one size per row of ``budget``'s table, users then items ``[n_users + n_items]``."""
+        return cls(sizes[: budget.n_users], sizes[budget.n_users :], budget.d_max, min_size)
 
     @property
     def params(self) -> int:

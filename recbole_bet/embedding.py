@@ -171,3 +171,12 @@ def inject_masked_embeddings(model: nn.Module, names: list[str]) -> dict[str, Ma
         setattr(parent, child, masked)
         injected[name] = masked
     return injected
+
+
+def swap_tables(model, tables: dict) -> None:
+    """Put ``tables`` (name -> module) into ``model`` in place of its modules of those names."""
+    for name, table in tables.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, table)
+    model.clear_cached_embeddings()

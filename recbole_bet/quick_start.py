@@ -23,12 +23,12 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_bet.allocator import keep_freed_memory
-from recbole_bet.budget import BudgetError
-from recbole_bet.config import BetConfig, ConfigError, RunSettings, check_config_files, check_dataset_present, method_settings
+from recbole_bet.budget import Action
+from recbole_bet.config import BetConfig, RunSettings, check_config_files, check_dataset_present, method_settings
+from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.export import export_table
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
-from recbole_bet.methods.full import full_table
 from recbole_bet.resume import RunState, write_atomically
 from recbole_bet.trainer import BudgetTrainer, budget_free_phase
 
@@ -180,7 +180,7 @@ def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, starte
 
 def _pretrained_start(config, net, budget, splits, resume) -> dict:
     """``start: pretrained``: the full table trained to convergence (RecBole's early stopping), its weights."""
-    full_table(budget).apply_to(net)
+    Action.full(budget).apply_to(net)
     trainer = BudgetTrainer(config, net)
     trainer.fit_phase("start", splits[0], splits[1], progress=(resume, "start-pretrained-epochs") if resume else None)
     return copy.deepcopy(net.state_dict())

@@ -39,7 +39,7 @@ from typing import Callable
 
 import torch
 
-from recbole_bet.config import ConfigError
+from recbole_bet.errors import ConfigError
 
 FOLDER = "unfinished-run"
 # keys that do not change what a run computes: they may differ between the killed run and its rerun

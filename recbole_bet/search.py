@@ -26,7 +26,7 @@ from recbole.utils import set_color
 from tqdm import tqdm
 
 from recbole_bet.budget import Action, Budget
-from recbole_bet.config import CheckedSettings, boolean, choice, integer, real
+from recbole_bet.settings import CheckedSettings, boolean, choice, integer, real
 from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
 from recbole_bet.resume import write_atomically
 from recbole_bet.sampler import ActionSampler, Candidates

@@ -33,6 +33,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_bet.history import index_user_items
+from recbole_bet.quality import row_quality
 from recbole_bet.ranking import int_mm_available, screened_topk
 from recbole_bet.resume import link_or_copy, write_atomically
 
@@ -80,27 +81,6 @@ class TopkCollector(Collector):
         hits = torch.isin(ranked, positive_u * n_items + positive_i).long()
         positives = torch.bincount(positive_u, minlength=n_users).unsqueeze(1)
         self.data_struct.update_tensor("rec.topk", torch.cat((hits, positives), dim=1))
-
-
-def row_quality(topk: torch.Tensor, ks=(5, 10, 20)) -> torch.Tensor:
-    """Each evaluated user's ``eval()`` of Eq. 13 (BET's fitness; CIESS's per-row quality): the mean of
-    Recall@k and NDCG@k over ``ks``, from the collector's ``rec.topk`` (hits of the top ``max(ks)``, then
-    the number of positives), computed as RecBole's metrics are, so their mean over users is RecBole's.
-
-    Args:
-        topk (torch.Tensor): int ``[users, max(ks) + 1]``.
-
-    Returns:
-        torch.Tensor: float64 ``[users]``.
-    """
-    hits, positives = topk[:, :-1].double(), topk[:, -1].double()
-    discounts = 1.0 / torch.log2(torch.arange(2, hits.shape[1] + 2, dtype=torch.float64))
-    ideal = torch.cumsum(discounts, 0)
-    parts = []
-    for k in ks:
-        parts.append(hits[:, :k].sum(1) / positives)
-        parts.append((hits[:, :k] * discounts[:k]).sum(1) / ideal[positives.clamp(max=k).long() - 1])
-    return torch.stack(parts).mean(0)
 
 
 def random_state(loaders, rng=None) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import recbole_bet.quick_start as quick_start
-from recbole_bet.config import ConfigError
+from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 

@@ -5,13 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recbole_bet.errors import BudgetError
 from recbole_bet.methods.es import equal_sizes
-from recbole_bet.methods.full import full_table
 from recbole_bet.methods.mr import mixed_random
 from recbole_bet.budget import (
     Action,
     Budget,
-    BudgetError,
     budget_params,
     fit_to_total,
     frequency_rank,
@@ -141,7 +140,7 @@ def test_mr_is_random_but_seeded():
 
 
 def test_full_table_is_d_max_everywhere():
-    action = full_table(Budget.full(16, 3, 4))
+    action = Action.full(Budget.full(16, 3, 4))
     assert action.params == 16 * 7 and set(action.sizes.tolist()) == {16}
 
 

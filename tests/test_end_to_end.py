@@ -85,7 +85,7 @@ def test_recbole_reference_models_run_under_the_same_protocol(model, params, fas
 
 
 def test_unknown_recbole_model_is_a_clear_error(fast_config):
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown RecBole general recommender 'Nope'"):
         run_recbole_bet("Nope", "ml-100k", config_dict=dict(fast_config, method="recbole"))

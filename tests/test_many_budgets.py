@@ -93,7 +93,7 @@ def test_start_pretrained_gives_every_method_the_trained_full_table_once_per_run
     import torch
 
     from recbole_bet import quick_start
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
     from recbole_bet.methods.es import EqualSizes
 
     pretrained, received, real_start, real_run = [], [], quick_start._pretrained_start, EqualSizes.run

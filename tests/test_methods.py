@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbole_bet.budget import Budget, BudgetError, ElementMask, keep_largest
+from recbole_bet.budget import Budget, ElementMask, keep_largest
+from recbole_bet.errors import BudgetError
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
 from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
@@ -18,7 +19,7 @@ from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
 from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fit_widths, optembed_action
 from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
-from recbole_bet.trainer import row_quality
+from recbole_bet.quality import row_quality
 
 tables = st.tuples(
     st.integers(1, 40),  # users
@@ -369,7 +370,7 @@ def test_supernet_widths_mask_training_only_and_leave_every_column_to_validation
     ("ciess_episodes", None, "ciess_episodes=~ (none); allowed: a value"),
 ])
 def test_settings_refuse_nan_infinity_and_none(key, value, message):
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
     from recbole_bet.methods.ciess import CiessSettings
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
@@ -377,7 +378,7 @@ def test_settings_refuse_nan_infinity_and_none(key, value, message):
 
 
 def test_mde_refuses_an_alpha_named_twice():
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
     from recbole_bet.methods.mde import MdeSettings
 
     with pytest.raises(ConfigError, match="names a value twice"):

@@ -137,8 +137,8 @@ def test_reinforcement_learning_same_seed_same_result_and_blind_to_the_test_spli
 def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, monkeypatch):
     import recbole_bet.methods.esapn as esapn
 
-    seen, real = [], esapn.split_rows
-    monkeypatch.setattr(esapn, "split_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
+    seen, real = [], esapn.Action.from_rows
+    monkeypatch.setattr(esapn.Action, "from_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
     budget = 16800  # sparsity 0.95: full within a few episodes
     result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn", **ESAPN_TINY))
     assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes

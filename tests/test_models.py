@@ -442,7 +442,7 @@ def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
     -log sigmoid(score(u, i) - score(u, j)); bce keeps RecBole's labelled pairs. A bad value is one line."""
     from recbole.utils import InputType
 
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
     from recbole_bet.quick_start import run_recbole_bet
 
     config, train, _, _ = build_data("NeuMF", neumf_loss="bpr")
@@ -463,7 +463,7 @@ def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
 
 
 def test_neumf_loss_is_refused_for_recboles_own_neumf():
-    from recbole_bet.config import ConfigError
+    from recbole_bet.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"neumf_loss='bpr': only recbole-bet's NeuMF has it; --method=recbole"):
         build_data("NeuMF", method="recbole", neumf_loss="bpr")

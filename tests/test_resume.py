@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recbole_bet.config import ConfigError
+from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.resume import RunState
@@ -118,7 +118,7 @@ def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeyp
 def test_bad_input_found_during_a_run_leaves_nothing_to_continue(fast_config, tmp_path):
     """ESAPN finds at its start that the budget is too small: the command is wrong, not interrupted, so the next
     command in that folder is not refused."""
-    from recbole_bet.budget import BudgetError
+    from recbole_bet.errors import BudgetError
 
     with pytest.raises(BudgetError, match="ESAPN starts every row at size 2"):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="esapn", sparsity=0.99))

@@ -45,12 +45,11 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_bet.budget import BudgetError, fit_to_total, frequency_rank
-from recbole_bet.config import CheckedSettings, choice, integer, real
+from recbole_bet.budget import Action, fit_to_total, frequency_rank
+from recbole_bet.errors import BudgetError
+from recbole_bet.settings import CheckedSettings, choice, integer, real
 from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities, train_final, training_pairs
-from recbole_bet.methods.es import split_rows
-from recbole_bet.methods.full import full_table
-from recbole_bet.search import quality
+from recbole_bet.quality import quality
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -321,7 +320,7 @@ class Ciess(Method):
         # ---- the pretrained full table: the peak per-row quality of the state (and the warm start); a run of
         # several budgets trains it once
         def pretrain():
-            full_table(budget).apply_to(model)
+            Action.full(budget).apply_to(model)
             trainer.fit_phase("pretrain", context.train_data, context.valid_data,
                               progress=context.progress("ciess-pretrain", shared=True))
             _, peak = row_qualities(trainer, context, users_of_item)
@@ -363,7 +362,7 @@ class Ciess(Method):
                     s = state(sizes, row_quality)
                     proposed = self.propose(agents, fields, s, settings, d_max, rng)
                     sizes = project_to_budget(proposed, budget.attainable, d_max, order)
-                    action = split_rows(sizes, budget).check(budget)
+                    action = Action.from_rows(sizes, budget).check(budget)
                     trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
                                      settings.ciess_step_lr_step, context.train_data)
                     result, row_quality = row_qualities(trainer, context, users_of_item)

@@ -14,12 +14,7 @@ def equal_sizes(budget: Budget, user_frequency: np.ndarray, item_frequency: np.n
     size = min(budget.attainable // budget.n_rows, budget.d_max)
     sizes = np.full(budget.n_rows, size, dtype=np.int64)
     order = frequency_rank(np.concatenate([user_frequency, item_frequency]))
-    return split_rows(fit_to_total(sizes, budget.attainable, budget.d_max, order), budget)
-
-
-def split_rows(sizes: np.ndarray, budget: Budget, min_size: int = 1) -> Action:
-    """An Action from one size per row, users then items."""
-    return Action(sizes[: budget.n_users], sizes[budget.n_users :], budget.d_max, min_size)
+    return Action.from_rows(fit_to_total(sizes, budget.attainable, budget.d_max, order), budget)
 
 
 class EqualSizes(FixedLayoutMethod):

@@ -40,11 +40,11 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_bet.budget import BudgetError
-from recbole_bet.config import CheckedSettings, integer, real
+from recbole_bet.budget import Action
+from recbole_bet.errors import BudgetError
+from recbole_bet.settings import CheckedSettings, integer, real
 from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities, train_final, training_pairs
-from recbole_bet.methods.es import split_rows
-from recbole_bet.search import quality
+from recbole_bet.quality import quality
 from recbole_bet.trainer import BudgetTrainer
 
 PAPER_SIZES = (2, 4, 8, 16, 64, 128)
@@ -128,7 +128,7 @@ class Esapn(Method):
         trainer = BudgetTrainer(context.config, model)
         # the search, kept once finished: a run killed in its final training does not search again
         sizes, records = context.budget_phase("esapn-search", lambda: self.search(context, trainer, candidates))
-        final = split_rows(sizes, budget)
+        final = Action.from_rows(sizes, budget)
         outcome = train_final(context, final, trainer, start=initial)
         outcome.extra = {"esapn": {"episodes": records, "candidates": candidates.tolist(), "settings": self.settings_record(context)}}
         return outcome
@@ -180,7 +180,7 @@ class Esapn(Method):
             choice = torch.multinomial(probabilities, 1, generator=generator).squeeze(1).numpy().astype(bool)
             level, admitted, refused = admit_growth(level, choice & open_, probabilities[:, 1].detach().numpy(), candidates, room)
             sizes = candidates[level]
-            action = split_rows(sizes, budget).check(budget)
+            action = Action.from_rows(sizes, budget).check(budget)
             action.apply_to(model)
             # ---- one epoch of the recommender, then the reward on validation
             loss = trainer._train_epoch(context.train_data, episode, show_progress=False)

@@ -17,10 +17,9 @@ from dataclasses import field as key
 
 import numpy as np
 
-from recbole_bet.budget import Budget, ElementMask, keep_largest
-from recbole_bet.config import CheckedSettings, choice
+from recbole_bet.budget import Action, Budget, ElementMask, keep_largest
+from recbole_bet.settings import CheckedSettings, choice
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
-from recbole_bet.methods.full import full_table
 from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
 
@@ -69,7 +68,7 @@ class MagnitudePruning(Method):
     def run(self, context: RunContext) -> Outcome:
         model = context.model
         trainer = BudgetTrainer(context.config, model)
-        full_table(context.budget).apply_to(model)
+        Action.full(context.budget).apply_to(model)
 
         def train_full():
             valid = trainer.fit_phase("full", context.train_data, context.valid_data,

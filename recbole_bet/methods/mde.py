@@ -22,9 +22,8 @@ import numpy as np
 from recbole.utils import set_color
 
 from recbole_bet.budget import Action, Budget, fit_to_total, frequency_rank
-from recbole_bet.config import CheckedSettings, real_list
+from recbole_bet.settings import CheckedSettings, real_list
 from recbole_bet.methods.base import Method, Outcome, RunContext
-from recbole_bet.methods.es import split_rows
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -79,7 +78,7 @@ def power_rule_sizes(frequency: np.ndarray, alpha: float, total: int, d_max: int
 def power_rule(budget: Budget, user_frequency: np.ndarray, item_frequency: np.ndarray, alpha: float) -> Action:
     """The power rule's Action: users and items ranked together under one scale."""
     frequency = np.concatenate([user_frequency, item_frequency])
-    return split_rows(power_rule_sizes(frequency, alpha, budget.attainable, budget.d_max), budget)
+    return Action.from_rows(power_rule_sizes(frequency, alpha, budget.attainable, budget.d_max), budget)
 
 
 class PowerRule(Method):

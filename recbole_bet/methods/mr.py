@@ -6,7 +6,6 @@ import numpy as np
 
 from recbole_bet.budget import Action, Budget, fit_to_total, frequency_rank
 from recbole_bet.methods.base import FixedLayoutMethod, RunContext
-from recbole_bet.methods.es import split_rows
 
 
 def mixed_random(
@@ -16,7 +15,7 @@ def mixed_random(
     drawn = rng.integers(1, budget.d_max + 1, size=budget.n_rows)
     scaled = drawn * budget.attainable // drawn.sum()
     order = frequency_rank(np.concatenate([user_frequency, item_frequency]))
-    return split_rows(fit_to_total(scaled, budget.attainable, budget.d_max, order), budget)
+    return Action.from_rows(fit_to_total(scaled, budget.attainable, budget.d_max, order), budget)
 
 
 class MixedRandom(FixedLayoutMethod):

@@ -41,12 +41,11 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_bet.budget import Action, BudgetError
-from recbole_bet.config import CheckedSettings, integer, real
-from recbole_bet.embedding import MaskedEmbedding
+from recbole_bet.budget import Action
+from recbole_bet.errors import BudgetError
+from recbole_bet.settings import CheckedSettings, integer, real
+from recbole_bet.embedding import MaskedEmbedding, swap_tables
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
-from recbole_bet.methods.full import full_table
-from recbole_bet.methods.pep import swap_tables
 from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
 
@@ -259,7 +258,7 @@ class OptEmbed(Method):
         model, settings, budget = context.model, context.settings, context.budget
         logger = getLogger()
         initial = copy.deepcopy(model.state_dict())
-        full_table(budget).apply_to(model)
+        Action.full(budget).apply_to(model)
 
         # ---- 1. the supernet (a run of several budgets trains it once: it does not depend on the budget)
         trainer = BudgetTrainer(context.config, model)

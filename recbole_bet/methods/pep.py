@@ -37,8 +37,8 @@ from torch import nn
 from tqdm import tqdm
 
 from recbole_bet.budget import ElementMask, keep_largest
-from recbole_bet.config import CheckedSettings, choice, integer, real
-from recbole_bet.embedding import MaskedEmbedding
+from recbole_bet.settings import CheckedSettings, choice, integer, real
+from recbole_bet.embedding import MaskedEmbedding, swap_tables
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
 from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
@@ -205,12 +205,3 @@ class Pep(Method):
 def threshold_mean(thresholds: list[torch.Tensor]) -> float:
     """The mean of ``g(s)`` over every threshold."""
     return float(torch.sigmoid(torch.cat([s.flatten() for s in thresholds])).mean())
-
-
-def swap_tables(model, tables: dict) -> None:
-    """Put ``tables`` (name -> module) into ``model`` in place of its modules of those names."""
-    for name, table in tables.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, table)
-    model.clear_cached_embeddings()

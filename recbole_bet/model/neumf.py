@@ -46,7 +46,7 @@ class NeuMF(BudgetedRecommender, neumf.NeuMF):
     @staticmethod
     def configure(final_config: dict) -> None:
         """Check ``neumf_loss`` and give RecBole's loaders the input type it needs (pairwise for BPR)."""
-        from recbole_bet.config import ConfigError
+        from recbole_bet.errors import ConfigError
 
         loss = final_config.get("neumf_loss") or "bce"
         if not isinstance(loss, str) or loss.lower() not in LOSSES:

@@ -1,0 +1,13 @@
+"""The errors of bad input: each message names the bad value and what is allowed.
+
+Both are ``ValueError`` s, raised before any training where the input allows it; the command line turns them into one
+line and exit code 2 (:func:`recbole_bet.quick_start.main`).
+"""
+
+
+class ConfigError(ValueError):
+    """A bad key or value in the configuration; the message names it and what is allowed."""
+
+
+class BudgetError(ValueError):
+    """A budget or an Action that cannot be honoured. The message names the bad value."""
