@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.common import header, markdown_table, write
-from recbole_bet.resume import RunState
+from recbole_bet.resume import KeptEpochs, RunState
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -51,8 +51,9 @@ def main(argv=None) -> None:
     from recbole_bet.quick_start import run_recbole_bet
 
     seconds, calls, written = defaultdict(float), defaultdict(int), 0
-    for name in ("_train_epoch", "_valid_epoch", "_save_checkpoint", "keep_progress"):
+    for name in ("_train_epoch", "_valid_epoch", "_save_checkpoint"):
         timed(BudgetTrainer, name, seconds, calls)
+    timed(KeptEpochs, "keep", seconds, calls)  # an epoch's resume unit
     real_save = RunState.save
 
     def save(self, name, value):  # the bytes each kept unit writes
@@ -72,11 +73,11 @@ def main(argv=None) -> None:
 
     epochs = calls["_train_epoch"]
     per_epoch = {name: seconds[name] / epochs for name in seconds}
-    epoch = per_epoch["_train_epoch"] + per_epoch["_valid_epoch"] + per_epoch["_save_checkpoint"] + per_epoch["keep_progress"]
+    epoch = per_epoch["_train_epoch"] + per_epoch["_valid_epoch"] + per_epoch["_save_checkpoint"] + per_epoch["keep"]
     rows = [[
         args.dataset, epochs, f"{per_epoch['_train_epoch']:.2f}", f"{per_epoch['_valid_epoch']:.2f}",
         f"{per_epoch['_save_checkpoint']:.3f} ({calls['_save_checkpoint']}x)",
-        f"{per_epoch['keep_progress']:.3f}", f"{100 * per_epoch['keep_progress'] / epoch:.1f}%",
+        f"{per_epoch['keep']:.3f}", f"{100 * per_epoch['keep'] / epoch:.1f}%",
         f"{written / epochs / 1e6:.1f}",
         f"{result['test']['ndcg@20']:.4f}",
     ]]

@@ -18,9 +18,9 @@ import torch
 
 from bench.common import header, markdown_table, recbole_data, write
 from recbole_bet.budget import Budget
-from recbole_bet.predictor import FitnessPredictor
+from recbole_bet.methods.bet.predictor import FitnessPredictor
 from recbole_bet.quick_start import training_frequencies
-from recbole_bet.sampler import ActionSampler, available_cores
+from recbole_bet.methods.bet.sampler import ActionSampler, available_cores
 
 
 def main(argv=None):

@@ -53,7 +53,7 @@ def run_bet(args, m: int) -> dict:
 def population_of(result: dict):
     """The run's measured actions in the order they were measured, from ``<run_name>-population.npz``."""
     from recbole_bet.budget import Action
-    from recbole_bet.search import Population
+    from recbole_bet.methods.bet.search import Population
 
     run_name = result["bet"]["retrained"][0]["checkpoint"].rsplit("-retrain", 1)[0]
     saved = np.load(f"{run_name}-population.npz")
@@ -75,7 +75,8 @@ def retrain_prefix(args, result: dict, t: int) -> dict:
     from recbole_bet.budget import Budget
     from recbole_bet.model import get_model
     from recbole_bet.quick_start import training_frequencies
-    from recbole_bet.search import BetSettings, BetTrainer, Population
+    from recbole_bet.methods.bet.settings import BetSettings
+    from recbole_bet.methods.bet.search import BetTrainer, Population
     from recbole_bet.trainer import load_checkpoint
 
     population, run_name = population_of(result)

@@ -17,12 +17,14 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import yaml
 from recbole.config import Config
 from recbole.model import general_recommender
 
 from recbole_bet.budget import check_sparsity
 from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.settings import CheckedSettings, boolean, choice
+from recbole_bet.methods import REGISTRY, key_owners, method_name
 from recbole_bet.model import canonical_model_name, get_model
 
 
@@ -60,11 +62,13 @@ class BetConfig(Config):
     """
 
     def _get_model_and_dataset(self, model, dataset):
+        # the method's name, parsed once (the registry's key); every later step reads config["method"]
+        self.external_config_dict["method"] = method_name(self.external_config_dict.get("method", "bet"))
         if model is None:
             model = self.external_config_dict.get("model", "LightGCN")
         if isinstance(model, str):
             try:
-                if str(self.external_config_dict.get("method", "")).lower() == "recbole":
+                if self.external_config_dict["method"] == "recbole":
                     model = recbole_model(model)  # RecBole's own model, unchanged: the reference rows
                 else:
                     model = get_model(canonical_model_name(model))
@@ -86,7 +90,7 @@ class BetConfig(Config):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         ours = properties_dir()
-        method = str(self.external_config_dict.get("method", "bet")).lower()
+        method = self.external_config_dict["method"]
         # the method's defaults come before the model's, which may set a method key per backbone (NGCF's h)
         for file in (ours / "overall.yaml", ours / "method" / f"{method}.yaml", ours / "model" / f"{model}.yaml"):
             if file.is_file():
@@ -144,10 +148,7 @@ class RunSettings(CheckedSettings):
     start: str = field(default="initial", metadata=choice("initial", "pretrained"))
 
     def __post_init__(self):
-        from recbole_bet.methods import method_names
-
-        if self.method not in method_names():
-            raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
+        object.__setattr__(self, "method", method_name(self.method))
         if self.start == "pretrained" and self.method == "recbole":
             raise ConfigError("start='pretrained' masks a budgeted table from a trained full one; method=recbole has none")
         try:
@@ -181,13 +182,9 @@ class RunSettings(CheckedSettings):
     def from_config(cls, config: Config) -> "RunSettings":
         """The general keys; a key with another method's prefix, or an unknown key with this method's
         prefix, is an error."""
-        from recbole_bet.methods import get_method, key_owners
-
-        method = config["method"]
-        if isinstance(method, str):
-            config["method"] = method = method.lower()
-        settings = super().from_config(config)
-        own = get_method(method).settings_class
+        run = super().from_config(config)
+        method = run.method
+        own = REGISTRY[method].settings_class
         owners = key_owners()
         for key in config.external_config_dict:  # the user's keys: another method's is refused
             owner = next((name for prefix, name in owners.items() if str(key).startswith(prefix)), None)
@@ -204,14 +201,12 @@ class RunSettings(CheckedSettings):
                     f"unknown key {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                     + f"; allowed {own.prefix} keys: {', '.join(names)}"
                 )
-        return settings
+        return run
 
 
 def method_settings(config: Config):
     """The checked settings of the config's method (None for a method without keys)."""
-    from recbole_bet.methods import get_method
-
-    own = get_method(str(config["method"]).lower()).settings_class
+    own = REGISTRY[method_name(config["method"])].settings_class
     return own.from_config(config) if own is not None else None
 
 
@@ -226,8 +221,6 @@ ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 def check_config_files(files) -> None:
     """Raise a ConfigError naming a ``--config_files`` entry that is missing or is not a YAML mapping
     (RecBole would end in a traceback)."""
-    import yaml
-
     for file in files or []:
         path = Path(file)
         if not path.is_file():

@@ -1,6 +1,6 @@
 """The compressed embedding table: kept values only, plus the smallest index that places them.
 
-A prefix-masked table (BET, ES, MR, the power rule, OptEmbed) is stored as the kept values of
+A prefix-masked table (BET, ES, MR, MDE, OptEmbed) is stored as the kept values of
 every row, row-major and concatenated, and one size per row (``uint8`` while ``d_max <= 255``);
 offsets are the running sum of sizes. That is the storage floor of ``4 * kept + n_rows`` bytes in
 float32 (DESIGN.md, section 3); a CSR matrix would add a column index per value.

@@ -13,7 +13,7 @@ import os
 import platform
 import sys
 import time
-from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from logging import getLogger
 from pathlib import Path
 
@@ -27,10 +27,12 @@ from recbole_bet.budget import Action
 from recbole_bet.config import BetConfig, RunSettings, check_config_files, check_dataset_present, method_settings
 from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.export import export_table
+from recbole_bet.fanout import ray_task, task_splits
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
-from recbole_bet.resume import RunState, write_atomically
-from recbole_bet.trainer import BudgetTrainer, budget_free_phase
+from recbole_bet.reproducibility import deterministic_algorithms
+from recbole_bet.resume import RunState, budget_free_phase, write_atomically
+from recbole_bet.trainer import BudgetTrainer
 
 
 def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]:
@@ -40,9 +42,9 @@ def training_frequencies(train_dataset, config) -> tuple[np.ndarray, np.ndarray]
         (user_frequency ``[n_users]``, item_frequency ``[n_items]``), int64.
     """
     counts = []
-    for field in (config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]):
-        ids = train_dataset.inter_feat[field]
-        counts.append(torch.bincount(ids, minlength=train_dataset.num(field))[1:].numpy())
+    for id_field in (config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]):
+        ids = train_dataset.inter_feat[id_field]
+        counts.append(torch.bincount(ids, minlength=train_dataset.num(id_field))[1:].numpy())
     return counts[0], counts[1]
 
 
@@ -59,11 +61,11 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
             any RecBole general recommender (BPR, Pop, ...), trained unchanged under the same protocol.
         dataset (str): a dataset name; default ml-100k.
         config_file_list (list[str]): RecBole property files.
-        config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": <a name of recbole_bet.methods>}``.
+        config_dict (dict): more keys, e.g. ``{"sparsity": 0.9, "method": <a key of recbole_bet.methods>}``.
         saved (bool): keep RecBole's checkpoint (and test the best epoch, not the last).
 
     Returns:
-        dict: the run's results, as written to ``result_file`` (see the README); with several sparsities
+        dict: the run's results, as written to ``result_file`` (docs/usage.md); with several sparsities
         (``"sparsity": [0.8, 0.9]``), a list of them, one per budget in the order given.
 
     Raises:
@@ -75,40 +77,45 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     # ---- 1. configuration: RecBole's Config with our properties; our keys checked once
     check_config_files(config_file_list)
     config = BetConfig(model, dataset, config_file_list, config_dict)
-    settings = RunSettings.from_config(config)
-    own = method_settings(config)  # a bad method key fails here, before any data is read
+    run = RunSettings.from_config(config)
+    settings = method_settings(config)  # a bad method key fails here, before any data is read
     check_dataset_present(config)
-    if settings.tune_allocator:
+    if run.tune_allocator:
         keep_freed_memory()
+    plan = RunPlan(config, run, get_method(run.method), settings, saved)
     with deterministic_algorithms(config["reproducibility"]):
-        results = _run(config, settings, own, saved, started)
-    return results if len(settings.sparsities) > 1 else results[0]
+        results = _run(plan, started)
+    return results if len(run.sparsities) > 1 else results[0]
 
 
-@contextmanager
-def deterministic_algorithms(enabled: bool):
-    """torch's deterministic algorithms while a run with RecBole's ``reproducibility: True`` lasts.
+@dataclass
+class RunPlan:
+    """What every budget of a run shares.
 
-    RecBole's ``init_seed`` only sets cuDNN's flags. On a CPU with more than one thread, torch
-    sums the gradient of an indexing with repeated indices (``user_all_embeddings[user]`` in
-    RecBole's losses) by atomic adds, in whatever order the threads reach them: two runs of one
-    seed then differ in the last bits from the first batch on, and may stop at other epochs. The
-    deterministic kernels add in index order, no slower within this machine's noise (gowalla-s).
-    ``warn_only``: an operation without a deterministic kernel (some of RecBole's other models, on
-    a GPU) warns instead of failing. The previous setting is restored afterwards.
+    Attributes:
+        config (Config): RecBole's config.
+        run (RunSettings): the run's general keys.
+        method (Method): the method, made once.
+        settings (CheckedSettings | None): the method's own keys.
+        saved (bool): keep checkpoints (and test the best epoch).
+        splits (tuple | None): RecBole's (train, valid, test) loaders, made once; None in a ray task's copy.
+        resume (RunState | None): the unfinished run's kept units (:mod:`recbole_bet.resume`); None without checkpoints.
+        shared (dict): what the method computed for an earlier budget that does not depend on the budget.
     """
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's own condition, on a GPU
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+    config: object
+    run: RunSettings
+    method: object
+    settings: object
+    saved: bool
+    splits: tuple | None = None
+    resume: RunState | None = None
+    shared: dict = field(default_factory=dict)
 
 
-def _run(config, settings: RunSettings, own, saved: bool, started: float) -> list[dict]:
-    """:func:`run_recbole_bet` after its configuration: data once, then per budget training, test, export."""
+def _run(plan: RunPlan, started: float) -> list[dict]:
+    """:func:`run_recbole_bet` after its configuration: data once, then every budget, then the run's result files."""
+    config, run = plan.config, plan.run
     init_seed(config["seed"], config["reproducibility"])
     # RecBole creates ./log/<model> and the checkpoint folder by "if not exists: makedirs", which
     # fails when two runs start side by side (a sweep): create them here, race-free.
@@ -123,37 +130,40 @@ def _run(config, settings: RunSettings, own, saved: bool, started: float) -> lis
     # ---- 2. data: RecBole's loading, splitting and negative sampling
     data = create_dataset(config)
     logger.info(data)
-    train_data, valid_data, test_data = data_preparation(config, data)
+    plan.splits = data_preparation(config, data)
 
-    # ---- 3-8. each budget in turn, on this one split; what a method does whatever the budget, it does once;
-    # a budget an earlier, killed run of this command finished is not run again
-    resume = RunState.open(config, settings.fresh, started) if saved else None
+    # ---- 3-8. each budget in turn, on this one split (run_budgets)
+    plan.resume = RunState.open(config, run.fresh, started) if plan.saved else None
     try:
-        results = _run_budgets(config, settings, own, (train_data, valid_data, test_data), saved, started, resume)
+        results = run_budgets(plan, started)
     except (ConfigError, BudgetError):
-        if resume:  # bad input is not a run to continue: the same command would fail again
-            resume.finish()
+        if plan.resume:  # bad input is not a run to continue: the same command would fail again
+            plan.resume.finish()
         raise
-    if len(results) > 1 and settings.result_file:
-        write_result(results, settings.result_file)
-        logger.info(set_color("results of every budget written to", "blue") + f" {settings.result_file}")
-    if resume:
-        resume.finish()
+    if len(results) > 1 and run.result_file:
+        write_result(results, run.result_file)
+        logger.info(set_color("results of every budget written to", "blue") + f" {run.result_file}")
+    if plan.resume:
+        plan.resume.finish()
     return results
 
 
-def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, started: float, resume) -> list[dict]:
-    """Every budget of the run in turn; one that a killed run of this command finished is read back. With
-    ``ray``, once a budget has run here (and computed what the method shares between budgets), the rest run as
-    ray tasks (:func:`recbole_bet.fanout.ray_budgets`), unless the method's budgets depend on each other."""
-    logger = getLogger()
-    shared: dict = {}
+def budget_key(sparsity: float) -> str:
+    """A budget's name among the units of an unfinished run, e.g. ``sparsity0.9``."""
+    return f"sparsity{sparsity:g}"
+
+
+def run_budgets(plan: RunPlan, started: float) -> list[dict]:
+    """Every budget of the run in turn; what a method does whatever the budget, it does once (``plan.shared``); a
+    budget that a killed run of this command finished is read back. With ``ray``, once a budget has run here (and
+    computed what the method shares between budgets), the rest run as ray tasks (:func:`ray_budgets`), unless the
+    method's budgets depend on each other."""
+    logger, resume = getLogger(), plan.resume
     results = {}
-    fan_out = bool(config["ray"]) and get_method(settings.method).budgets_independent(own)
+    fan_out = bool(plan.config["ray"]) and plan.method.budgets_independent(plan.settings)
     ran_here = False
-    for sparsity in settings.sparsities:
-        key = f"sparsity{sparsity:g}"
-        done = resume.load(f"{key}/result") if resume else None
+    for sparsity in plan.run.sparsities:
+        done = resume.load(f"{budget_key(sparsity)}/result") if resume else None
         if done is not None:
             logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished by an earlier run of this command ({resume.folder})")
             results[sparsity] = done
@@ -161,21 +171,41 @@ def _run_budgets(config, settings: RunSettings, own, splits, saved: bool, starte
         if fan_out and ran_here:
             continue  # one budget ran here and computed the shared phases: the rest go to ray
         ran_here = True
-        results[sparsity] = _run_budget(config, settings.for_sparsity(sparsity), own, splits, shared, saved, started, resume, key)
+        results[sparsity] = run_budget(plan, sparsity, started)
         started = time.time()
         if resume:
-            resume.save(f"{key}/result", results[sparsity])
+            resume.save(f"{budget_key(sparsity)}/result", results[sparsity])
             resume.next_budget(started)  # forget the budget's kept epochs, start the next budget's clock
-    todo = [(s, f"sparsity{s:g}", settings.for_sparsity(s)) for s in settings.sparsities if s not in results]
-    if todo:
-        from recbole_bet.fanout import ray_budgets
+    todo = [s for s in plan.run.sparsities if s not in results]
+    for sparsity, result in zip(todo, ray_budgets(plan, todo) if todo else ()):
+        logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished in a ray task in {result['seconds']:.0f} s")
+        results[sparsity] = result
+        if resume:
+            resume.save(f"{budget_key(sparsity)}/result", result)
+    return [results[s] for s in plan.run.sparsities]
 
-        for (sparsity, key, _), result in zip(todo, ray_budgets(config, own, todo, shared, saved, resume)):
-            logger.info(set_color(f"sparsity {sparsity}", "green") + f": finished in a ray task in {result['seconds']:.0f} s")
-            results[sparsity] = result
-            if resume:
-                resume.save(f"{key}/result", result)
-    return [results[s] for s in settings.sparsities]
+
+def budget_task(plan: RunPlan, sparsity: float, threads: int) -> dict:
+    """One budget of a run of several in another process (a ray task): the run's data rebuilt from its config, then
+    the budget as the run would have run it, from what the method shares between budgets (``plan.shared``)."""
+    started = time.time()
+    # BET's retrainings run here, one by one (the same result: each has its own seed); as nested ray tasks they
+    # could wait forever for the GPU this task holds
+    plan.config["ray"] = False
+    with task_splits(plan.config, threads) as splits:
+        return run_budget(replace(plan, splits=splits), sparsity, started)
+
+
+def ray_budgets(plan: RunPlan, sparsities: list):
+    """Submit budgets as ray tasks (one CPU, or one GPU on a GPU run); yields their results in order. Each task
+    writes its own result file and table, on this machine's file system (or a cluster's shared one)."""
+    import ray
+
+    task = ray_task(plan.config, budget_task)
+    sent = ray.put(replace(plan, splits=None))  # the loaders are rebuilt in the task
+    refs = [task.remote(sent, sparsity, torch.get_num_threads()) for sparsity in sparsities]
+    for ref in refs:
+        yield ray.get(ref)
 
 
 def _pretrained_start(config, net, budget, splits, resume) -> dict:
@@ -186,79 +216,101 @@ def _pretrained_start(config, net, budget, splits, resume) -> dict:
     return copy.deepcopy(net.state_dict())
 
 
-def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved: bool, started: float, resume=None, key="") -> dict:
-    """One budget: a fresh backbone (the seed's initial weights), the method, the test, the export, the result."""
-    logger = getLogger()
-    train_data, valid_data, test_data = splits
+def fresh_backbone(config, splits):
+    """The backbone with masked tables (or RecBole's own model, for method=recbole), with the seed's initial weights,
+    and every loader's shuffling generator seeded as when it was made."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    for loader in splits:
+        loader.generator.manual_seed(config["seed"])
+    return config.model_class(config, splits[0]._dataset).to(config["device"])
+
+
+def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
+    """One budget: a fresh backbone, the budget, the method, the test, the export, the result."""
+    logger, config, resume = getLogger(), plan.config, plan.resume
+    run = plan.run.for_sparsity(sparsity)
+    train_data, valid_data, test_data = plan.splits
 
     # ---- 3. the backbone, with masked tables (or RecBole's own model, for method=recbole)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    for loader in splits:  # RecBole's loaders shuffle with their own generator, seeded when made: as new
-        loader.generator.manual_seed(config["seed"])
-    model_class = config["model"]
-    net = config.model_class(config, train_data._dataset).to(config["device"])
+    net = fresh_backbone(config, plan.splits)
     user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
-    n_users, n_items = len(user_frequency), len(item_frequency)
 
     # ---- 4. the budget (none for RecBole's own models, the reference rows)
-    method = get_method(settings.method)
-    budget = method.make_budget(settings.sparsity, getattr(net, "d_max", None), n_users, n_items)
+    budget = plan.method.make_budget(run.sparsity, getattr(net, "d_max", None), len(user_frequency), len(item_frequency))
     if budget:
-        logger.info(
-            set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max {budget.d_max}, "
-            f"{n_users} users + {n_items} items)"
-        )
+        logger.info(set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max "
+                    f"{budget.d_max}, {budget.n_users} users + {budget.n_items} items)")
     rng = np.random.default_rng(config["seed"])
-    if settings.start == "pretrained":  # the ablation's common start: the trained full table, once per run
-        net.load_state_dict(budget_free_phase(shared, resume, "start_pretrained", splits[:2], rng,
-                                              lambda: _pretrained_start(config, net, budget, splits, resume)))
+    if run.start == "pretrained":  # the ablation's common start: the trained full table, once per run
+        net.load_state_dict(budget_free_phase(plan.shared, resume, "start_pretrained", plan.splits[:2], rng,
+                                              lambda: _pretrained_start(config, net, budget, plan.splits, resume)))
 
     # ---- 5. the method fills the budget and trains the model under it (train and valid splits only)
-    context = RunContext(
-        config, settings, own, net, budget, user_frequency, item_frequency, rng, train_data, valid_data, saved, shared, resume, key
-    )
-    outcome = method.run(context)
-    trainer, layout, best_valid, checkpoint = outcome.trainer, outcome.layout, outcome.valid, outcome.checkpoint
+    context = RunContext(config, plan.settings, net, budget, user_frequency, item_frequency, rng, train_data,
+                         valid_data, plan.saved, plan.shared, resume, budget_key(sparsity))
+    outcome = plan.method.run(context)
     logger.info(net)
-    if layout is not None:
-        layout.check(budget)  # every method's final model, whatever it did on the way ...
-        kept = sum(net.get_submodule(name).kept_params for name in net.budget_tables)
-        if kept != layout.params:  # ... and the tables themselves, not only the layout that describes them
-            raise BudgetError(f"the model's tables keep {kept} parameters, its layout says {layout.params}")
-    used = layout.params if layout is not None else embedding_params(net)
-    logger.info(set_color("used", "blue") + f": {used} embedding parameters" + (f" of {budget.params}; sizes {layout.summary()}" if layout is not None else ""))
+    used = used_params(net, outcome.layout, budget)
 
     # ---- 6. test, once, on the chosen model
-    test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=config["show_progress"])
-    logger.info(set_color("best valid ", "yellow") + f": {dict(best_valid or {})}")
+    test_result = outcome.trainer.evaluate(test_data, load_best_model=False, show_progress=config["show_progress"])
+    logger.info(set_color("best valid ", "yellow") + f": {dict(outcome.valid or {})}")
     logger.info(set_color("test result", "yellow") + f": {dict(test_result)}")
 
     # ---- 7. the compressed table, next to RecBole's checkpoint
     export = None
-    if settings.export_table and layout is not None:
-        table_path = Path(checkpoint or trainer.saved_model_file).with_suffix(".table.npz")
-        export = export_table(net, table_path)
+    if run.export_table and outcome.layout is not None:
+        export = export_table(net, Path(outcome.checkpoint or outcome.trainer.saved_model_file).with_suffix(".table.npz"))
         logger.info(set_color("exported table", "blue") + f": {export}")
 
+    # ---- 8. the result file
+    seconds = time.time() - started + (resume.before if resume else 0.0)  # with the killed runs' time on this budget
+    result = result_record(config, run, budget, (len(user_frequency), len(item_frequency)), used, outcome, test_result,
+                           export, seconds)
+    if run.result_file:
+        write_result(result, run.result_file)
+        logger.info(set_color("result written to", "blue") + f" {run.result_file}")
+    return result
+
+
+def used_params(net, layout, budget) -> int:
+    """The embedding parameters the final model uses. A budgeted model's layout must fit the budget, whatever the
+    method did on the way, and its tables must keep what the layout says (BudgetError otherwise)."""
+    if layout is None:
+        used = embedding_params(net)
+    else:
+        layout.check(budget)
+        kept = sum(net.get_submodule(name).kept_params for name in net.budget_tables)
+        if kept != layout.params:  # the tables themselves, not only the layout that describes them
+            raise BudgetError(f"the model's tables keep {kept} parameters, its layout says {layout.params}")
+        used = layout.params
+    getLogger().info(set_color("used", "blue") + f": {used} embedding parameters"
+                     + (f" of {budget.params}; sizes {layout.summary()}" if layout is not None else ""))
+    return used
+
+
+def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used: int, outcome, test_result: dict,
+                  export: dict | None, seconds: float) -> dict:
+    """The result file of one budget: what ran, what it used, its metrics, the method's own records."""
+    layout, best_valid = outcome.layout, outcome.valid
     result = {
-        "model": model_class,
+        "model": config["model"],
         "dataset": config["dataset"],
-        "method": settings.method,
+        "method": run.method,
         "sparsity": budget.sparsity if budget else 0.0,
         "seed": config["seed"],
         "d_max": budget.d_max if budget else config["embedding_size"],
-        "n_users": n_users,
-        "n_items": n_items,
+        "n_users": rows[0],
+        "n_items": rows[1],
         "budget_params": budget.params if budget else used,
         "bytes": export["bytes"] if export else None,
         "used_params": used,
         "sizes": layout.summary() if layout is not None else None,
         "valid": {k: float(v) for k, v in (best_valid or {}).items()},
         "test": {k: float(v) for k, v in test_result.items()},
-        "checkpoint": checkpoint,
+        "checkpoint": outcome.checkpoint,
         "export": export,
-        # with an unfinished run, the killed runs' time on this budget too (recbole_bet.resume)
-        "seconds": round(time.time() - started + (resume.before if resume else 0.0), 2),
+        "seconds": round(seconds, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
         "protocol": {
@@ -271,14 +323,11 @@ def _run_budget(config, settings: RunSettings, own, splits, shared: dict, saved:
             "split": config["eval_args"]["split"],
             "embedding_size": config["embedding_size"],
             # NeuMF trains with either loss (RecBole's BCE or the paper's BPR): a result says which
-            **({"neumf_loss": config["neumf_loss"] or "bce"} if model_class == "NeuMF" else {}),
+            **({"neumf_loss": config["neumf_loss"] or "bce"} if config["model"] == "NeuMF" else {}),
         },
     }
     result["curve"] = outcome.curve  # the validation curve of the final model's training (BET: the winning retraining)
     result.update(outcome.extra)  # the method's own records (BET: its search and retrainings)
-    if settings.result_file:
-        write_result(result, settings.result_file)
-        logger.info(set_color("result written to", "blue") + f" {settings.result_file}")
     return result
 
 

@@ -7,17 +7,17 @@ preempted machine) leaves every file whole or absent. The units:
 
 * each finished budget's result;
 * each phase a method computes once for all budgets (BET's pretraining, magnitude pruning's full table, OptEmbed's
-  supernet, CIESS's pretraining), with every random stream as it left them: :func:`recbole_bet.trainer.budget_free_phase`;
+  supernet, CIESS's pretraining), with every random stream as it left them: :func:`budget_free_phase`;
 * each budget's finished search of the other methods (PEP's thresholds, OptEmbed's evolution, ESAPN's episodes, CIESS's
-  agent steps), with every random stream: :func:`recbole_bet.trainer.kept_phase`;
+  agent steps), with every random stream: :func:`kept_phase`;
 * each BET search iteration (the population, the predictor and its optimiser, every random stream), each ESAPN
   episode, each CIESS agent step, each PEP threshold epoch and each OptEmbed generation
-  (:class:`recbole_bet.trainer.KeptLoop`);
+  (:class:`KeptLoop`);
 * each BET selective retraining;
 * inside a training run by ``BudgetTrainer.fit_phase`` with a ``progress`` unit (BET's pretraining and
-  retrainings, every method's final training, magnitude pruning's full table, the power rule's trainings,
+  retrainings, every method's final training, magnitude pruning's full table, MDE's trainings per alpha,
   CIESS's pretraining, OptEmbed's supernet with its thresholds' optimiser and width stream), each epoch:
-  :meth:`recbole_bet.trainer.BudgetTrainer.keep_progress`.
+  :class:`KeptEpochs`.
 
 Rerunning the same command loads them and goes on; because the random streams are put back where
 they were, the final action and metrics are those of an uninterrupted run, bit for bit (times and
@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import time
+from logging import getLogger
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
+from recbole.utils import set_color
 
 from recbole_bet.errors import ConfigError
 
@@ -155,6 +159,213 @@ class RunState:
     def finish(self) -> None:
         """The run is done: nothing to continue."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Random streams and kept units: a phase, a search loop, a training's epochs
+
+
+def random_state(loaders, rng=None) -> dict:
+    """Every random stream a training phase draws from: torch's, numpy's and Python's global generators, each
+    RecBole loader's own shuffling generator, and ``rng`` (a ``numpy.random.Generator``) if given. With
+    :func:`set_random_state`, a phase computed once (a run of several budgets) leaves the streams where
+    computing it again would, so each budget's result is the one a run of that budget alone gives."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "loaders": [loader.generator.get_state() for loader in loaders],
+        "rng": rng.bit_generator.state if rng is not None else None,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict, loaders, rng=None) -> None:
+    """Put every stream of :func:`random_state` back."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    for loader, generator in zip(loaders, state["loaders"]):
+        loader.generator.set_state(generator)
+    if rng is not None and state["rng"] is not None:
+        rng.bit_generator.state = state["rng"]
+    if "cuda" in state:  # a process that sees fewer GPUs (a ray task) restores the ones it sees
+        for device, generator in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(generator, device)
+
+
+def budget_free_phase(shared: dict, resume, name: str, loaders, rng, compute):
+    """The result of a phase that does not depend on the budget (BET's pretraining, magnitude pruning's full table,
+    OptEmbed's supernet, CIESS's pretraining), computed once per run.
+
+    At the run's first budget ``compute()`` makes it; it is kept in ``shared`` under ``name`` with every random
+    stream as the phase left them (:func:`random_state`). At a later budget it is read back and
+    the streams are put back there, so each budget is, bit for bit, its run alone. With ``resume`` (a run with
+    checkpoints) the phase is also a unit of the unfinished run (:func:`kept_phase`): the rerun of a killed
+    run reads it back rather than compute it again.
+
+    Args:
+        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
+        rng (np.random.Generator): the method's generator, also put back.
+    """
+    if name in shared:
+        value, streams = shared[name]
+        set_random_state(streams, loaders, rng)
+        return value
+    value = kept_phase(resume, name, loaders, rng, compute)
+    shared[name] = (value, random_state(loaders, rng))
+    return value
+
+
+def kept_phase(resume, unit: str, loaders, rng, compute):
+    """``compute()``, kept once it has finished as the unit ``unit`` of the unfinished run ``resume``
+    (:mod:`recbole_bet.resume`) with every random stream as it left them (:func:`random_state`). The rerun of a
+    killed run reads the value back and puts the streams back rather than compute it again, so what follows (a
+    method's final training after its search) goes on as in the killed run. Without ``resume``: ``compute()``.
+
+    Args:
+        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
+        rng (np.random.Generator): the method's generator, also kept.
+    """
+    saved = restore_unit(resume, unit, loaders, rng)
+    if saved is not None:
+        return saved
+    value = compute()
+    keep_unit(resume, unit, value, loaders, rng)
+    return value
+
+
+def restore_unit(resume, unit: str, loaders, rng):
+    """The value kept as ``unit`` by :func:`keep_unit`, with every random stream put back as it was then; None if
+    there is none (or no ``resume``)."""
+    saved = resume.load(unit) if resume is not None else None
+    if saved is None:
+        return None
+    value, streams = saved
+    set_random_state(streams, loaders, rng)
+    return value
+
+
+def keep_unit(resume, unit: str, value, loaders, rng) -> None:
+    """Keep ``value`` as the unit ``unit`` of the unfinished run ``resume`` with every random stream as it is now
+    (:func:`random_state`), atomically; nothing without ``resume``."""
+    if resume is not None:
+        resume.save(unit, (value, random_state(loaders, rng)))
+
+
+class KeptLoop:
+    """A search loop's iterations (ESAPN's episodes, CIESS's agent steps, PEP's threshold epochs, OptEmbed's
+    generations), each kept once finished as the unit ``unit`` of the unfinished run ``resume``
+    (:mod:`recbole_bet.resume`), with every random stream: the rerun of a run killed in the middle of the loop goes on
+    after its last finished iteration, and ends where the killed run would have. Without ``resume`` nothing is kept.
+
+    Example::
+
+        loop = KeptLoop(resume, "sparsity0.9/esapn-search-epochs", loaders, rng)
+        kept = loop.restore()  # the last kept iteration's state (the streams put back), or None
+        first = 0 if kept is None else kept["next"]
+        for i in range(first, n):
+            ...
+            loop.keep({"next": i + 1, ...})
+    """
+
+    def __init__(self, resume, unit: str, loaders, rng):
+        self.resume, self.unit, self.loaders, self.rng = resume, unit, loaders, rng
+
+    def restore(self) -> dict | None:
+        """The last kept iteration's state, the streams put back; None if there is none."""
+        state = restore_unit(self.resume, self.unit, self.loaders, self.rng)
+        if state is None:
+            return None
+        getLogger().info(set_color("continuing", "green")
+                         + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
+        return state
+
+    def keep(self, state: dict) -> None:
+        """Keep ``state`` (it must hold ``next``, the iteration to go on with) and every random stream, atomically."""
+        keep_unit(self.resume, self.unit, state, self.loaders, self.rng)
+
+    def keep_part(self, i: int, value) -> None:
+        """Keep what iteration ``i`` adds to a store that only grows (CIESS's replay buffers: the step's transitions),
+        as the unit ``<unit>-part<i>``, before :meth:`keep` keeps the iteration: the kept state then stays the same
+        size at every iteration instead of holding the whole store."""
+        if self.resume is not None:
+            self.resume.save(self.part_unit(i), value)
+
+    def parts(self, n: int):
+        """What :meth:`keep_part` kept for iterations ``0 .. n-1``, one at a time, in order."""
+        for i in range(n if self.resume is not None else 0):
+            yield self.resume.load(self.part_unit(i))
+
+    def part_unit(self, i: int) -> str:
+        """The unit that keeps iteration ``i``'s part (an ``-epochs`` unit: forgotten with the budget's kept epochs)."""
+        return f"{self.unit}-part{i}"
+
+
+class KeptEpochs:
+    """The epochs of one training (``BudgetTrainer.fit_phase`` with a ``progress`` unit), each kept after its
+    validation as the unit ``unit`` of the unfinished run ``state``: the rerun of a run killed during the training goes
+    on from the epoch after the last kept one, as the killed run would have.
+
+    Args:
+        state (RunState): the unfinished run.
+        unit (str): this training's unit, e.g. ``sparsity0.9/final-epochs``.
+        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
+        carried (optional): what else the phase carries from one epoch to the next, beside the model, its optimiser
+            and the global random streams (OptEmbed's threshold optimiser and width stream): an object with
+            ``state_dict()`` and ``load_state_dict(state)``.
+    """
+
+    def __init__(self, state: "RunState", unit: str, loaders, carried=None):
+        self.state, self.unit, self.loaders, self.carried = state, unit, loaders, carried
+
+    def keep(self, trainer, epoch: int) -> None:
+        """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
+        the epoch and early-stopping counters, the best score and result, the curve, every random stream and what the
+        phase carries; and, when this epoch is the new best, its checkpoint as the file unit ``<unit>-best``: a hard
+        link, which costs no copy, as ``BudgetTrainer._save_checkpoint`` replaces the checkpoint rather than rewriting
+        it. The best is kept first: a kill between the two leaves the previous epoch's state with this epoch's best,
+        which the rerun's replay of this epoch writes again."""
+        if trainer.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
+            self.state.keep_file(f"{self.unit}-best", trainer.saved_model_file)
+        self.state.save(self.unit, {
+            "epoch": epoch,
+            "stopped": trainer.cur_step > trainer.stopping_step,  # RecBole's early_stopping ends fit here
+            "model": trainer.model.state_dict(),
+            "optimizer": trainer.optimizer.state_dict(),
+            "cur_step": trainer.cur_step,
+            "best_valid_score": trainer.best_valid_score,
+            "best_valid_result": trainer.best_valid_result,
+            "curve": list(trainer.curve),
+            "train_loss_dict": dict(trainer.train_loss_dict),
+            "streams": random_state(self.loaders),
+            "carried": self.carried.state_dict() if self.carried is not None else None,
+        })
+
+    def restore(self, trainer) -> bool:
+        """Put back the training kept by :meth:`keep` into ``trainer`` (nothing if there is none), so that ``fit``
+        goes on from the next epoch as the killed run would have. Returns whether the training had already ended."""
+        saved = self.state.load(self.unit)
+        if saved is None:
+            return False
+        trainer.model.load_state_dict(saved["model"])
+        trainer.optimizer.load_state_dict(saved["optimizer"])
+        trainer.start_epoch = saved["epoch"] + 1
+        trainer.cur_step, trainer.best_valid_score = saved["cur_step"], saved["best_valid_score"]
+        trainer.best_valid_result, trainer.curve = saved["best_valid_result"], list(saved["curve"])
+        trainer.train_loss_dict = dict(saved["train_loss_dict"])
+        link_or_copy(self.state.kept_file(f"{self.unit}-best"), Path(trainer.saved_model_file))  # under this run's name
+        set_random_state(saved["streams"], self.loaders)
+        if self.carried is not None:
+            self.carried.load_state_dict(saved["carried"])
+        getLogger().info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
+        return bool(saved["stopped"]) or trainer.start_epoch >= trainer.epochs
+
+
+# ---------------------------------------------------------------------------
+# Files written whole or not at all
 
 
 def write_atomically(path, write: Callable[[Path], object]) -> None:

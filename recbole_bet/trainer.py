@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from logging import getLogger
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from recbole.utils import set_color
 from recbole_bet.history import index_user_items
 from recbole_bet.quality import row_quality
 from recbole_bet.ranking import int_mm_available, screened_topk
-from recbole_bet.resume import link_or_copy, write_atomically
+from recbole_bet.resume import KeptEpochs, write_atomically
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -81,162 +80,6 @@ class TopkCollector(Collector):
         hits = torch.isin(ranked, positive_u * n_items + positive_i).long()
         positives = torch.bincount(positive_u, minlength=n_users).unsqueeze(1)
         self.data_struct.update_tensor("rec.topk", torch.cat((hits, positives), dim=1))
-
-
-def random_state(loaders, rng=None) -> dict:
-    """Every random stream a training phase draws from: torch's, numpy's and Python's global generators, each
-    RecBole loader's own shuffling generator, and ``rng`` (a ``numpy.random.Generator``) if given. With
-    :func:`set_random_state`, a phase computed once (a run of several budgets) leaves the streams where
-    computing it again would, so each budget's result is the one a run of that budget alone gives."""
-    import random
-
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-        "loaders": [loader.generator.get_state() for loader in loaders],
-        "rng": rng.bit_generator.state if rng is not None else None,
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_random_state(state: dict, loaders, rng=None) -> None:
-    """Put every stream of :func:`random_state` back."""
-    import random
-
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    for loader, generator in zip(loaders, state["loaders"]):
-        loader.generator.set_state(generator)
-    if rng is not None and state["rng"] is not None:
-        rng.bit_generator.state = state["rng"]
-    if "cuda" in state:  # a process that sees fewer GPUs (a ray task) restores the ones it sees
-        for device, generator in enumerate(state["cuda"][: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(generator, device)
-
-
-def budget_free_phase(shared: dict, resume, name: str, loaders, rng, compute):
-    """The result of a phase that does not depend on the budget (BET's pretraining, magnitude pruning's full table,
-    OptEmbed's supernet, CIESS's pretraining), computed once per run.
-
-    At the run's first budget ``compute()`` makes it; it is kept in ``shared`` under ``name`` with every random
-    stream as the phase left them (:func:`random_state`). At a later budget it is read back and
-    the streams are put back there, so each budget is, bit for bit, its run alone. With ``resume`` (a run with
-    checkpoints) the phase is also a unit of the unfinished run (:func:`kept_phase`): the rerun of a killed
-    run reads it back rather than compute it again.
-
-    Args:
-        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
-        rng (np.random.Generator): the method's generator, also put back.
-    """
-    if name in shared:
-        value, streams = shared[name]
-        set_random_state(streams, loaders, rng)
-        return value
-    value = kept_phase(resume, name, loaders, rng, compute)
-    shared[name] = (value, random_state(loaders, rng))
-    return value
-
-
-def kept_phase(resume, unit: str, loaders, rng, compute):
-    """``compute()``, kept once it has finished as the unit ``unit`` of the unfinished run ``resume``
-    (:mod:`recbole_bet.resume`) with every random stream as it left them (:func:`random_state`). The rerun of a
-    killed run reads the value back and puts the streams back rather than compute it again, so what follows (a
-    method's final training after its search) goes on as in the killed run. Without ``resume``: ``compute()``.
-
-    Args:
-        loaders: the run's RecBole loaders (their shuffling generators are among the streams).
-        rng (np.random.Generator): the method's generator, also kept.
-    """
-    saved = restore_unit(resume, unit, loaders, rng)
-    if saved is not None:
-        return saved
-    value = compute()
-    keep_unit(resume, unit, value, loaders, rng)
-    return value
-
-
-def restore_unit(resume, unit: str, loaders, rng, usable=None):
-    """The value kept as ``unit`` by :func:`keep_unit`, with every random stream put back as it was then; None if
-    there is none (or no ``resume``), or if ``usable(value)`` says it cannot be continued from (the streams are then
-    left as they are)."""
-    saved = resume.load(unit) if resume is not None else None
-    if saved is None:
-        return None
-    value, streams = saved
-    if usable is not None and not usable(value):
-        return None
-    set_random_state(streams, loaders, rng)
-    return value
-
-
-def keep_unit(resume, unit: str, value, loaders, rng) -> None:
-    """Keep ``value`` as the unit ``unit`` of the unfinished run ``resume`` with every random stream as it is now
-    (:func:`random_state`), atomically; nothing without ``resume``."""
-    if resume is not None:
-        resume.save(unit, (value, random_state(loaders, rng)))
-
-
-class KeptLoop:
-    """A search loop's iterations (ESAPN's episodes, CIESS's agent steps, PEP's threshold epochs, OptEmbed's
-    generations), each kept once finished as the unit ``unit`` of the unfinished run ``resume``
-    (:mod:`recbole_bet.resume`), with every random stream: the rerun of a run killed in the middle of the loop goes on
-    after its last finished iteration, and ends where the killed run would have. Without ``resume`` nothing is kept.
-
-    Example::
-
-        loop = KeptLoop(resume, "sparsity0.9/esapn-search-epochs", loaders, rng)
-        kept = loop.restore()  # the last kept iteration's state (the streams put back), or None
-        first = 0 if kept is None else kept["next"]
-        for i in range(first, n):
-            ...
-            loop.keep({"next": i + 1, ...})
-    """
-
-    def __init__(self, resume, unit: str, loaders, rng):
-        self.resume, self.unit, self.loaders, self.rng = resume, unit, loaders, rng
-
-    def restore(self, with_parts: bool = False) -> dict | None:
-        """The last kept iteration's state, the streams put back; None if there is none. ``with_parts``: the loop
-        keeps parts (:meth:`keep_part`), and a state without all of them (kept by an older version, which kept none)
-        is not continued from: a warning says so, and the loop starts again from its first iteration."""
-        def usable(state) -> bool:
-            if not with_parts or all(self.resume.has(self.part_unit(i)) for i in range(state["next"])):
-                return True
-            getLogger().warning(f"{self.unit} was kept without what its iterations added (an older version kept "
-                                "it); this loop starts again from its first iteration")
-            return False
-
-        state = restore_unit(self.resume, self.unit, self.loaders, self.rng, usable)
-        if state is None:
-            return None
-        getLogger().info(set_color("continuing", "green")
-                         + f" {self.unit} after its iteration {state['next'] - 1}, kept by a killed run of this command")
-        return state
-
-    def keep(self, state: dict) -> None:
-        """Keep ``state`` (it must hold ``next``, the iteration to go on with) and every random stream, atomically."""
-        keep_unit(self.resume, self.unit, state, self.loaders, self.rng)
-
-    def keep_part(self, i: int, value) -> None:
-        """Keep what iteration ``i`` adds to a store that only grows (CIESS's replay buffers: the step's transitions),
-        as the unit ``<unit>-part<i>``, before :meth:`keep` keeps the iteration: the kept state then stays the same
-        size at every iteration instead of holding the whole store."""
-        if self.resume is not None:
-            self.resume.save(self.part_unit(i), value)
-
-    def parts(self, n: int):
-        """What :meth:`keep_part` kept for iterations ``0 .. n-1``, one at a time, in order (after
-        ``restore(with_parts=True)``, which checked that they are all there)."""
-        for i in range(n if self.resume is not None else 0):
-            yield self.resume.load(self.part_unit(i))
-
-    def part_unit(self, i: int) -> str:
-        """The unit that keeps iteration ``i``'s part (an ``-epochs`` unit: forgotten with the budget's kept epochs)."""
-        return f"{self.unit}-part{i}"
 
 
 def claim_unique_name(saved_model_file: str, claimed_suffix: str = ".pth") -> str:
@@ -306,77 +149,27 @@ class BudgetTrainer(Trainer):
                 (a method's final training).
             optimizer (torch.optim.Optimizer, optional): default RecBole's, built afresh.
             progress (tuple[RunState, str], optional): an unfinished run (:mod:`recbole_bet.resume`) and this phase's
-                unit in it: the phase's progress is kept after every validation, and a killed run of the same
-                command continues from its last kept epoch (:meth:`keep_progress`).
-            carried (optional): what else the phase carries from one epoch to the next, beside the model, its optimiser
-                and the global random streams (OptEmbed's threshold optimiser and width stream): an object with
-                ``state_dict()`` and ``load_state_dict(state)``, kept and put back with the phase's progress.
+                unit in it: the phase's epochs are kept after every validation, and a killed run of the same
+                command continues from its last kept epoch (:class:`~recbole_bet.resume.KeptEpochs`).
+            carried (optional): what else the phase carries from one epoch to the next (``KeptEpochs``'s).
 
         Returns:
             dict: the best validation result.
         """
         self.reset_fit(stopping_step, optimizer)
         self.saved_model_file = f"{self.run_name}-{name}.pth" if name else f"{self.run_name}.pth"
-        state, unit = progress if progress and progress[0] is not None else (None, None)
-        loaders = (train_data, valid_data)
-        stopped = self.restore_progress(state, unit, loaders, carried) if state else False
+        kept = None
+        if progress and progress[0] is not None:
+            kept = KeptEpochs(progress[0], progress[1], (train_data, valid_data), carried)
+        stopped = kept.restore(self) if kept else False
         if stopped:  # what RecBole's fit would have done first (metrics that read the training data need it)
             self.eval_collector.data_collect(train_data)
         else:
-            keep = (lambda epoch, score: self.keep_progress(state, unit, epoch, loaders, carried)) if state else None
+            keep = (lambda epoch, score: kept.keep(self, epoch)) if kept else None
             super().fit(train_data, valid_data, saved=True, verbose=True, show_progress=bool(self.config["show_progress"]),
                         callback_fn=keep)
         self.load_best_model()
         return dict(self.best_valid_result)
-
-    # -- resume inside one training: a phase's state after each validation ---------------------------
-
-    def keep_progress(self, state, unit: str, epoch: int, loaders, carried=None) -> None:
-        """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
-        the epoch and early-stopping counters, the best score and result, the curve, every random stream and what the
-        phase carries (``carried``: ``fit_phase``'s); and, when this epoch is the new best, its checkpoint as the file
-        unit ``<unit>-best``: a hard link, which costs no copy, as :meth:`_save_checkpoint` replaces the checkpoint rather than rewriting it. The best is kept first:
-        a kill between the two leaves the previous epoch's state with this epoch's best, which the rerun's replay of
-        this epoch writes again."""
-        if self.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
-            state.keep_file(f"{unit}-best", self.saved_model_file)
-        state.save(unit, {
-            "epoch": epoch,
-            "stopped": self.cur_step > self.stopping_step,  # RecBole's early_stopping ends fit here
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "cur_step": self.cur_step,
-            "best_valid_score": self.best_valid_score,
-            "best_valid_result": self.best_valid_result,
-            "curve": list(self.curve),
-            "train_loss_dict": dict(self.train_loss_dict),
-            "streams": random_state(loaders),
-            "carried": carried.state_dict() if carried is not None else None,
-        })
-
-    def restore_progress(self, state, unit: str, loaders, carried=None) -> bool:
-        """Put back a phase kept by :meth:`keep_progress` (nothing if there is none), so that ``fit`` goes on from
-        the next epoch as the killed run would have. Returns whether the phase had already ended."""
-        saved = state.load(unit)
-        if saved is None:
-            return False
-        best = state.kept_file(f"{unit}-best")
-        if best is None:  # kept by a version that kept no best checkpoint of its own: cannot go on from it
-            self.logger.warning(f"the kept epochs of {unit} have no best checkpoint beside them (an older version "
-                                "kept them); training this phase again from its start")
-            return False
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.start_epoch = saved["epoch"] + 1
-        self.cur_step, self.best_valid_score = saved["cur_step"], saved["best_valid_score"]
-        self.best_valid_result, self.curve = saved["best_valid_result"], list(saved["curve"])
-        self.train_loss_dict = dict(saved["train_loss_dict"])
-        link_or_copy(best, Path(self.saved_model_file))  # the best epoch's checkpoint, under this run's name
-        set_random_state(saved["streams"], loaders)
-        if carried is not None:
-            carried.load_state_dict(saved["carried"])
-        self.logger.info(set_color("continuing", "green") + f" after epoch {saved['epoch']}, kept by a killed run of this command")
-        return bool(saved["stopped"]) or self.start_epoch >= self.epochs
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         """RecBole's checkpoint, written to a temporary file and then renamed over the old one: a kill while it is

@@ -121,7 +121,7 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
     import sys
 
     from recbole_bet.config import BetConfig
-    from recbole_bet.search import BetSettings
+    from recbole_bet.methods.bet.settings import BetSettings
 
     sys.argv = ["pytest"]
     fast = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": "fast", "bet_iterations": 7}))

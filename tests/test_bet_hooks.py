@@ -10,7 +10,8 @@ from recbole_bet.budget import Budget
 from recbole_bet.config import BetConfig
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import training_frequencies
-from recbole_bet.search import BetSettings, BetTrainer, Population, bet_search
+from recbole_bet.methods.bet.settings import BetSettings
+from recbole_bet.methods.bet.search import BetTrainer, Population, bet_search
 
 from conftest import FAST, build_data
 
@@ -46,7 +47,7 @@ def fixed_predictions(trainer, values):
 
 def test_strategy_one_picks_the_largest_predicted_fitness(bet):
     trainer, _, _ = bet()
-    candidates = trainer.sample_candidates(0)
+    candidates = trainer.sample_candidates()
     values = np.random.default_rng(1).permutation(len(candidates))
     fixed_predictions(trainer, values)
     for t in (0, 1, 2, 5):  # strategy I
@@ -56,7 +57,7 @@ def test_strategy_one_picks_the_largest_predicted_fitness(bet):
 
 def test_strategy_two_is_uniform_on_the_run_generator(bet):
     trainer, _, _ = bet()
-    candidates = trainer.sample_candidates(0)
+    candidates = trainer.sample_candidates()
     state = trainer.rng.bit_generator.state
     chosen, _ = trainer.select(3, candidates, Population())
     twin = np.random.default_rng()
@@ -66,7 +67,7 @@ def test_strategy_two_is_uniform_on_the_run_generator(bet):
 
 def test_strategy_three_picks_the_nearest_neighbour_of_the_best_measured_action(bet):
     trainer, _, _ = bet()
-    candidates = trainer.sample_candidates(0)
+    candidates = trainer.sample_candidates()
     population = Population()
     for index, fitness in ((5, 0.9), (2, 0.7)):
         population.add(candidates.action(index), {"measured": fitness})
@@ -81,7 +82,7 @@ def test_fine_tuning_restarts_from_the_pretrained_weights_and_decays_its_learnin
     trainer, train, _ = bet(bet_finetune_epochs=1, bet_finetune_lr_step=1, bet_finetune_lr_decay=0.5)
     model = trainer.model
     trainer.pretrained_state = {k: v.clone() for k, v in model.state_dict().items()}
-    action = trainer.sample_candidates(0).action(0)
+    action = trainer.sample_candidates().action(0)
     with torch.no_grad():
         model.user_embedding.full_weight.add_(1.0)  # what a previous fine-tuning left behind
     trainer.settings = BetSettings(**dict(vars(trainer.settings), bet_finetune_epochs=0))
@@ -124,7 +125,7 @@ def test_beta_max_keys_reach_the_sampler():
 def test_random_selection_draws_every_iteration_on_the_run_generator(bet):
     """bet_selection=random (Table 2's first variant): strategy II at every t, whatever the predictions."""
     trainer, _, _ = bet(bet_selection="random")
-    candidates = trainer.sample_candidates(0)
+    candidates = trainer.sample_candidates()
     fixed_predictions(trainer, np.arange(len(candidates)))  # the greedy choice would be the last candidate
     for t in (0, 1, 2, 4):  # I, I, I and III in the hybrid order
         state = trainer.rng.bit_generator.state
@@ -136,11 +137,11 @@ def test_random_selection_draws_every_iteration_on_the_run_generator(bet):
 
 def test_simple_predictor_reads_only_the_sizes(bet):
     """bet_predictor=simple (Table 2's second variant): the frequencies do not reach it; they do reach DeepSets."""
-    from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
+    from recbole_bet.methods.bet.predictor import FitnessPredictor, SizesOnlyPredictor
 
     trainer, _, _ = bet(bet_predictor="simple")
     assert isinstance(trainer.predictor, SizesOnlyPredictor)
-    candidates = trainer.sample_candidates(0)
+    candidates = trainer.sample_candidates()
     frequencies = [np.arange(1, 6), np.arange(1, 5)], [np.arange(5, 0, -1), np.array([9, 1, 1, 1])]
     users, items = np.array([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]]), np.array([[8, 1, 2, 3], [1, 8, 3, 2]])
     for kind, differs in ((SizesOnlyPredictor, False), (FitnessPredictor, True)):

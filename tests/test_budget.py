@@ -116,10 +116,9 @@ def test_es_and_mr_use_the_budget_exactly(sparsity, skew):
     rng = np.random.default_rng(0)
     budget = Budget.from_sparsity(sparsity, 128, 943, 1682)
     user_f, item_f = skewed(943, skew, rng), skewed(1682, skew, rng)
-    for method in (equal_sizes, mixed_random):
-        action = method(budget=budget, user_frequency=user_f, item_frequency=item_f, rng=rng)
+    for name, action in (("es", equal_sizes(budget, user_f, item_f)), ("mr", mixed_random(budget, user_f, item_f, rng))):
         action.check(budget)
-        assert action.params == budget.params, method.__name__
+        assert action.params == budget.params, name
         assert action.sizes.min() >= 1 and action.sizes.max() <= 128
 
 

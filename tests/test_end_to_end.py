@@ -68,7 +68,7 @@ def test_same_seed_same_weights_bit_for_bit(fast_config, two_threads):
 
 @pytest.mark.parametrize("reproducibility", [True, False])
 def test_deterministic_algorithms_follow_reproducibility_and_are_restored(reproducibility):
-    from recbole_bet.quick_start import deterministic_algorithms
+    from recbole_bet.reproducibility import deterministic_algorithms
 
     assert not torch.are_deterministic_algorithms_enabled()
     with deterministic_algorithms(reproducibility):

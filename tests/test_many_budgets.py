@@ -61,7 +61,7 @@ SEARCH = {"method": "bet", "bet_iterations": 3, "bet_candidates": 4, "bet_finetu
 def test_share_population_warm_starts_later_budgets_predictor_on_earlier_measured_actions(fast_config, monkeypatch):
     """bet_share_population: the first budget is untouched; the second budget's predictor is trained on the first
     budget's 3 measured actions (N=2 steps each) before its first iteration, so it predicts otherwise."""
-    from recbole_bet.search import BetTrainer
+    from recbole_bet.methods.bet.search import BetTrainer
 
     keys = dict(fast_config, epochs=1, sparsity=[0.8, 0.9], **SEARCH)
     seen, real = [], BetTrainer.fit_predictor

@@ -8,7 +8,8 @@ from recbole_bet.methods.mr import mixed_random
 from recbole_bet.budget import Budget
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.model import canonical_model_name, get_model
-from recbole_bet.quick_start import deterministic_algorithms, training_frequencies
+from recbole_bet.quick_start import training_frequencies
+from recbole_bet.reproducibility import deterministic_algorithms
 
 from conftest import build_data
 

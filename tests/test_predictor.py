@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from recbole_bet.budget import Budget
-from recbole_bet.predictor import FitnessPredictor
-from recbole_bet.sampler import ActionSampler
+from recbole_bet.methods.bet.predictor import FitnessPredictor
+from recbole_bet.methods.bet.sampler import ActionSampler
 
 
 def setup(seed=0, n_users=40, n_items=70, m=12):

@@ -11,8 +11,9 @@ from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.resume import RunState
-from recbole_bet.search import BetTrainer
-from recbole_bet.trainer import BudgetTrainer, KeptLoop
+from recbole_bet.methods.bet.search import BetTrainer
+from recbole_bet.resume import KeptEpochs, KeptLoop
+from recbole_bet.trainer import BudgetTrainer
 
 TINY = {"method": "bet", "bet_iterations": 4, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 2}
 
@@ -41,8 +42,8 @@ def kill_at(monkeypatch, where: str):
     """Stop the run at a point: before search iteration 2 (iterations 0 and 1 finished), in the second retraining, or
     as a method's final training starts."""
     if where == "search":
-        real = BetTrainer.sample_candidates
-        monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: (_ for _ in ()).throw(Killed()) if t == 2 else real(self, t))
+        real = BetTrainer.select
+        monkeypatch.setattr(BetTrainer, "select", lambda self, t, *a: (_ for _ in ()).throw(Killed()) if t == 2 else real(self, t, *a))
     else:
         real = BudgetTrainer.fit_phase
         phase = {"retraining": "retrain1", "final": None}[where]  # None: a method's final training
@@ -64,8 +65,8 @@ def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     phases, real = [], BudgetTrainer.fit_phase
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: phases.append(name) or real(self, name, *a, **kw))
-    iterations, sample = [], BetTrainer.sample_candidates
-    monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: iterations.append(t) or sample(self, t))
+    iterations, select = [], BetTrainer.select
+    monkeypatch.setattr(BetTrainer, "select", lambda self, t, *a: iterations.append(t) or select(self, t, *a))
     rerun_started = time.time()
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     # its wall time counts the killed run's too (its pretraining at least), not only the rerun's
@@ -127,15 +128,15 @@ def test_bad_input_found_during_a_run_leaves_nothing_to_continue(fast_config, tm
 
 def killed_after_epoch(keys: dict, unit: str, at: int, monkeypatch) -> None:
     """Run ``keys`` and stop it right after the training kept as ``unit`` has kept its epoch ``at``."""
-    real_keep = BudgetTrainer.keep_progress
+    real_keep = KeptEpochs.keep
 
-    def keep_progress(self, state, name, epoch, loaders, carried=None):
-        real_keep(self, state, name, epoch, loaders, carried)
-        if name == unit and epoch == at:
+    def keep(self, trainer, epoch):
+        real_keep(self, trainer, epoch)
+        if self.unit == unit and epoch == at:
             raise Killed()
 
     with monkeypatch.context() as patch:
-        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
+        patch.setattr(KeptEpochs, "keep", keep)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
 
@@ -254,10 +255,9 @@ def test_a_search_killed_between_its_iterations_goes_on_after_the_last_one(metho
 
 def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fast_config, tmp_path, monkeypatch, caplog):
     """A kept CIESS step holds the agents without their replay buffers; each step's transitions are kept once, as a
-    part of their own (one row per user and per item), and a rerun adds them again in order. Keeping the whole
-    buffer at every step wrote a store that grows with the steps, at every step. A kept step without its parts (an
-    older version's) is not continued from: the rerun searches again from the first step, keeps what was computed
-    before the search, and ends as the uninterrupted run."""
+    part of their own (one row per user and per item), and a rerun adds them again in order and ends as the
+    uninterrupted run. Keeping the whole buffer at every step wrote a store that grows with the steps, at every
+    step."""
     extra, steps = LOOPS["ciess"]
     keys = dict(fast_config, method="ciess", epochs=3, **extra)
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
@@ -281,13 +281,11 @@ def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fas
         assert {name: len(part[name]["s"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
     assert not (parts[0]["user"]["s"] == parts[1]["user"]["s"]).all()  # each step's own states (an episode starts alike)
 
-    Path(state._path("sparsity0.9/ciess-search-epochs-part1")).unlink()
     kept, trained, real_keep_loop, real_fit = [], [], KeptLoop.keep, BudgetTrainer.fit_phase
     monkeypatch.setattr(KeptLoop, "keep", lambda self, s: kept.append(s["next"]) or real_keep_loop(self, s))
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: trained.append(name) or real_fit(self, name, *a, **kw))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert "was kept without what its iterations added" in caplog.text
-    assert kept == list(range(1, steps(whole) + 1))  # every step again
+    assert kept == list(range(4, steps(whole) + 1))  # the steps after the kill only
     assert trained == [None]  # the final training only: the pretraining, kept before the search, is not lost
     assert (again["test"], again["valid"], again["sizes"], again["ciess"]) == (whole["test"], whole["valid"], whole["sizes"], whole["ciess"])
 
@@ -297,42 +295,25 @@ def test_a_killed_run_sharing_its_population_gets_the_earlier_budgets_actions_ba
     actions from the unfinished run (the first budget is not run again) and ends as the uninterrupted run."""
     keys = dict(fast_config, **dict(TINY, bet_retrain_top=1), sparsity=[0.8, 0.9], bet_share_population=True)
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
-    real, calls = BetTrainer.sample_candidates, []
+    real, calls = BetTrainer.select, []
 
-    def sample(self, t):
+    def select(self, t, *args):
         calls.append((self.budget_key, t))
         if (self.budget_key, t) == ("sparsity0.9", 0):
             raise Killed()
-        return real(self, t)
+        return real(self, t, *args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(BetTrainer, "sample_candidates", sample)
+        patch.setattr(BetTrainer, "select", select)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     calls.clear()
-    monkeypatch.setattr(BetTrainer, "sample_candidates", lambda self, t: calls.append((self.budget_key, t)) or real(self, t))
+    monkeypatch.setattr(BetTrainer, "select", lambda self, t, *a: calls.append((self.budget_key, t)) or real(self, t, *a))
     again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     assert calls == [("sparsity0.9", t) for t in (0, 1, 2, 3)]
     assert whole[1]["bet"]["warm_start"]["actions"] == 4
     for mine, theirs in zip(again, whole):
         assert (mine["test"], mine["sizes"], mine["bet"]["warm_start"]) == (theirs["test"], theirs["sizes"], theirs["bet"]["warm_start"])
-
-
-def test_kept_epochs_without_their_best_checkpoint_train_the_phase_again(fast_config, tmp_path, monkeypatch):
-    """Epochs kept by an older version, which kept no ``<unit>-best`` beside them, cannot be continued from: the rerun
-    trains that phase from its start (a warning says so) and still ends as the uninterrupted run, where it used to
-    stop with a TypeError."""
-    keys = dict(fast_config, method="es", epochs=3)
-    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
-    killed_after_epoch(keys, "sparsity0.9/final-epochs", 1, monkeypatch)
-    best = Path(keys["checkpoint_dir"]) / "unfinished-run" / "sparsity0.9--final-epochs-best.pth"
-    assert best.is_file()
-    best.unlink()
-    epochs, real_epoch = [], BudgetTrainer._train_epoch
-    monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(self, data, epoch, *a, **kw))
-    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    assert epochs == [0, 1, 2]
-    assert (again["test"], again["valid"]) == (whole["test"], whole["valid"])
 
 
 def test_write_atomically_leaves_the_old_file_whole_when_the_writer_fails(tmp_path):

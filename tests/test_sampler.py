@@ -8,8 +8,8 @@ from scipy import stats
 
 from recbole_bet.budget import Budget
 from recbole_bet.budget import fit_sorted_to_total, fit_to_total
-from recbole_bet.sampler import DISTRIBUTIONS, ActionSampler, normalise, order_statistics, quantile, standard_exponentials
-from recbole_bet.search import strategy_for
+from recbole_bet.methods.bet.sampler import DISTRIBUTIONS, ActionSampler, normalise, order_statistics, quantile, standard_exponentials
+from recbole_bet.methods.bet.search import strategy_for
 
 
 @settings(max_examples=60, deadline=None)

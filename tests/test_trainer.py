@@ -39,9 +39,9 @@ def test_runs_started_in_the_same_second_get_their_own_checkpoint_names(tmp_path
 
     import recbole.trainer.trainer as recbole_trainer
     from recbole_bet.budget import Budget
-    from recbole_bet.search import BetSettings
+    from recbole_bet.methods.bet.settings import BetSettings
     from recbole_bet.quick_start import training_frequencies
-    from recbole_bet.search import BetTrainer
+    from recbole_bet.methods.bet.search import BetTrainer
 
     monkeypatch.setattr(recbole_trainer, "get_local_time", lambda: "Nov-25-2026_12-00-00")  # one second for all
     config, train, _, _ = build_data("LightGCN")

@@ -1,12 +1,13 @@
-"""The method registry: every way to fill a budget, found by name.
+"""The method registry: every way to fill a budget, found by its key (``--method=<key>``).
 
-Adding a method is one module here (a :class:`~recbole_bet.methods.base.Method` subclass and the
-dataclass of its ``<name>_`` keys), one ``properties/method/<name>.yaml`` with its defaults, and one
-line in ``REGISTRY``.
+Adding a method is one module here (a :class:`~recbole_bet.methods.base.Method` subclass, whose ``name`` is its key,
+and the dataclass of its ``<key>_`` keys), one ``properties/method/<key>.yaml`` with its defaults, and one entry in
+``METHODS``. The registry is built from the classes, so a method's key is written once.
 """
 
 from __future__ import annotations
 
+from recbole_bet.errors import ConfigError
 from recbole_bet.methods.base import Method, Outcome, RunContext
 from recbole_bet.methods.bet import Bet
 from recbole_bet.methods.ciess import Ciess
@@ -14,39 +15,33 @@ from recbole_bet.methods.es import EqualSizes
 from recbole_bet.methods.esapn import Esapn
 from recbole_bet.methods.full import Full
 from recbole_bet.methods.magprune import MagnitudePruning
-from recbole_bet.methods.mde import PowerRule
+from recbole_bet.methods.mde import MixedDimensionEmbeddings
 from recbole_bet.methods.mr import MixedRandom
 from recbole_bet.methods.optembed import OptEmbed
 from recbole_bet.methods.pep import Pep
 from recbole_bet.methods.recbole import RecBoleModel
 
-REGISTRY: dict[str, type[Method]] = {
-    "bet": Bet,
-    "full": Full,
-    "es": EqualSizes,
-    "mr": MixedRandom,
-    "pep": Pep,
-    "optembed": OptEmbed,
-    "magprune": MagnitudePruning,
-    "mde": PowerRule,
-    "esapn": Esapn,
-    "ciess": Ciess,
-    "recbole": RecBoleModel,
-}
+METHODS: tuple[type[Method], ...] = (
+    Bet, Full, EqualSizes, MixedRandom, Pep, OptEmbed, MagnitudePruning, MixedDimensionEmbeddings, Esapn, Ciess,
+    RecBoleModel,
+)
+REGISTRY: dict[str, type[Method]] = {cls.name: cls for cls in METHODS}
 
-__all__ = ["REGISTRY", "Method", "Outcome", "RunContext", "get_method", "method_names", "key_owners"]
+__all__ = ["METHODS", "REGISTRY", "Method", "Outcome", "RunContext", "get_method", "method_name", "key_owners"]
 
 
-def method_names() -> list[str]:
-    return list(REGISTRY)
+def method_name(value) -> str:
+    """The registry's key for ``value`` as a user typed it (``--method=PEP`` is ``pep``), or a ConfigError that lists
+    the allowed ones. The one place a method's name is parsed."""
+    name = str(value).lower()
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown method {value!r}; allowed: {', '.join(REGISTRY)}")
+    return name
 
 
-def get_method(name: str) -> Method:
-    """The method called ``name``, or a ValueError that lists the allowed ones."""
-    try:
-        return REGISTRY[name]()
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(REGISTRY)}") from None
+def get_method(value) -> Method:
+    """The method ``value`` names (:func:`method_name`)."""
+    return REGISTRY[method_name(value)]()
 
 
 def key_owners() -> dict[str, str]:

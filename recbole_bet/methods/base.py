@@ -15,7 +15,8 @@ from typing import ClassVar
 import numpy as np
 
 from recbole_bet.budget import Action, Budget, ElementMask
-from recbole_bet.trainer import BudgetTrainer, KeptLoop, budget_free_phase, kept_phase
+from recbole_bet.resume import KeptLoop, budget_free_phase, kept_phase
+from recbole_bet.trainer import BudgetTrainer
 
 
 @dataclass
@@ -24,7 +25,6 @@ class RunContext:
 
     Attributes:
         config (Config): RecBole's config.
-        run (RunSettings): the run's general keys (method, sparsity, ...).
         settings (CheckedSettings | None): the method's own keys.
         model: the budgeted backbone (:class:`~recbole_bet.model.budgeted.BudgetedRecommender`), freshly initialised.
         budget (Budget | None): the run's budget (None for RecBole's own models).
@@ -41,7 +41,6 @@ class RunContext:
     """
 
     config: object
-    run: object
     settings: object
     model: object
     budget: Budget | None
@@ -159,7 +158,7 @@ def fit_final(trainer: BudgetTrainer, context: RunContext) -> dict:
 
 
 class FixedLayoutMethod(Method):
-    """A method that picks its layout before training (full, ES, MR, the power rule): :meth:`layout`, then
+    """A method that picks its layout before training (full, ES, MR): :meth:`layout`, then
     the final training."""
 
     def layout(self, context: RunContext) -> Action:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 from logging import getLogger
 
 import numpy as np
@@ -83,28 +83,28 @@ class CiessSettings(CheckedSettings):
 
     prefix = "ciess_"
 
-    ciess_episodes: int = key(default=30, metadata=integer(1))
-    ciess_steps: int = key(default=11, metadata=integer(1))
-    ciess_step_epochs: int = key(default=10, metadata=integer(0))
-    ciess_step_start: str = key(default="scratch", metadata=choice("scratch", "pretrained"))
-    ciess_step_lr: float = key(default=0.03, metadata=real(0))
-    ciess_step_lr_decay: float = key(default=0.9, metadata=real(0, 1))
-    ciess_step_lr_step: int = key(default=200, metadata=integer(1))
-    ciess_penalty: float = key(default=0.01, metadata=real(0, low_open=False))
-    ciess_actor_lr: float = key(default=1e-3, metadata=real(0))
-    ciess_critic_lr: float = key(default=3e-3, metadata=real(0))
-    ciess_gamma: float = key(default=0.99, metadata=real(0, 1, low_open=False))
-    ciess_tau: float = key(default=0.005, metadata=real(0, 1))
-    ciess_policy_delay: int = key(default=2, metadata=integer(1))
-    ciess_target_noise: float = key(default=2.0, metadata=real(0, low_open=False))
-    ciess_target_noise_clip: float = key(default=5.0, metadata=real(0, low_open=False))
-    ciess_explore_noise: float = key(default=6.0, metadata=real(0, low_open=False))
-    ciess_walk_steps: int = key(default=5, metadata=integer(0))
-    ciess_walk_span: int = key(default=5, metadata=integer(1))
-    ciess_hidden: int = key(default=256, metadata=integer(1))
-    ciess_batch: int = key(default=4096, metadata=integer(1))
-    ciess_buffer_rows: int = key(default=100, metadata=integer(1))
-    ciess_grad_clip: float = key(default=0.01, metadata=real(0))
+    ciess_episodes: int = field(default=30, metadata=integer(1))
+    ciess_steps: int = field(default=11, metadata=integer(1))
+    ciess_step_epochs: int = field(default=10, metadata=integer(0))
+    ciess_step_start: str = field(default="scratch", metadata=choice("scratch", "pretrained"))
+    ciess_step_lr: float = field(default=0.03, metadata=real(0))
+    ciess_step_lr_decay: float = field(default=0.9, metadata=real(0, 1))
+    ciess_step_lr_step: int = field(default=200, metadata=integer(1))
+    ciess_penalty: float = field(default=0.01, metadata=real(0, low_open=False))
+    ciess_actor_lr: float = field(default=1e-3, metadata=real(0))
+    ciess_critic_lr: float = field(default=3e-3, metadata=real(0))
+    ciess_gamma: float = field(default=0.99, metadata=real(0, 1, low_open=False))
+    ciess_tau: float = field(default=0.005, metadata=real(0, 1))
+    ciess_policy_delay: int = field(default=2, metadata=integer(1))
+    ciess_target_noise: float = field(default=2.0, metadata=real(0, low_open=False))
+    ciess_target_noise_clip: float = field(default=5.0, metadata=real(0, low_open=False))
+    ciess_explore_noise: float = field(default=6.0, metadata=real(0, low_open=False))
+    ciess_walk_steps: int = field(default=5, metadata=integer(0))
+    ciess_walk_span: int = field(default=5, metadata=integer(1))
+    ciess_hidden: int = field(default=256, metadata=integer(1))
+    ciess_batch: int = field(default=4096, metadata=integer(1))
+    ciess_buffer_rows: int = field(default=100, metadata=integer(1))
+    ciess_grad_clip: float = field(default=0.01, metadata=real(0))
     ciess_profile: str | None = None
 
 
@@ -307,14 +307,10 @@ class Ciess(Method):
 
     def run(self, context: RunContext) -> Outcome:
         model, settings, budget, rng = context.model, context.settings, context.budget, context.rng
-        logger = getLogger()
-        d_max, n_users = budget.d_max, budget.n_users
         initial = copy.deepcopy(model.state_dict())
         trainer = BudgetTrainer(context.config, model)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         torch.manual_seed(int(rng.integers(2**62)))  # the agents' initial weights
-        frequency = np.concatenate([context.user_frequency, context.item_frequency])
-        order = frequency_rank(frequency)
         users_of_item = training_pairs(context)
 
         # ---- the pretrained full table: the peak per-row quality of the state (and the warm start); a run of
@@ -331,90 +327,125 @@ class Ciess(Method):
 
         # ---- the search: the actors and critics over episodes of steps (kept once finished: a run killed in its
         # final training does not search again)
-        def search():
-            fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}
-            agents = {name: TD3Agent(3, settings.ciess_hidden, settings, d_max, settings.ciess_buffer_rows * (part.stop - part.start))
-                      for name, part in fields.items()}
-            frequency_feature = np.concatenate([scaled(context.user_frequency), scaled(context.item_frequency)])
-
-            def state(sizes, row_quality):
-                return np.stack([frequency_feature, to_action(sizes, d_max), np.clip(2 * row_quality / peak - 1, -1, 1)], 1)
-
-            records, best = [], None
-            total_steps = settings.ciess_episodes * settings.ciess_steps
-            # each finished step is kept: a run killed in the middle of the search goes on after its last step
-            loop, first = context.kept_loop("ciess-search"), 0
-            kept = loop.restore(with_parts=True)
-            if kept is not None:
-                first, records, best = kept["next"], kept["records"], kept["best"]
-                sizes, row_quality = kept["sizes"], kept["row_quality"]
-                generator.set_state(kept["generator"])
-                for name, agent in agents.items():
-                    agent.load_kept(kept["agents"][name])
-                for transitions in loop.parts(first):  # the replay buffers, refilled step by step
-                    for name, agent in agents.items():
-                        agent.buffer.add(**transitions[name])
-            progress = tqdm(total=total_steps, initial=first, desc="CIESS search", ncols=100, disable=not context.show_progress)
-            for episode in range(first // settings.ciess_steps, settings.ciess_episodes):
-                if episode * settings.ciess_steps >= first:  # the episode starts here, not in a killed run
-                    sizes, row_quality = np.full(budget.n_rows, d_max), np.zeros(budget.n_rows)  # the code's first state
-                for step in range(max(first - episode * settings.ciess_steps, 0), settings.ciess_steps):
-                    s = state(sizes, row_quality)
-                    proposed = self.propose(agents, fields, s, settings, d_max, rng)
-                    sizes = project_to_budget(proposed, budget.attainable, d_max, order)
-                    action = Action.from_rows(sizes, budget).check(budget)
-                    trainer.finetune(start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
-                                     settings.ciess_step_lr_step, context.train_data)
-                    result, row_quality = row_qualities(trainer, context, users_of_item)
-                    row_quality = np.nan_to_num(row_quality)
-                    reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
-                    s2, done = state(sizes, row_quality), float(step == settings.ciess_steps - 1)
-                    losses, transitions = {}, {}
-                    for name, part in fields.items():
-                        agent = agents[name]
-                        transitions[name] = {"s": s[part], "a": to_action(sizes[part], d_max), "r": reward[part],
-                                             "s2": s2[part], "done": np.full(part.stop - part.start, done)}
-                        agent.buffer.add(**transitions[name])
-                        losses[name] = agent.update(generator, rng)
-                    measured = quality(result)
-                    record = {
-                        "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
-                        "params": action.params, "sizes": action.summary(),
-                        "proposed_params": int(np.round(proposed).sum()),
-                        "critic_loss": {name: loss[0] for name, loss in losses.items()},
-                        "actor_loss": {name: loss[1] for name, loss in losses.items()},
-                    }
-                    records.append(record)
-                    if best is None or measured > best[1]:
-                        best = (action, measured)
-                    progress.update()
-                    progress.set_postfix(best=f"{best[1]:.4f}")
-                    logger.info(
-                        set_color(f"CIESS episode {episode} step {step}", "green")
-                        + f" [validation quality {measured:.4f}, best {best[1]:.4f}, proposed {record['proposed_params']} "
-                        f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
-                    )
-                    loop.keep_part(episode * settings.ciess_steps + step, transitions)
-                    loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": records, "best": best,
-                               "sizes": sizes, "row_quality": row_quality, "generator": generator.get_state(),
-                               "agents": {name: agent.kept() for name, agent in agents.items()}})
-            progress.close()
-            return best, records
-
-        best, records = context.budget_phase("ciess-search", search)
+        search = CiessSearch(context, trainer, start, peak, generator, users_of_item)
+        best, records = context.budget_phase("ciess-search", search.run)
 
         # ---- the best action on validation, retrained from the initial weights to convergence
         outcome = train_final(context, best[0], trainer, start=initial)
         outcome.extra = {"ciess": {"steps": records, "best_quality": best[1], "settings": self.settings_record(context)}}
         return outcome
 
-    @staticmethod
-    def propose(agents: dict, fields: dict, states: np.ndarray, settings: CiessSettings, d_max: int, rng) -> np.ndarray:
+
+class CiessSearch:
+    """CIESS's search (Algorithm 1 of Qu et al., SIGIR 2023): per field, a TD3 actor and critic over episodes of
+    steps; at each step the actor proposes a size per row, explored by the random walk and projected onto the budget,
+    the recommender is fine-tuned under it from ``start``, and each row's quality is its reward. Every finished step is
+    kept (:class:`~recbole_bet.resume.KeptLoop`): a run killed in the middle of the search goes on after its last step.
+
+    Args:
+        context (RunContext): the run.
+        trainer (BudgetTrainer): fine-tunes and measures the recommender.
+        start (dict): the weights each step starts from (``ciess_step_start``).
+        peak (np.ndarray): ``[n_rows]``, each row's quality under the pretrained full table (the state's scale).
+        generator (torch.Generator): the agents' own stream (their updates' noise).
+        users_of_item: :func:`~recbole_bet.methods.base.training_pairs`.
+    """
+
+    def __init__(self, context: RunContext, trainer: BudgetTrainer, start: dict, peak: np.ndarray, generator, users_of_item):
+        self.context, self.trainer, self.start, self.peak = context, trainer, start, peak
+        self.generator, self.users_of_item = generator, users_of_item
+        self.settings, self.budget = context.settings, context.budget
+        self.d_max = self.budget.d_max
+        self.order = frequency_rank(np.concatenate([context.user_frequency, context.item_frequency]))
+        self.fields = {"user": slice(0, self.budget.n_users), "item": slice(self.budget.n_users, self.budget.n_rows)}
+        rows = {name: self.settings.ciess_buffer_rows * (part.stop - part.start) for name, part in self.fields.items()}
+        self.agents = {name: TD3Agent(3, self.settings.ciess_hidden, self.settings, self.d_max, rows[name]) for name in self.fields}
+        self.frequency_feature = np.concatenate([scaled(context.user_frequency), scaled(context.item_frequency)])
+        self.records, self.best = [], None
+
+    def state(self, sizes: np.ndarray, row_quality: np.ndarray) -> np.ndarray:
+        """Each row's state ``[n_rows, 3]``: its frequency, its size and its quality against the full table's."""
+        return np.stack([self.frequency_feature, to_action(sizes, self.d_max), np.clip(2 * row_quality / self.peak - 1, -1, 1)], 1)
+
+    def restore(self, loop) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """The step to go on with, and the sizes and row qualities it starts from (None, None at a first step)."""
+        kept = loop.restore()
+        if kept is None:
+            return 0, None, None
+        self.records, self.best = kept["records"], kept["best"]
+        self.generator.set_state(kept["generator"])
+        for name, agent in self.agents.items():
+            agent.load_kept(kept["agents"][name])
+        for transitions in loop.parts(kept["next"]):  # the replay buffers, refilled step by step
+            for name, agent in self.agents.items():
+                agent.buffer.add(**transitions[name])
+        return kept["next"], kept["sizes"], kept["row_quality"]
+
+    def run(self) -> tuple[tuple, list[dict]]:
+        """Every episode's steps. Returns ``((best action, its validation quality), one record per step)``."""
+        settings, budget = self.settings, self.budget
+        loop = self.context.kept_loop("ciess-search")
+        first, sizes, row_quality = self.restore(loop)
+        total_steps = settings.ciess_episodes * settings.ciess_steps
+        progress = tqdm(total=total_steps, initial=first, desc="CIESS search", ncols=100, disable=not self.context.show_progress)
+        for episode in range(first // settings.ciess_steps, settings.ciess_episodes):
+            if episode * settings.ciess_steps >= first:  # the episode starts here, not in a killed run
+                sizes, row_quality = np.full(budget.n_rows, self.d_max), np.zeros(budget.n_rows)  # the code's first state
+            for step in range(max(first - episode * settings.ciess_steps, 0), settings.ciess_steps):
+                sizes, row_quality, transitions = self.step(episode, step, sizes, row_quality)
+                progress.update()
+                progress.set_postfix(best=f"{self.best[1]:.4f}")
+                loop.keep_part(episode * settings.ciess_steps + step, transitions)
+                loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": self.records, "best": self.best,
+                           "sizes": sizes, "row_quality": row_quality, "generator": self.generator.get_state(),
+                           "agents": {name: agent.kept() for name, agent in self.agents.items()}})
+        progress.close()
+        return self.best, self.records
+
+    def step(self, episode: int, step: int, sizes: np.ndarray, row_quality: np.ndarray):
+        """One agent step: propose, project, fine-tune, measure, reward, update the agents. Returns the new sizes, row
+        qualities and the step's transitions (per field)."""
+        settings, budget, d_max, context = self.settings, self.budget, self.d_max, self.context
+        s = self.state(sizes, row_quality)
+        proposed = self.propose(s)
+        sizes = project_to_budget(proposed, budget.attainable, d_max, self.order)
+        action = Action.from_rows(sizes, budget).check(budget)
+        self.trainer.finetune(self.start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
+                              settings.ciess_step_lr_step, context.train_data)
+        result, row_quality = row_qualities(self.trainer, context, self.users_of_item)
+        row_quality = np.nan_to_num(row_quality)
+        reward = row_quality - settings.ciess_penalty * ((sizes - 1) / d_max) ** 2
+        s2, done = self.state(sizes, row_quality), float(step == settings.ciess_steps - 1)
+        losses, transitions = {}, {}
+        for name, part in self.fields.items():
+            agent = self.agents[name]
+            transitions[name] = {"s": s[part], "a": to_action(sizes[part], d_max), "r": reward[part],
+                                 "s2": s2[part], "done": np.full(part.stop - part.start, done)}
+            agent.buffer.add(**transitions[name])
+            losses[name] = agent.update(self.generator, context.rng)
+        measured = quality(result)
+        self.records.append({
+            "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
+            "params": action.params, "sizes": action.summary(), "proposed_params": int(np.round(proposed).sum()),
+            "critic_loss": {name: loss[0] for name, loss in losses.items()},
+            "actor_loss": {name: loss[1] for name, loss in losses.items()},
+        })
+        if self.best is None or measured > self.best[1]:
+            self.best = (action, measured)
+        getLogger().info(
+            set_color(f"CIESS episode {episode} step {step}", "green")
+            + f" [validation quality {measured:.4f}, best {self.best[1]:.4f}, proposed {self.records[-1]['proposed_params']} "
+            f"-> {action.params} parameters, critic loss {losses['user'][0]:.5f} / {losses['item'][0]:.5f}]"
+        )
+        return sizes, row_quality, transitions
+
+    def propose(self, states: np.ndarray) -> np.ndarray:
         """The actor's sizes, explored by the random walk (the first critic picks each row's best visited size)
         and one Gaussian noise shared by all rows: real sizes ``[n_rows]``, before the projection."""
+        settings, d_max, rng = self.settings, self.d_max, self.context.rng
         proposed = np.empty(len(states))
-        for name, part in fields.items():
-            agent, s = agents[name], torch.from_numpy(states[part]).float()
+        for name, part in self.fields.items():
+            agent, s = self.agents[name], torch.from_numpy(states[part]).float()
             with torch.no_grad():
                 start = to_sizes(agent.actor(s).squeeze(1).double().numpy(), d_max)
             path = random_walk(start, walk_offsets(len(start), settings.ciess_walk_steps, settings.ciess_walk_span, rng), d_max)

@@ -8,7 +8,7 @@ from recbole_bet.budget import Action, Budget, fit_to_total, frequency_rank
 from recbole_bet.methods.base import FixedLayoutMethod, RunContext
 
 
-def equal_sizes(budget: Budget, user_frequency: np.ndarray, item_frequency: np.ndarray, **_) -> Action:
+def equal_sizes(budget: Budget, user_frequency: np.ndarray, item_frequency: np.ndarray) -> Action:
     """One size ``floor(budget / n_rows)`` for every row; the remainder (< n_rows) goes
     one dimension each to the most frequent users and items (ranked together)."""
     size = min(budget.attainable // budget.n_rows, budget.d_max)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 from logging import getLogger
 
 import numpy as np
@@ -64,10 +64,10 @@ class EsapnSettings(CheckedSettings):
 
     prefix = "esapn_"
 
-    esapn_episodes: int = key(default=50, metadata=integer(1))
-    esapn_policy_lr: float = key(default=1e-4, metadata=real(0))
-    esapn_hidden: int = key(default=512, metadata=integer(1))
-    esapn_window: int = key(default=5, metadata=integer(1))
+    esapn_episodes: int = field(default=50, metadata=integer(1))
+    esapn_policy_lr: float = field(default=1e-4, metadata=real(0))
+    esapn_hidden: int = field(default=512, metadata=integer(1))
+    esapn_window: int = field(default=5, metadata=integer(1))
     esapn_profile: str | None = None
 
 
@@ -110,6 +110,47 @@ class Policy(nn.Module):
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)
+
+
+def decide(policies: dict, fields: dict, states: torch.Tensor, level: np.ndarray, candidates: np.ndarray, room: int,
+           generator: torch.Generator) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Each row's keep-or-enlarge decision, drawn from its field's policy, with an enlargement that would not fit
+    ``room`` (or past the largest candidate) masked out before sampling.
+
+    Returns:
+        (logits ``[n_rows, 2]``, enlarge ``[n_rows]`` bool, open ``[n_rows]`` bool: whether enlarging was allowed)
+    """
+    cost = np.where(level + 1 < len(candidates), candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level], 0)
+    open_ = (level + 1 < len(candidates)) & (cost <= room)
+    logits = torch.cat([policies[name](states[part]) for name, part in fields.items()])
+    logits = logits.masked_fill(torch.from_numpy(~open_).unsqueeze(1) & torch.tensor([False, True]), float("-inf"))
+    choice = torch.multinomial(torch.softmax(logits, 1), 1, generator=generator).squeeze(1).numpy().astype(bool)
+    return logits, choice, open_
+
+
+def reinforce(optimizers: dict, fields: dict, logits: torch.Tensor, chosen: np.ndarray, used: np.ndarray,
+              reward: np.ndarray) -> dict:
+    """One REINFORCE step of each field's policy on the rows whose choice was open to them (``used``): the loss is
+    ``-mean(reward * log p(chosen))``. Returns each field's loss (None for a field without such a row)."""
+    log_p = torch.log_softmax(logits, 1).gather(1, torch.from_numpy(chosen.astype(np.int64)).unsqueeze(1)).squeeze(1)
+    used = torch.from_numpy(used)
+    policy_losses, total = {}, 0
+    for name, part in fields.items():
+        rows = used[part]
+        if bool(rows.any()):
+            weight = torch.from_numpy(reward[part]).float()[rows]
+            policy_loss = -(weight * log_p[part][rows]).mean()
+            total = total + policy_loss
+            policy_losses[name] = float(policy_loss.detach())
+        else:
+            policy_losses[name] = None
+    for optimizer in optimizers.values():
+        optimizer.zero_grad()
+    if torch.is_tensor(total):
+        total.backward()  # the fields' policies share no parameter: each gets its own loss's gradient
+        for optimizer in optimizers.values():
+            optimizer.step()
+    return policy_losses
 
 
 class Esapn(Method):
@@ -172,13 +213,9 @@ class Esapn(Method):
             ).float()
             # ---- decide: keep or enlarge, an enlargement that cannot fit masked out before sampling
             room = budget.params - int(candidates[level].sum())
-            cost = np.where(level + 1 < len(candidates), candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level], 0)
-            open_ = (level + 1 < len(candidates)) & (cost <= room)
-            logits = torch.cat([policies[name](states[part]) for name, part in fields.items()])
-            logits = logits.masked_fill(torch.from_numpy(~open_).unsqueeze(1) & torch.tensor([False, True]), float("-inf"))
-            probabilities = torch.softmax(logits, 1)
-            choice = torch.multinomial(probabilities, 1, generator=generator).squeeze(1).numpy().astype(bool)
-            level, admitted, refused = admit_growth(level, choice & open_, probabilities[:, 1].detach().numpy(), candidates, room)
+            logits, choice, open_ = decide(policies, fields, states, level, candidates, room, generator)
+            level, admitted, refused = admit_growth(level, choice & open_, torch.softmax(logits, 1)[:, 1].detach().numpy(),
+                                                    candidates, room)
             sizes = candidates[level]
             action = Action.from_rows(sizes, budget).check(budget)
             action.apply_to(model)
@@ -190,25 +227,7 @@ class Esapn(Method):
             reward = row_quality - recent if history else np.zeros(budget.n_rows)
             history.append(row_quality)
             # ---- REINFORCE on the rows whose choice was open to them
-            chosen = torch.from_numpy(np.where(refused, 0, choice).astype(np.int64))
-            log_p = torch.log_softmax(logits, 1).gather(1, chosen.unsqueeze(1)).squeeze(1)
-            used = torch.from_numpy(open_ & ~refused)
-            policy_losses, total = {}, 0
-            for name, part in fields.items():
-                rows = used[part]
-                if bool(rows.any()):
-                    weight = torch.from_numpy(reward[part]).float()[rows]
-                    policy_loss = -(weight * log_p[part][rows]).mean()
-                    total = total + policy_loss
-                    policy_losses[name] = float(policy_loss.detach())
-                else:
-                    policy_losses[name] = None
-            for optimizer_ in optimizers.values():
-                optimizer_.zero_grad()
-            if torch.is_tensor(total):
-                total.backward()  # the fields' policies share no parameter: each gets its own loss's gradient
-                for optimizer_ in optimizers.values():
-                    optimizer_.step()
+            policy_losses = reinforce(optimizers, fields, logits, np.where(refused, 0, choice), open_ & ~refused, reward)
             measured = quality(result)
             record = {"episode": episode, "quality": measured, "reward": float(reward.mean()), "params": action.params,
                       "grown": int(admitted.sum()), "refused": int(refused.sum()), "sizes": action.summary(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class MagpruneSettings(CheckedSettings):
 
     prefix = "magprune_"
 
-    magprune_scope: str = key(default="global", metadata=choice("global", "field"))
+    magprune_scope: str = field(default="global", metadata=choice("global", "field"))
 
 
 def field_quotas(budget: Budget, scope: str) -> list[int] | None:

@@ -1,4 +1,4 @@
-"""The frequency power rule: mixed-dimension embeddings per row.
+"""MDE, mixed-dimension embeddings: each row's size by the frequency power rule.
 
 Ginart, Naumov, Mudigere, Yang, Zou, "Mixed Dimension Embeddings with Application to
 Memory-Efficient Recommendation Systems", ISIT 2021 (DLRM's ``md_solver``). The paper sizes
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 from logging import getLogger
 
 import numpy as np
@@ -29,7 +29,7 @@ from recbole_bet.trainer import BudgetTrainer
 
 @dataclass(frozen=True)
 class MdeSettings(CheckedSettings):
-    """The power rule's keys.
+    """MDE's keys.
 
     Attributes:
         mde_alphas (tuple[float]): the grid of exponents alpha tried on validation (0 gives equal sizes).
@@ -37,7 +37,7 @@ class MdeSettings(CheckedSettings):
 
     prefix = "mde_"
 
-    mde_alphas: tuple = key(default=(0.1, 0.2, 0.3), metadata=real_list(0, 1, distinct=True))
+    mde_alphas: tuple = field(default=(0.1, 0.2, 0.3), metadata=real_list(0, 1, distinct=True))
 
 
 def power_rule_sizes(frequency: np.ndarray, alpha: float, total: int, d_max: int) -> np.ndarray:
@@ -81,7 +81,7 @@ def power_rule(budget: Budget, user_frequency: np.ndarray, item_frequency: np.nd
     return Action.from_rows(power_rule_sizes(frequency, alpha, budget.attainable, budget.d_max), budget)
 
 
-class PowerRule(Method):
+class MixedDimensionEmbeddings(Method):
     name = "mde"
     settings_class = MdeSettings
 
@@ -102,7 +102,7 @@ class PowerRule(Method):
             tried.append(record)
             if best is None or record["valid_score"] > best[0]["valid_score"]:  # the first of equals
                 best = (record, action)
-            logger.info(set_color(f"power rule alpha={alpha:g}", "green") + f": validation {record['valid_score']:.4f}")
+            logger.info(set_color(f"MDE alpha={alpha:g}", "green") + f": validation {record['valid_score']:.4f}")
         record, action = best
         trainer.load_best_model(record["checkpoint"])
         action.apply_to(context.model)

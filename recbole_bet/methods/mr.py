@@ -9,7 +9,7 @@ from recbole_bet.methods.base import FixedLayoutMethod, RunContext
 
 
 def mixed_random(
-    budget: Budget, user_frequency: np.ndarray, item_frequency: np.ndarray, rng: np.random.Generator, **_
+    budget: Budget, user_frequency: np.ndarray, item_frequency: np.ndarray, rng: np.random.Generator
 ) -> Action:
     """Sizes drawn uniformly from ``[1, d_max]`` per row, scaled to the budget, repaired to use it exactly."""
     drawn = rng.integers(1, budget.d_max + 1, size=budget.n_rows)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 from logging import getLogger
 
 import numpy as np
@@ -66,13 +66,13 @@ class OptEmbedSettings(CheckedSettings):
 
     prefix = "optembed_"
 
-    optembed_alpha: float = key(default=3e-4, metadata=real(0, low_open=False))
-    optembed_threshold_lr: float = key(default=3e-4, metadata=real(0, low_open=False))
-    optembed_generations: int = key(default=30, metadata=integer(1))
-    optembed_keep: int = key(default=15, metadata=integer(1))
-    optembed_mutations: int = key(default=10, metadata=integer(0))
-    optembed_crossovers: int = key(default=10, metadata=integer(0))
-    optembed_mutation_prob: float = key(default=0.1, metadata=real(0, 1, low_open=False))
+    optembed_alpha: float = field(default=3e-4, metadata=real(0, low_open=False))
+    optembed_threshold_lr: float = field(default=3e-4, metadata=real(0, low_open=False))
+    optembed_generations: int = field(default=30, metadata=integer(1))
+    optembed_keep: int = field(default=15, metadata=integer(1))
+    optembed_mutations: int = field(default=10, metadata=integer(0))
+    optembed_crossovers: int = field(default=10, metadata=integer(0))
+    optembed_mutation_prob: float = field(default=0.1, metadata=real(0, 1, low_open=False))
 
 
 # ---------------------------------------------------------------------------
@@ -346,9 +346,9 @@ class OptEmbed(Method):
                 for hook in hooks:
                     hook.remove()
             kept_rows = []
-            for field, frequency in zip(FIELDS, (context.user_frequency, context.item_frequency)):
+            for field_name, frequency in zip(FIELDS, (context.user_frequency, context.item_frequency)):
                 rows = np.zeros(len(frequency), dtype=bool)
-                for name in model.tables(field):  # a field of several tables keeps a row any of them keeps
+                for name in model.tables(field_name):  # a field of several tables keeps a row any of them keeps
                     rows |= supernet[name].kept_rows()[1:]
                 kept_rows.append(rows)
             thresholds_found = {name: table.threshold.item() for name, table in supernet.items()}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from dataclasses import field as key
+from dataclasses import field
 from logging import getLogger
 
 import numpy as np
@@ -62,11 +62,11 @@ class PepSettings(CheckedSettings):
 
     prefix = "pep_"
 
-    pep_granularity: str = key(default="feature_dimension", metadata=choice(*GRANULARITIES))
-    pep_threshold_init: float = key(default=-15.0, metadata=real(None))
-    pep_threshold_decay: float = key(default=1e-5, metadata=real(0, low_open=False))
-    pep_table_decay: float = key(default=1e-5, metadata=real(0, low_open=False))
-    pep_max_epochs: int = key(default=300, metadata=integer(1))
+    pep_granularity: str = field(default="feature_dimension", metadata=choice(*GRANULARITIES))
+    pep_threshold_init: float = field(default=-15.0, metadata=real(None))
+    pep_threshold_decay: float = field(default=1e-5, metadata=real(0, low_open=False))
+    pep_table_decay: float = field(default=1e-5, metadata=real(0, low_open=False))
+    pep_max_epochs: int = field(default=300, metadata=integer(1))
 
 
 def threshold_shape(granularity: str, rows: int, width: int) -> tuple[int, int]:

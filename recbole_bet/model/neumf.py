@@ -27,6 +27,7 @@ from recbole.model.loss import BPRLoss
 from recbole.utils import InputType
 from torch import nn
 
+from recbole_bet.errors import ConfigError
 from recbole_bet.model.budgeted import BudgetedRecommender
 
 LOSSES = ("bce", "bpr")
@@ -46,8 +47,6 @@ class NeuMF(BudgetedRecommender, neumf.NeuMF):
     @staticmethod
     def configure(final_config: dict) -> None:
         """Check ``neumf_loss`` and give RecBole's loaders the input type it needs (pairwise for BPR)."""
-        from recbole_bet.errors import ConfigError
-
         loss = final_config.get("neumf_loss") or "bce"
         if not isinstance(loss, str) or loss.lower() not in LOSSES:
             raise ConfigError(f"neumf_loss={loss!r}: allowed: {', '.join(LOSSES)}")

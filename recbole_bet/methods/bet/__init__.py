@@ -1,10 +1,16 @@
-"""BET (Qu et al., "Budgeted Embedding Table For Recommender Systems", WSDM 2024): the search of
-:mod:`recbole_bet.search` (Algorithm 1) as a method of the registry."""
+"""BET (Qu et al., "Budgeted Embedding Table For Recommender Systems", WSDM 2024) as a method of the registry.
+
+The paper's parts, each a module here: Algorithm 1 (:mod:`~recbole_bet.methods.bet.search`), the action sampler
+(:mod:`~recbole_bet.methods.bet.sampler`, section 3.2), the DeepSets fitness predictor
+(:mod:`~recbole_bet.methods.bet.predictor`, section 3.3), selective retraining
+(:mod:`~recbole_bet.methods.bet.retraining`) and the ``bet_`` keys (:mod:`~recbole_bet.methods.bet.settings`).
+"""
 
 from __future__ import annotations
 
 from recbole_bet.methods.base import Method, Outcome, RunContext
-from recbole_bet.search import BetSettings, BetTrainer, bet_search
+from recbole_bet.methods.bet.search import BetTrainer, bet_search
+from recbole_bet.methods.bet.settings import BetSettings
 
 
 class Bet(Method):

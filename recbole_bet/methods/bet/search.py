@@ -1,5 +1,9 @@
 """The BET search: Algorithm 1 of Qu et al., "Budgeted Embedding Table For Recommender Systems", WSDM 2024.
 
+Beside it in :mod:`recbole_bet.methods.bet`: the sampler of actions (``sampler.py``, section 3.2), the fitness
+predictor (``predictor.py``, section 3.3), selective retraining (``retraining.py``, line 22) and the keys
+(``settings.py``).
+
 :func:`bet_search` is Algorithm 1 line by line; every step is a hook of
 :class:`BetTrainer`, a RecBole ``Trainer`` subclass, so that one step (the
 sampler, the predictor, the selection, the fine-tuning, the retraining) can be
@@ -16,7 +20,6 @@ import copy
 import json
 import time
 from dataclasses import dataclass, field
-from dataclasses import field as key
 from logging import getLogger
 from pathlib import Path
 
@@ -26,81 +29,13 @@ from recbole.utils import set_color
 from tqdm import tqdm
 
 from recbole_bet.budget import Action, Budget
-from recbole_bet.settings import CheckedSettings, boolean, choice, integer, real
-from recbole_bet.predictor import FitnessPredictor, SizesOnlyPredictor
-from recbole_bet.resume import write_atomically
-from recbole_bet.sampler import ActionSampler, Candidates
-from recbole_bet.fanout import ray_retrainings, retrain, retraining_progress
-from recbole_bet.trainer import BudgetTrainer, budget_free_phase, random_state, set_random_state
-
-QUALITY_METRICS = tuple(f"{metric}@{k}" for metric in ("recall", "ndcg") for k in (5, 10, 20))
-
-
-@dataclass(frozen=True)
-class BetSettings(CheckedSettings):
-    """BET's keys (``bet_``), checked once; defaults in ``properties/method/bet.yaml``.
-
-    Attributes:
-        bet_iterations (int): T, search iterations (paper: 50).
-        bet_candidates (int): m, actions drawn per iteration (paper: 100).
-        bet_predictor_updates (int): N, predictor updates per iteration (paper: 2).
-        bet_predictor_batch (int): population records per predictor update.
-        bet_predictor_lr (float): Adam learning rate of the fitness predictor.
-        bet_finetune_epochs (int): h, fine-tuning epochs per measured action (10; NGCF 15).
-        bet_finetune_lr (float): fine-tuning learning rate (paper: 0.03) ...
-        bet_finetune_lr_decay (float): ... multiplied by this (0.98) ...
-        bet_finetune_lr_step (int): ... every this many batches (200).
-        bet_retrain_top (int): k, measured actions retrained from scratch at the end (paper: 5).
-        bet_pretrain_stopping_step (int | None): patience of the pretraining (line 2), in validations;
-            None: RecBole's ``stopping_step``, as for every other training.
-        bet_retrain_stopping_step (int | None): patience of each selective retraining (line 22); None: RecBole's.
-        bet_selection (str): ``hybrid``, strategies I/II/III in turn (the paper), or ``random``, strategy II only
-            (the paper's Table 2 variant "random selection").
-        bet_predictor (str): ``deepsets``, the fitness predictor of section 3.3, or ``simple``, an MLP that reads
-            only the sizes of every user and item (Table 2's "simple fitness prediction").
-        bet_share_population (bool): in a run of several budgets, train each later budget's fitness predictor
-            first on the actions the earlier budgets measured (their sizes and fitness; the predictor reads no ids).
-        bet_beta_max_* (float): beta_max of each sampling distribution (20, 5, 20, 0.5).
-        bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
-            (warm start from the pretrained full table under the action's masks).
-        bet_profile (str | None): a schedule from ``properties/method/bet/`` laid under the user's keys.
-    """
-
-    prefix = "bet_"
-
-    bet_iterations: int = key(default=50, metadata=integer(1))
-    bet_candidates: int = key(default=100, metadata=integer(1))
-    bet_predictor_updates: int = key(default=2, metadata=integer(0))
-    bet_predictor_batch: int = key(default=16, metadata=integer(1))
-    bet_predictor_lr: float = key(default=0.001, metadata=real(0))
-    bet_finetune_epochs: int = key(default=10, metadata=integer(0))
-    bet_finetune_lr: float = key(default=0.03, metadata=real(0))
-    bet_finetune_lr_decay: float = key(default=0.98, metadata=real(0, 1))
-    bet_finetune_lr_step: int = key(default=200, metadata=integer(1))
-    bet_retrain_top: int = key(default=5, metadata=integer(1))
-    bet_pretrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
-    bet_retrain_stopping_step: int | None = key(default=None, metadata=integer(1, optional=True))
-    bet_share_population: bool = key(default=False, metadata=boolean())
-    bet_selection: str = key(default="hybrid", metadata=choice("hybrid", "random"))
-    bet_predictor: str = key(default="deepsets", metadata=choice("deepsets", "simple"))
-    bet_beta_max_powerlaw: float = key(default=20.0, metadata=real(0))
-    bet_beta_max_exponential: float = key(default=5.0, metadata=real(0))
-    bet_beta_max_normal: float = key(default=20.0, metadata=real(0))
-    bet_beta_max_lognormal: float = key(default=0.5, metadata=real(0))
-    bet_retrain_from: str = key(default="scratch", metadata=choice("scratch", "pretrained"))
-    bet_profile: str | None = None
-
-    @property
-    def beta_max(self) -> dict[str, float]:
-        return {name: getattr(self, f"bet_beta_max_{name}") for name in ("powerlaw", "exponential", "normal", "lognormal")}
-
-
-def quality(result: dict) -> float:
-    """``eval()`` of Eq. 13: the mean of Recall@k and NDCG@k over k in {5, 10, 20}."""
-    missing = [key for key in QUALITY_METRICS if key not in result]
-    if missing:
-        raise KeyError(f"BET's fitness needs {', '.join(missing)}: set metrics: [Recall, NDCG] and topk: [5, 10, 20]")
-    return float(np.mean([result[key] for key in QUALITY_METRICS]))
+from recbole_bet.methods.bet.predictor import FitnessPredictor, SizesOnlyPredictor
+from recbole_bet.methods.bet.retraining import ray_retrainings, retrain, retraining_progress
+from recbole_bet.methods.bet.sampler import ActionSampler, Candidates
+from recbole_bet.methods.bet.settings import BetSettings
+from recbole_bet.quality import quality
+from recbole_bet.resume import budget_free_phase, keep_unit, restore_unit, write_atomically
+from recbole_bet.trainer import BudgetTrainer
 
 
 def strategy_for(t: int, selection: str = "hybrid") -> str:
@@ -226,24 +161,23 @@ class BetTrainer(BudgetTrainer):
         return retraining_progress(self.resume, self.budget_key, rank)
 
     def save_progress(self, name: str, payload: dict, train_data, valid_data) -> None:
-        """Keep a finished unit of this budget's search, with the predictor, its optimiser and every random stream."""
-        if self.resume:
-            self.resume.save(self.unit(name), dict(
-                payload, predictor=self.predictor.state_dict(), predictor_optimizer=self.predictor_optimizer.state_dict(),
-                streams=random_state((train_data, valid_data), self.rng)))
+        """Keep a finished unit of this budget's search, with the predictor, its optimiser and every random stream
+        (:func:`recbole_bet.resume.keep_unit`)."""
+        keep_unit(self.resume, self.unit(name), dict(
+            payload, predictor=self.predictor.state_dict(), predictor_optimizer=self.predictor_optimizer.state_dict()),
+            (train_data, valid_data), self.rng)
 
     def load_progress(self, name: str, train_data, valid_data) -> dict | None:
         """A finished unit of a killed run of this command, with the predictor and the random streams put back."""
-        saved = self.resume.load(self.unit(name)) if self.resume else None
+        saved = restore_unit(self.resume, self.unit(name), (train_data, valid_data), self.rng)
         if saved is not None:
             self.predictor.load_state_dict(saved["predictor"])
             self.predictor_optimizer.load_state_dict(saved["predictor_optimizer"])
-            set_random_state(saved["streams"], (train_data, valid_data), self.rng)
         return saved
 
     # -- lines 4-5 -----------------------------------------------------------------------------------
 
-    def sample_candidates(self, t: int) -> Candidates:
+    def sample_candidates(self) -> Candidates:
         return self.sampler.sample(self.settings.bet_candidates, self.rng)
 
     # -- lines 6-12 ----------------------------------------------------------------------------------
@@ -312,7 +246,7 @@ class BetTrainer(BudgetTrainer):
             self.shared["bet_measured"] = saved or {}
         return self.shared["bet_measured"]
 
-    def keep_measured(self, population: Population) -> None:
+    def share_measured(self, population: Population) -> None:
         """With ``bet_share_population``, keep this budget's measured actions for the later budgets (and for a
         rerun of a killed run)."""
         if not self.settings.bet_share_population:
@@ -406,7 +340,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     search_started = time.time()
     for t in iterations:  # line 3
         tick = time.time()
-        candidates = trainer.sample_candidates(t)  # lines 4-5
+        candidates = trainer.sample_candidates()  # lines 4-5
         chosen, predicted = trainer.select(t, candidates, population)  # lines 6-12
         action = candidates.action(chosen)
         trainer.finetune(action, train_data)  # line 13
@@ -431,7 +365,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
             f"measured {fitness:.4f}, best {best:.4f}, predictor loss {record['predictor_loss']:.5f}, {record['seconds']:.1f}s]"
         )
     seconds["search"] = time.time() - search_started
-    trainer.keep_measured(population)
+    trainer.share_measured(population)
 
     retrain_started = time.time()
     index, checkpoint, valid, retrained = trainer.selective_retrain(population, train_data, valid_data)  # line 22
