@@ -150,7 +150,7 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 
 # The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained table)
 "$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results || status=1
-"$PYTHON" -m bench.readme_tables --readme=README.md || status=1
+"$PYTHON" -m bench.readme_tables || status=1   # docs/results.md's tables, from the files just written
 "$PYTHON" -m bench.plots --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results \
     --data_path="$DATA" || status=1
 # the paper's ratios beside ours: with the sweep's BET (paper-ratios.md) and with BET from scratch, the headline's
