@@ -142,8 +142,10 @@ def test_every_number_in_the_readme_is_in_a_table_its_section_links():
 
 def markdown_rows(text: str) -> list[dict[str, str]]:
     """The rows of the first Markdown table of ``text``, as ``{column: cell}``."""
-    table = next(block for block in re.split(r"\n(?!\|)", text[text.index("\n|") + 1:]) if block.startswith("|"))
-    lines = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    lines = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines[first:end]]
     return [dict(zip(lines[0], row)) for row in lines[2:]]
 
 
