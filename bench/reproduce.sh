@@ -7,7 +7,7 @@
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
 # PEP, OptEmbed, magnitude pruning and the power rule run with their defaults (properties/method/*.yaml);
 # ESAPN and CIESS with their CPU profiles "fast".
-# CPU plan (2-core machine of the README; minutes per run measured from the committed results' "seconds",
+# CPU plan (the 2-core machine of docs/results.md; minutes per run measured from the committed results' "seconds",
 # one run per core, two cores busy; a run of several budgets shares its budget-free phases and costs less):
 #
 #   per run, LightGCN   full  ES   MR   BET(fast)  PEP   OptEmbed  magprune  power rule  ESAPN(fast)  CIESS(fast)
