@@ -240,7 +240,7 @@ given to `--config_files`. Values are laid one over the other in this order, the
 6. `properties/dataset/<dataset>.yaml`;
 7. your `--config_files`, then `config_dict`, then the command line.
 
-Our keys are checked once, before any data is read: a value out of range, an unknown key with a method's prefix
+Our keys are checked once, before any training: a value out of range, an unknown key with a method's prefix
 (`bet_candidate`: "did you mean `bet_candidates`?") or another method's key (`--bet_iterations` with `--method=es`)
 stops the run with one line and exit code 2. `~` is YAML's none.
 """
