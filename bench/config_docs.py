@@ -32,7 +32,7 @@ from recbole.config import Config
 
 from recbole_bet.config import RunSettings, properties_dir
 from recbole_bet.errors import ConfigError
-from recbole_bet.methods import REGISTRY, method_names
+from recbole_bet.methods import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "configuration.md"
@@ -128,7 +128,7 @@ def allowed(f, kind: str, settings, properties: Path) -> str:
     """The values a key takes, from its rule (or, for a key without one, its type)."""
     rule, optional = f.metadata, " or `~`"
     if f.name == "method":
-        return ", ".join(f"`{name}`" for name in method_names())
+        return ", ".join(f"`{name}`" for name in REGISTRY)
     if settings.prefix and f.name == f"{settings.prefix}profile":
         names = profiles(settings.prefix[:-1], properties)
         return ", ".join(f"`{name}`" for name in names) + optional

@@ -45,10 +45,11 @@ def test_a_default_changed_in_one_place_or_a_key_in_one_place_only_is_found(tmp_
     fast = properties / "method" / "bet" / "fast.yaml"
     fast.write_text(fast.read_text() + "bet_iteration: 3\nbet_candidates: 0\n")
     found = "\n".join(config_docs.problems(properties))
-    assert "pep.yaml: pep_max_epochs: 200, but PepSettings's default is 300" in found
-    assert "mde.yaml: mde_betas is not a key of MdeSettings" in found
+    pep_keys, mde_keys, bet_keys = (config_docs.REGISTRY[name].settings_class.__name__ for name in ("pep", "mde", "bet"))
+    assert f"pep.yaml: pep_max_epochs: 200, but {pep_keys}'s default is 300" in found
+    assert f"mde.yaml: mde_betas is not a key of {mde_keys}" in found
     assert "mde.yaml: mde_alphas is missing" in found
-    assert "bet/fast.yaml: bet_iteration is not a key of BetSettings" in found
+    assert f"bet/fast.yaml: bet_iteration is not a key of {bet_keys}" in found
     assert "bet/fast.yaml: bet_candidates=0; allowed: an integer >= 1" in found
 
 
