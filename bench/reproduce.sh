@@ -7,7 +7,7 @@
 # --keys="--bet_profile=fast" for the paper's schedule (about 5x the CPU time).
 # PEP, OptEmbed, magnitude pruning and the power rule run with their defaults (properties/method/*.yaml);
 # ESAPN and CIESS with their CPU profiles "fast".
-# CPU plan (2-core machine of the README; minutes per run measured from the committed results' "seconds",
+# CPU plan (the 2-core machine of docs/results.md; minutes per run measured from the committed results' "seconds",
 # one run per core, two cores busy; a run of several budgets shares its budget-free phases and costs less):
 #
 #   per run, LightGCN   full  ES   MR   BET(fast)  PEP   OptEmbed  magprune  power rule  ESAPN(fast)  CIESS(fast)
@@ -150,7 +150,7 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 
 # The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained table)
 "$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results || status=1
-"$PYTHON" -m bench.readme_tables --readme=README.md || status=1
+"$PYTHON" -m bench.readme_tables || status=1   # docs/results.md's tables, from the files just written
 "$PYTHON" -m bench.plots --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results \
     --data_path="$DATA" || status=1
 # the paper's ratios beside ours: with the sweep's BET (paper-ratios.md) and with BET from scratch, the headline's

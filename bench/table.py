@@ -12,7 +12,7 @@ row is BET from scratch): the fairness ablation, every method started from the p
 such a run cover only the datasets and backbones the TAG variant ran on.
 
 For each dataset one Markdown file and one CSV, and ``headline.md``: test N@20
-of every method per dataset, model and sparsity on one line (the README's summary). Per backbone, rows are methods
+of every method per dataset, model and sparsity on one line (docs/results.md's headline). Per backbone, rows are methods
 grouped by sparsity, columns R@5, N@5, R@10, N@10, R@20, N@20 (test split,
 mean ± std over seeds), the parameters used against the budget and the wall
 time; under each sparsity BET ÷ ES, BET ÷ the best baseline (ES or MR, by mean

@@ -114,9 +114,9 @@ class RunSettings(CheckedSettings):
     """The run's general keys, whatever the method. RecBole's own keys stay in the Config.
 
     Attributes:
-        method (str): how the table is filled: a name of :mod:`recbole_bet.methods` (``bet``, ``full``,
-            ``es``, ``mr``, ``pep``, ``optembed``, ``magprune``, ``mde``), or ``recbole``: RecBole's own
-            model (any of them, e.g. BPR, Pop), unchanged, as a reference.
+        method (str): how the table is filled: a name of the registry :mod:`recbole_bet.methods` (``bet``, the
+            search, by default), or ``recbole``: RecBole's own model (any of them, e.g. BPR, Pop), unchanged, as a
+            reference.
         sparsity (float | tuple[float]): fraction of the d_max table removed, in (0, 1); several
             (``--sparsity=0.8,0.9,0.95``) run one after the other on one data split, sharing what does not
             depend on the budget (:attr:`sparsities`).
@@ -133,7 +133,7 @@ class RunSettings(CheckedSettings):
         ray_address (str | None): join this ray cluster instead of starting a local instance.
         start (str): the backbone's weights before the method runs: ``initial``, the seed's random initialisation
             (every method's paper), or ``pretrained``, the full table trained to convergence first (once per run),
-            so every method's table is masked from the same trained one: the ablation of the README's Results.
+            so every method's table is masked from the same trained one (the fairness ablation of docs/results.md).
     """
 
     method: str = "bet"

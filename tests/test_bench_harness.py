@@ -409,10 +409,44 @@ def test_readme_tables_fills_each_marked_block_from_its_file_and_nothing_else(tm
     assert readme.read_text() == kept
 
 
-def test_the_readmes_every_method_tables_are_the_committed_result_files():
-    """A results file regenerated without `python -m bench.readme_tables` leaves the README behind: fail here."""
+def test_readme_tables_takes_one_table_of_a_file_and_dates_it(tmp_path, capsys):
+    """part=N fills the file's N-th table only; date=FILE puts first a line that links the source and quotes FILE's
+    "Measured ..." line. A part the file lacks, a date line it lacks or an unknown option is a one-line error."""
     from bench import readme_tables
 
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    filled, paths = readme_tables.fill(readme.read_text(), readme.parent)
-    assert len(paths) >= 5 and filled == readme.read_text(), "run: python -m bench.readme_tables --readme=README.md"
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "t.md").write_text("# t\n\nMeasured 2026-12-01 on 2 cores (X).\n\n| a |\n|---|\n| 1 |\n\ntext\n| b |\n|---|\n| 2 |\n")
+    (results / "m.md").write_text("| c |\n|---|\n| 3 |\n")
+    doc = tmp_path / "docs" / "r.md"
+    doc.parent.mkdir()
+    doc.write_text("x\n<!-- table: ../results/t.md part=2 -->\n<!-- /table -->\n"
+                   "<!-- table: ../results/m.md date=../results/t.md -->\n<!-- /table -->\n")
+    assert readme_tables.main(["--doc", str(doc)]) == 0
+    assert doc.read_text() == (
+        "x\n<!-- table: ../results/t.md part=2 -->\n| b |\n|---|\n| 2 |\n<!-- /table -->\n"
+        "<!-- table: ../results/m.md date=../results/t.md -->\n"
+        "From [results/m.md](../results/m.md); measured 2026-12-01 on 2 cores (X) ([results/t.md](../results/t.md)).\n\n"
+        "| c |\n|---|\n| 3 |\n<!-- /table -->\n")
+    assert readme_tables.main(["--doc", str(doc), "--check"]) == 0
+    (results / "t.md").write_text("Measured 2026-12-02 on 2 cores (X).\n\n| a |\n|---|\n| 1 |\n\n| b |\n|---|\n| 9 |\n")
+    assert readme_tables.main(["--doc", str(doc), "--check"]) == 1  # the table and the date both changed
+    for marker, message in (("../results/t.md part=3", "part=3; allowed: 1 to 2"),
+                            ("../results/t.md part=0", "part=0; allowed: 1 to 2"),
+                            ("../results/m.md date=../results/m.md", "m.md has no 'Measured ...' line"),
+                            ("../results/m.md date=../results/none.md", "date=../results/none.md does not exist"),
+                            ("../results/m.md size=2", "unknown option 'size'")):
+        bad = tmp_path / "docs" / "bad.md"
+        bad.write_text(f"<!-- table: {marker} -->\n<!-- /table -->\n")
+        with pytest.raises(SystemExit):
+            readme_tables.main(["--doc", str(bad)])
+        assert message in capsys.readouterr().err
+
+
+def test_the_results_docs_tables_are_the_committed_result_files():
+    """A results file regenerated without `python -m bench.readme_tables` leaves docs/results.md behind: fail here."""
+    from bench import readme_tables
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+    filled, paths = readme_tables.fill(doc.read_text(), doc.parent)
+    assert len(paths) >= 10 and filled == doc.read_text(), "run: python -m bench.readme_tables"

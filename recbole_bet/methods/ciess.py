@@ -66,14 +66,17 @@ class CiessSettings(CheckedSettings):
         ciess_step_lr (float): learning rate of a step's training (the code: 0.03) ...
         ciess_step_lr_decay (float): ... multiplied by this (0.9) ...
         ciess_step_lr_step (int): ... every this many batches (200).
-        ciess_penalty (float): lambda of the size penalty.
-        ciess_actor_lr, ciess_critic_lr (float): Adam learning rates (1e-3, 3e-3).
+        ciess_penalty (float): lambda of the reward's size penalty ``lambda * ((d - 1) / d_max)^2``.
+        ciess_actor_lr (float): Adam learning rate of the actors (the code: 1e-3).
+        ciess_critic_lr (float): Adam learning rate of the critics (the code: 3e-3).
         ciess_gamma (float): discount.
         ciess_tau (float): soft update of the target networks.
         ciess_policy_delay (int): critic updates per actor update.
-        ciess_target_noise, ciess_target_noise_clip (float): target-policy smoothing, in sizes.
+        ciess_target_noise (float): standard deviation of the target-policy smoothing noise, in sizes ...
+        ciess_target_noise_clip (float): ... clipped to this.
         ciess_explore_noise (float): standard deviation of the exploration noise, in sizes.
-        ciess_walk_steps (int), ciess_walk_span (int): the random walk.
+        ciess_walk_steps (int): steps of the random walk from the actor's proposal.
+        ciess_walk_span (int): the largest move of one step of the walk, in sizes.
         ciess_hidden (int): width of the actor's and critics' two hidden layers.
         ciess_batch (int): transitions per TD3 update.
         ciess_buffer_rows (int): replay buffer capacity, in multiples of the field's rows.
