@@ -16,11 +16,6 @@ from recbole_bet.settings import CheckedSettings, integer
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = [README, ROOT / "CHANGELOG.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Paths of issue 32's restructure that the docs already name and that this branch does not have yet: drop each once
-# the restructure has landed (then a wrong one fails like any other link).
-PENDING = {"recbole_bet/methods/bet", "recbole_bet/methods/bet/search.py", "recbole_bet/methods/bet/sampler.py",
-           "recbole_bet/methods/bet/predictor.py", "recbole_bet/methods/bet/retraining.py",
-           "recbole_bet/methods/bet/settings.py"}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 
@@ -103,7 +98,7 @@ def test_every_link_resolves_to_a_file_of_the_repository_and_every_anchor_to_a_h
         path, _, anchor = target.partition("#")
         resolved = (doc.parent / path).resolve() if path else doc
         relative = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else str(resolved)
-        if not resolved.exists() and relative not in PENDING:
+        if not resolved.exists():
             broken.append(f"{target}: no such file")
         elif anchor and resolved.suffix == ".md" and resolved.exists() and anchor not in anchors(resolved):
             broken.append(f"{target}: no heading #{anchor} in {relative}")
