@@ -1,4 +1,6 @@
-"""One budgeted run, start to end: config, data, budget, action, training, test, export.
+"""One budgeted run, start to end, in numbered steps: 1. configuration, 2. data, then for each budget
+(:func:`run_budgets`, one by one or as ray tasks) 3. the backbone, 4. the budget, 5. the method, 6. the test,
+7. the exported table, 8. the result file.
 
 Our own pipeline rather than ``recbole.quick_start`` (which imports ray at
 import time and builds RecBole's unmasked models).

@@ -20,6 +20,11 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: an end-to-end, resume, kill or ray test (seconds to minutes); "
+                                       "`pytest -m \"not slow\"` is the quick loop, CI runs everything")
+
+
 @pytest.fixture
 def fast_config(tmp_path):
     """Keys for a quick ml-100k run writing into a temporary folder."""
