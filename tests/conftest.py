@@ -20,6 +20,10 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about 20 s (run by default; -m 'not slow' leaves it out)")
+
+
 @pytest.fixture
 def fast_config(tmp_path):
     """Keys for a quick ml-100k run writing into a temporary folder."""

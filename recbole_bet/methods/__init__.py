@@ -10,14 +10,17 @@ from __future__ import annotations
 from recbole_bet.methods.base import Method, Outcome, RunContext
 from recbole_bet.methods.bet import Bet
 from recbole_bet.methods.ciess import Ciess
+from recbole_bet.methods.dsl import Dsl
 from recbole_bet.methods.es import EqualSizes
 from recbole_bet.methods.esapn import Esapn
 from recbole_bet.methods.full import Full
+from recbole_bet.methods.graphhash import GraphHash
 from recbole_bet.methods.magprune import MagnitudePruning
 from recbole_bet.methods.mde import PowerRule
 from recbole_bet.methods.mr import MixedRandom
 from recbole_bet.methods.optembed import OptEmbed
 from recbole_bet.methods.pep import Pep
+from recbole_bet.methods.qr import QuotientRemainder
 from recbole_bet.methods.recbole import RecBoleModel
 
 REGISTRY: dict[str, type[Method]] = {
@@ -31,6 +34,9 @@ REGISTRY: dict[str, type[Method]] = {
     "mde": PowerRule,
     "esapn": Esapn,
     "ciess": Ciess,
+    "qr": QuotientRemainder,
+    "graphhash": GraphHash,
+    "dsl": Dsl,
     "recbole": RecBoleModel,
 }
 
