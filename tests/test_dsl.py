@@ -13,6 +13,7 @@ from recbole_bet.budget import Budget
 from recbole_bet.methods.dsl import DslSettings, DslTrainer, DynamicSparsity, model_mask, prune_and_regrow, random_mask
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import run_recbole_bet, training_frequencies
+from recbole_bet.trainer import BudgetTrainer
 
 from conftest import build_data
 
@@ -131,3 +132,31 @@ def test_dsl_same_seed_same_result(fast_config, tmp_path):
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
     other = run("LightGCN", dict(fast_config, checkpoint_dir=str(tmp_path / "s3")), seed=7)
     assert other["test"] != first["test"]
+
+
+class Killed(Exception):
+    """Stands for kill -9 between two statements."""
+
+
+def test_a_killed_dsl_run_goes_on_with_its_schedule_and_ends_as_the_uninterrupted_one(fast_config, tmp_path, monkeypatch):
+    """The prune-and-regrow schedule (steps taken, growth stream, updates) is kept with each epoch: the rerun of a run
+    killed after its second epoch trains only the third and ends bit for bit where the whole run did."""
+    keys = dict(fast_config, epochs=3, sparsity=0.9, method="dsl", dsl_update_interval=5, dsl_end_epoch=3, dsl_growth="random")
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    real_keep = BudgetTrainer.keep_progress
+
+    def keep_progress(self, state, name, epoch, loaders, carried=None):
+        real_keep(self, state, name, epoch, loaders, carried)
+        if name == "sparsity0.9/final-epochs" and epoch == 1:
+            raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
+        with pytest.raises(Killed):
+            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    epochs, real_epoch = [], BudgetTrainer._train_epoch
+    monkeypatch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(
+        self, data, epoch, *a, **kw))
+    again = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert epochs == [2] and len(whole["curve"]) == 3
+    assert (again["test"], again["valid"], again["dsl"]["updates"]) == (whole["test"], whole["valid"], whole["dsl"]["updates"])
