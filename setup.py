@@ -51,6 +51,7 @@ setup(
         "ray==2.6.3",
         "tqdm",
         "matplotlib",
+        "networkx>=3.0",  # GraphHash's Louvain clustering (louvain_communities); torch installs it too
     ],
     extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={

@@ -141,6 +141,8 @@ def allowed(f, kind: str, settings, properties: Path) -> str:
         return ", ".join(f"`{value}`" for value in rule["allowed"]) + none
     if rule["rule"] == "integer":
         return f"integer >= {rule['least']}{none}"
+    if rule["rule"] == "integer_list":
+        return f"list of integers >= {rule['least']}" + (", distinct" if rule["distinct"] else "")
     low, high = rule["low"], rule["high"]
     if rule["rule"] == "real_list":
         span = f"[{low}, {high}]" if high is not None else f">= {low}"

@@ -39,11 +39,12 @@ from scipy import stats
 
 METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 LABELS = ["R@5", "N@5", "R@10", "N@10", "R@20", "N@20"]
-METHOD_ORDER = ["full", "es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"]
+METHOD_ORDER = ["full", "es", "mr", "mde", "magprune", "pep", "dsl", "qr", "graphhash", "optembed", "esapn", "ciess", "bet"]
 # the budgeted baselines BET is compared with: the best of them (by mean test N@20) in each cell
 BASELINES = ["es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess"]
 LABEL = {"full": "full", "es": "ES", "mr": "MR", "mde": "MDE", "magprune": "magnitude pruning", "pep": "PEP",
-         "optembed": "OptEmbed", "esapn": "ESAPN", "ciess": "CIESS", "bet": "BET"}
+         "optembed": "OptEmbed", "esapn": "ESAPN", "ciess": "CIESS", "bet": "BET", "qr": "QR", "graphhash": "GraphHash",
+         "dsl": "DSL"}
 
 
 def load(folder, tag: str | None = None) -> list[dict]:

@@ -223,9 +223,11 @@ def test_element_mask_masks_values_gradients_and_survives_the_state_dict():
 
 
 def test_registry_finds_every_method_and_names_the_allowed_ones():
-    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "esapn", "ciess", "recbole"}
+    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "esapn", "ciess", "qr", "graphhash",
+                             "dsl", "recbole"}
     assert all(get_method(name).name == name for name in REGISTRY)
-    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "esapn_": "esapn", "ciess_": "ciess"}
+    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "esapn_": "esapn",
+                            "ciess_": "ciess", "qr_": "qr", "graphhash_": "graphhash", "dsl_": "dsl"}
     with pytest.raises(ValueError, match="unknown method 'foo'; allowed: bet, full"):
         get_method("foo")
 
