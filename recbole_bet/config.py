@@ -98,11 +98,10 @@ class BetConfig(Config):
         profile = self.external_config_dict.get(f"{method}_profile")
         if profile is not None:
             folder = ours / "method" / method
-            file = folder / f"{profile}.yaml"
-            if not file.is_file():
-                names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {names}")
-            self._update_internal_config_dict(str(file))
+            profiles = {p.stem: p for p in folder.glob("*.yaml")}  # a name, not a path: ../x stays out
+            if str(profile) not in profiles:
+                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {', '.join(sorted(profiles)) or 'none'}")
+            self._update_internal_config_dict(str(profiles[str(profile)]))
         dataset_file = ours / "dataset" / f"{dataset}.yaml"
         if dataset_file.is_file():
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
