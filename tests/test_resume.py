@@ -165,6 +165,28 @@ def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, unin
     assert what_counts(again) == uninterrupted
 
 
+@pytest.mark.slow
+def test_a_training_killed_while_early_stopping_counts_keeps_its_patience_and_its_stop(fast_config, tmp_path, monkeypatch):
+    """Early stopping after 2 validations without improvement: the uninterrupted training improves up to epoch 2, then
+    fails at epochs 3, 4 and 5 and stops. Killed after epoch 4 (patience 2 used), the rerun trains epoch 5 only and
+    stops there; killed after epoch 5 (stopped), it trains nothing more. Either way the uninterrupted result."""
+    keys = dict(fast_config, method="es", epochs=20, stopping_step=2, learning_rate=0.03)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    scores = [c["valid_score"] for c in whole["curve"]]
+    assert len(scores) == 6 and scores.index(max(scores)) == 2  # the schedule this test is about
+    real_epoch = BudgetTrainer._train_epoch
+    for at in (4, 5):
+        killed = dict(keys, checkpoint_dir=str(tmp_path / f"killed-at-{at}"))
+        killed_after_epoch(killed, "sparsity0.9/final-epochs", at, monkeypatch)
+        epochs = []
+        with monkeypatch.context() as patch:
+            patch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(
+                self, data, epoch, *a, **kw))
+            again = run_recbole_bet("LightGCN", "ml-100k", config_dict=killed)
+        assert epochs == list(range(at + 1, 6)), at
+        assert (again["curve"], again["test"], again["valid"]) == (whole["curve"], whole["test"], whole["valid"])
+
+
 SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2, "optembed_keep": 3},
             "esapn": {"esapn_episodes": 2}, "ciess": {"ciess_episodes": 1, "ciess_steps": 2, "ciess_step_epochs": 1, "ciess_batch": 256}}
 
