@@ -313,6 +313,7 @@ def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used:
         "seconds": round(seconds, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
+        "threads": torch.get_num_threads(),  # results are bit for bit the same at the same count (recbole_bet.threads)
         "protocol": {
             "learner": config["learner"],
             "learning_rate": config["learning_rate"],

@@ -34,6 +34,7 @@ def test_each_method_runs_within_the_budget_and_records_itself(model, method, fa
     result = run(model, method, fast_config, result_file=str(result_file))
     assert json.loads(result_file.read_text()) == json.loads(json.dumps(result))
     assert result["method"] == method and result["budget_params"] == BUDGET
+    assert result["threads"] == torch.get_num_threads()  # what the result is bit for bit reproducible at
     assert result["used_params"] <= BUDGET
     if method != "optembed":  # one width per field cannot use every last parameter
         assert result["used_params"] == BUDGET
