@@ -300,8 +300,10 @@ def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fas
     parts = [state.load(f"sparsity0.9/ciess-search-epochs-part{i}") for i in range(4)]
     assert parts[3] is None  # the step after the kill was never taken
     for part in parts[:3]:
-        assert {name: len(part[name]["s"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
-    assert not (parts[0]["user"]["s"] == parts[1]["user"]["s"]).all()  # each step's own states (an episode starts alike)
+        assert {name: len(part[name]["s2"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
+    # a step's states are the previous step's next states: kept at an episode's first step only (2 steps an episode)
+    assert ["s" in part["user"] for part in parts[:3]] == [True, False, True]
+    assert not (parts[0]["user"]["s2"] == parts[1]["user"]["s2"]).all()  # each step's own next states
 
     kept, trained, real_keep_loop, real_fit = [], [], KeptLoop.keep, BudgetTrainer.fit_phase
     monkeypatch.setattr(KeptLoop, "keep", lambda self, s: kept.append(s["next"]) or real_keep_loop(self, s))
