@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.resume import RunState
@@ -77,20 +76,45 @@ def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted
     assert what_counts(again) == uninterrupted
 
 
-def test_another_configuration_is_refused_and_fresh_starts_over(fast_config, monkeypatch):
-    keys = dict(fast_config, **TINY)
+def run_folders(checkpoint_dir) -> list[Path]:
+    """The unfinished runs' folders in a checkpoint folder, ``<checkpoint_dir>/runs/<run id>``."""
+    return sorted(p for p in (Path(checkpoint_dir) / "runs").glob("*") if p.is_dir())
+
+
+def trained_epochs(keys: dict, monkeypatch) -> tuple[dict, list]:
+    """Run ``keys``: its result and the training epochs it trained."""
+    epochs, real_epoch = [], BudgetTrainer._train_epoch
     with monkeypatch.context() as patch:
-        kill_at(patch, "search")
-        with pytest.raises(Killed):
-            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    with pytest.raises(ConfigError, match=r"holds an unfinished run with other keys: seed \(2020 there, 7 here\)"):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7))
-    with pytest.raises(ConfigError, match=r"bet_iterations \(4 there, 5 here\).*--fresh=True"):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_iterations=5))
-    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7, fresh=True))
-    assert result["seed"] == 7 and [r["t"] for r in result["search"]] == [0, 1, 2, 3]
-    # a finished run leaves nothing to continue: any command may follow
-    assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
+        patch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(
+            self, data, epoch, *a, **kw))
+        return run_recbole_bet("LightGCN", "ml-100k", config_dict=keys), epochs
+
+
+@pytest.mark.slow
+def test_killed_runs_of_other_experiments_share_a_folder_and_each_continues_with_its_own_command(fast_config, tmp_path, monkeypatch):
+    """Three experiments killed in one checkpoint folder: each keeps its own state (``runs/<id>/``), so no command is
+    refused; --fresh on one discards its state only; rerunning each of the others continues it, with the result it has
+    alone."""
+    base = dict(fast_config, method="es", epochs=3)
+    runs = {"a": dict(base, seed=1), "b": dict(base, seed=2), "c": dict(base, learning_rate=0.002)}
+    alone = {name: run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / name)))
+             for name, keys in runs.items()}
+    for name, keys in runs.items():
+        killed_after_epoch(keys, "sparsity0.9/final-epochs", 0, monkeypatch)
+    folders = run_folders(base["checkpoint_dir"])
+    assert len(folders) == 3
+    before = {f: sorted(p.name for p in f.iterdir()) for f in folders}
+    again, epochs = trained_epochs(dict(runs["a"], fresh=True), monkeypatch)
+    assert epochs == [0, 1, 2]  # started over
+    after = run_folders(base["checkpoint_dir"])  # a's, finished, is gone; b's and c's are as they were
+    assert len(after) == 2 and all(sorted(p.name for p in f.iterdir()) == before[f] for f in after)
+    results = {"a": again}
+    for name in ("b", "c"):
+        results[name], epochs = trained_epochs(runs[name], monkeypatch)
+        assert epochs == [1, 2], name  # continued after its kept epoch
+    for name, result in results.items():
+        assert (result["test"], result["curve"]) == (alone[name]["test"], alone[name]["curve"]), name
+    assert run_folders(base["checkpoint_dir"]) == []
 
 
 def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeypatch):
@@ -107,7 +131,8 @@ def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeyp
     monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
     with pytest.raises(Killed):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    kept = {p.name for p in (Path(keys["checkpoint_dir"]) / "unfinished-run").iterdir()}
+    (folder,) = run_folders(keys["checkpoint_dir"])
+    kept = {p.name for p in folder.iterdir()}
     assert "sparsity0.8--result.pt" in kept and not any("epochs" in name for name in kept)  # dropped once 0.8 ended
     calls.clear()
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: calls.append(name) or real(self, name, *a, **kw))
@@ -294,7 +319,7 @@ def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fas
         patch.setattr(KeptLoop, "keep", keep)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    state = RunState(Path(keys["checkpoint_dir"]) / "unfinished-run")
+    state = RunState(run_folders(keys["checkpoint_dir"])[0])
     kept, _ = state.load("sparsity0.9/ciess-search-epochs")
     assert kept["next"] == 3 and set(kept["agents"]["user"]) == {"networks", "actor_optimizer", "critic_optimizer", "updates"}
     parts = [state.load(f"sparsity0.9/ciess-search-epochs-part{i}") for i in range(4)]
