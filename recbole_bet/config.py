@@ -23,7 +23,7 @@ from recbole.model import general_recommender
 
 from recbole_bet.budget import check_sparsity
 from recbole_bet.errors import BudgetError, ConfigError
-from recbole_bet.settings import CheckedSettings, boolean, choice
+from recbole_bet.settings import CheckedSettings, boolean, choice, integer
 from recbole_bet.methods import REGISTRY, key_owners, method_name
 from recbole_bet.model import canonical_model_name, get_model
 
@@ -98,11 +98,10 @@ class BetConfig(Config):
         profile = self.external_config_dict.get(f"{method}_profile")
         if profile is not None:
             folder = ours / "method" / method
-            file = folder / f"{profile}.yaml"
-            if not file.is_file():
-                names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {names}")
-            self._update_internal_config_dict(str(file))
+            profiles = {p.stem: p for p in folder.glob("*.yaml")}  # a name, not a path: ../x stays out
+            if str(profile) not in profiles:
+                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {', '.join(sorted(profiles)) or 'none'}")
+            self._update_internal_config_dict(str(profiles[str(profile)]))
         dataset_file = ours / "dataset" / f"{dataset}.yaml"
         if dataset_file.is_file():
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
@@ -126,8 +125,10 @@ class RunSettings(CheckedSettings):
             results, faster steps on large graphs.
         screened_ranking (bool): on the CPU, full-ranking top-k of LightGCN and NGCF through an int8 screen and
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
-        fresh (bool): start over instead of continuing the unfinished run in the checkpoint folder
-            (:mod:`recbole_bet.resume`).
+        fresh (bool): start this run over: discard what a killed run of the same keys kept in the checkpoint folder
+            (:mod:`recbole_bet.resume`; other runs' state there is left alone).
+        keep_every (int): inside a training, keep its progress for a killed run's rerun every this many validations
+            (1: after each; a kill then loses at most this many validations' epochs).
         ray (bool): run BET's selective retrainings, and the budgets of a run of several after its first, as ray
             tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
         ray_address (str | None): join this ray cluster instead of starting a local instance.
@@ -143,6 +144,7 @@ class RunSettings(CheckedSettings):
     tune_allocator: bool = field(default=True, metadata=boolean())
     screened_ranking: bool = field(default=True, metadata=boolean())
     fresh: bool = field(default=False, metadata=boolean())
+    keep_every: int = field(default=1, metadata=integer(1))
     ray: bool = field(default=False, metadata=boolean())
     ray_address: str | None = None
     start: str = field(default="initial", metadata=choice("initial", "pretrained"))

@@ -11,3 +11,7 @@ class ConfigError(ValueError):
 
 class BudgetError(ValueError):
     """A budget or an Action that cannot be honoured. The message names the bad value."""
+
+
+class AlreadyRunning(ConfigError):
+    """The same run (the same keys in the same checkpoint folder) is going on in another live process."""

@@ -33,7 +33,7 @@ from recbole_bet.fanout import ray_task, task_splits
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
 from recbole_bet.reproducibility import deterministic_algorithms
-from recbole_bet.resume import RunState, budget_free_phase, write_atomically
+from recbole_bet.resume import RunState, budget_free_phase, list_text, write_atomically
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -129,18 +129,23 @@ def _run(plan: RunPlan, started: float) -> list[dict]:
     logger.info(sys.argv)
     logger.info(config)
 
-    # ---- 2. data: RecBole's loading, splitting and negative sampling
-    data = create_dataset(config)
-    logger.info(data)
-    plan.splits = data_preparation(config, data)
-
-    # ---- 3-8. each budget in turn, on this one split (run_budgets)
+    # ---- 2. this run's own state in the checkpoint folder, held until the run ends (a second process of the same run
+    # stops here), then the data: RecBole's loading, splitting and negative sampling
     plan.resume = RunState.open(config, run.fresh, started) if plan.saved else None
     try:
+        data = create_dataset(config)
+        logger.info(data)
+        plan.splits = data_preparation(config, data)
+
+        # ---- 3-8. each budget in turn, on this one split (run_budgets)
         results = run_budgets(plan, started)
     except (ConfigError, BudgetError):
         if plan.resume:  # bad input is not a run to continue: the same command would fail again
             plan.resume.finish()
+        raise
+    except BaseException:
+        if plan.resume:  # interrupted (Ctrl-C, an error): what was kept stays for the rerun
+            plan.resume.release()
         raise
     if len(results) > 1 and run.result_file:
         write_result(results, run.result_file)
@@ -315,6 +320,7 @@ def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used:
         "seconds": round(seconds, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
+        "threads": torch.get_num_threads(),  # results are bit for bit the same at the same count (recbole_bet.threads)
         "protocol": {
             "learner": config["learner"],
             "learning_rate": config["learning_rate"],
@@ -361,7 +367,13 @@ def main(argv=None) -> int:
     parser.add_argument("--model", "-m", default="LightGCN", help="LightGCN, NGCF or NeuMF (alias NCF)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="ml-100k (bundled), gowalla, yelp2018, ...")
     parser.add_argument("--config_files", default=None, help="space-separated RecBole property files")
+    parser.add_argument("--list_unfinished", nargs="?", const="True", default="False",
+                        help="list the unfinished runs of --checkpoint_dir (default saved), with their commands, and exit")
     args, rest = parser.parse_known_args(argv)
+    if args.list_unfinished.lower() in ("true", "1", "yes"):
+        folders = [a.split("=", 1)[1] for a in rest if a.startswith("--checkpoint_dir=")]
+        print(list_text(folders[-1] if folders else "saved"))
+        return 0
     files = args.config_files.split() if args.config_files else None
     try:
         check_recbole_arguments(rest)

@@ -1,6 +1,7 @@
 """--method=bet on ml-100k with a tiny schedule: result contents, determinism, blindness to the test split."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -136,3 +137,7 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
     assert BetSettings.from_config(lightgcn).bet_finetune_epochs == 10 and lightgcn["eval_batch_size"] == 16777216
     with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper, paper-gpu"):
         BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "slow"})
+    # a profile is a name of properties/method/<method>/, never a path: each of these files exists
+    for method, profile in (("bet", "../bet"), ("bet", "../../overall"), ("ciess", "../ciess"), ("esapn", "fast.yaml/../fast")):
+        with pytest.raises(ConfigError, match=f"unknown {method}_profile '{re.escape(profile)}'; allowed: "):
+            BetConfig("LightGCN", "ml-100k", config_dict={"method": method, f"{method}_profile": profile})

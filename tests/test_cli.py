@@ -36,6 +36,7 @@ def run_cli(*args, cwd):
         (["--method=optembed", "--optembed_mutation_prob=1.5"], "optembed_mutation_prob=1.5; allowed: a number in [0, 1]"),
         (["--method=optembed", "--optembed_profile=fast"], "unknown optembed_profile 'fast'; allowed: none"),
         (["--method=ciess", "--ciess_profile=slow"], "unknown ciess_profile 'slow'; allowed: fast"),
+        (["--bet_profile=../bet"], "unknown bet_profile '../bet'; allowed: fast, paper, paper-gpu"),
         (["--method=esapn", "--sparsity=0.99"], "ESAPN starts every row at size 2: 5250 parameters, over the budget of 3360"),
         (["--dataset=nosuchdata"], "unknown dataset 'nosuchdata'"),
         (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),

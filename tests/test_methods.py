@@ -11,7 +11,8 @@ from recbole_bet.budget import Budget, ElementMask, keep_largest
 from recbole_bet.errors import BudgetError
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
-from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
+from recbole_bet.methods.ciess import (CiessSettings, TD3Agent, project_to_budget, random_walk, rebuilt_parts, slim_part, to_action,
+                                       to_sizes, walk_offsets)
 from recbole_bet.methods.es import equal_sizes
 from recbole_bet.methods.esapn import admit_growth, candidate_sizes
 from recbole_bet.methods.magprune import magnitude_mask
@@ -294,6 +295,20 @@ def test_td3_losses_move_and_targets_lag_by_tau():
     agent.soft_update()
     for old, p, t in zip(targets, agent.critic2.parameters(), agent.critic2_target.parameters()):
         assert torch.allclose(t, 0.9 * old + 0.1 * p)
+
+
+def test_ciess_kept_steps_drop_the_states_the_previous_step_holds_and_get_them_back():
+    rng = np.random.default_rng(0)
+    steps = []  # two episodes of 3 steps; 5 rows of 3 numbers
+    for t in range(6):
+        s = rng.normal(size=(5, 3)) if t % 3 == 0 else steps[-1]["user"]["s2"]  # an episode starts afresh
+        steps.append({"user": {"s": s, "a": rng.normal(size=5), "r": rng.normal(size=5), "s2": rng.normal(size=(5, 3)),
+                               "done": np.full(5, float(t % 3 == 2))}})
+    kept = [slim_part(step, first_of_episode=t % 3 == 0) for t, step in enumerate(steps)]
+    assert ["s" in part["user"] for part in kept] == [True, False, False, True, False, False]
+    rebuilt = list(rebuilt_parts(kept))
+    assert all(np.array_equal(r["user"][k], o["user"][k]) for r, o in zip(rebuilt, steps) for k in o["user"])
+    assert list(rebuilt_parts(steps))[1]["user"]["s"] is steps[1]["user"]["s"]  # a part kept whole is used as it is
 
 
 def test_row_quality_averages_to_recboles_metrics():

@@ -34,6 +34,7 @@ def test_each_method_runs_within_the_budget_and_records_itself(model, method, fa
     result = run(model, method, fast_config, result_file=str(result_file))
     assert json.loads(result_file.read_text()) == json.loads(json.dumps(result))
     assert result["method"] == method and result["budget_params"] == BUDGET
+    assert result["threads"] == torch.get_num_threads()  # what the result is bit for bit reproducible at
     assert result["used_params"] <= BUDGET
     if method != "optembed":  # one width per field cannot use every last parameter
         assert result["used_params"] == BUDGET
@@ -88,8 +89,40 @@ def test_optembed_keeps_rows_at_one_width_per_field_and_repeats_bit_for_bit(fast
     assert second["test"] == first["test"] and second["optembed"]["scored"] == record["scored"]
 
 
-def test_mde_keeps_the_alpha_best_on_validation(fast_config):
+def starting_weights(monkeypatch) -> dict:
+    """Records the model's trainable weights as each ``fit_phase`` starts, by phase name (None: the final training)."""
+    starts, real = {}, BudgetTrainer.fit_phase
+
+    def fit_phase(self, name, *args, **kwargs):
+        starts[name] = {k: p.detach().clone() for k, p in self.model.named_parameters()}
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
+    return starts
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_optembed_thresholds_rise_under_the_regulariser_and_prune_rows_end_to_end(fast_config):
+    """With a regulariser strong enough to matter (the code's defaults leave every row, see the module), the
+    thresholds rise from 0, the rows whose L1 norm they pass are pruned, and the exported table holds those rows at
+    size 0."""
+    result = run("LightGCN", "optembed", fast_config, optembed_alpha=3.0, optembed_threshold_lr=1.0)
+    record = result["optembed"]
+    assert all(t > 1 for t in record["thresholds"].values())  # alpha * exp(-t) pushes them up
+    kept, widths = record["kept_rows"], record["widths"]
+    assert kept["items"] < 1682 and result["sizes"]["items"]["min"] == 0
+    _, _, sizes, masks = read_table_masks(result["export"]["path"])
+    assert int((sizes["item_embedding"][1:] == 0).sum()) == 1682 - kept["items"]  # every pruned row, and only those
+    assert result["used_params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"] <= BUDGET
+
+
+def test_mde_keeps_the_alpha_best_on_validation(fast_config, monkeypatch):
+    starts = starting_weights(monkeypatch)
     result = run("LightGCN", "mde", fast_config)
+    assert list(starts) == ["alpha0", "alpha1"] and same_weights(starts["alpha0"], starts["alpha1"])  # each alpha from the initial weights
     tried = result["mde"]["tried"]
     assert [t["alpha"] for t in tried] == [0.1, 0.3]
     best = max(tried, key=lambda t: t["valid_score"])
@@ -111,6 +144,42 @@ def test_ciess_trains_and_measures_only_actions_at_the_budget(model, fast_config
     assert result["used_params"] == BUDGET and result["ciess"]["best_quality"] == max(s["quality"] for s in steps)
     assert steps[0]["actor_loss"] == {"user": None, "item": None} and steps[1]["actor_loss"]["user"] is not None  # policy delay
     assert all(np.isfinite(s["critic_loss"]["user"]) for s in steps)
+
+
+def recording_row_qualities(monkeypatch, module) -> list:
+    """Records each per-row quality that ``module`` (a method's) measures, as ``nan_to_num`` makes it its reward's."""
+    seen, real = [], module.row_qualities
+
+    def row_qualities(*args):
+        result, rows = real(*args)
+        seen.append(np.nan_to_num(rows))
+        return result, rows
+
+    monkeypatch.setattr(module, "row_qualities", row_qualities)
+    return seen
+
+
+def test_ciess_rewards_each_rows_quality_less_its_size_penalty_and_retrains_from_the_initial_weights(fast_config, monkeypatch):
+    import recbole_bet.methods.ciess as ciess
+
+    qualities, starts, added = recording_row_qualities(monkeypatch, ciess), starting_weights(monkeypatch), []
+    real_add = ciess.ReplayBuffer.add
+    monkeypatch.setattr(ciess.ReplayBuffer, "add", lambda self, **batch: (added.append(batch), real_add(self, **batch))[1])
+    penalty, d_max = 0.5, 128
+    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method="ciess",
+                                                                     ciess_penalty=penalty, **CIESS_TINY))
+    steps = result["ciess"]["steps"]
+    assert len(qualities) == 1 + len(steps) and len(added) == 2 * len(steps)  # the pretrained table's, then a step's
+    for step, (row_quality, record) in enumerate(zip(qualities[1:], steps)):
+        users, items = added[2 * step], added[2 * step + 1]
+        sizes = ciess.to_sizes(np.concatenate([users["a"], items["a"]]), d_max)
+        size_penalty = penalty * ((sizes - 1) / d_max) ** 2
+        reward = np.concatenate([users["r"], items["r"]])
+        assert reward == pytest.approx(row_quality - size_penalty, abs=1e-4)  # up to the sizes' float32 round trip
+        assert record["reward"] == pytest.approx(float(reward.mean()), abs=1e-4)
+        assert row_quality.max() > 0.1 and size_penalty.max() > 0.01  # both terms count
+    # the best action is retrained from the initial weights, those the pretraining started from, not its result
+    assert set(starts) == {"pretrain", None} and same_weights(starts[None], starts["pretrain"])
 
 
 ESAPN_TINY = {"esapn_episodes": 6}
@@ -139,6 +208,11 @@ def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, mon
 
     seen, real = [], esapn.Action.from_rows
     monkeypatch.setattr(esapn.Action, "from_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
+    qualities, starts = recording_row_qualities(monkeypatch, esapn), starting_weights(monkeypatch)
+    initial = {}
+    real_search = esapn.Esapn.search
+    monkeypatch.setattr(esapn.Esapn, "search", lambda self, context, *a: (initial.update(
+        {k: p.detach().clone() for k, p in context.model.named_parameters()}), real_search(self, context, *a))[1])
     budget = 16800  # sparsity 0.95: full within a few episodes
     result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn", **ESAPN_TINY))
     assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes
@@ -147,6 +221,11 @@ def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, mon
     episodes = result["esapn"]["episodes"]
     assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[:-1]]
     assert any(e["policy_loss"]["user"] is not None for e in episodes)
+    # the reward: a row's quality now less the mean of its last esapn_window (5) episodes' (none at the first)
+    expected = [0.0] + [float(np.mean(q - np.mean(qualities[max(0, t - 5):t], axis=0))) for t, q in enumerate(qualities) if t > 0]
+    assert [e["reward"] for e in episodes] == pytest.approx(expected, abs=1e-12)
+    assert max(abs(r) for r in expected) > 1e-3
+    assert list(starts) == [None] and same_weights(starts[None], initial)  # the final training from the initial weights
     # once no growth fits (every growth costs 2 or more), none is offered: the policy never chooses it
     full = [later for earlier, later in zip(episodes, episodes[1:]) if budget - earlier["params"] < 2]
     assert full and all(e["refused"] == 0 and e["grown"] == 0 for e in full)

@@ -304,6 +304,25 @@ def scaled(values: np.ndarray) -> np.ndarray:
     return 2 * (values - values.min()) / span - 1 if span > 0 else np.zeros_like(values)
 
 
+def slim_part(transitions: dict, first_of_episode: bool) -> dict:
+    """A step's transitions (``{field: {"s", "a", "r", "s2", "done"}}``) as kept: within an episode a step's states
+    ``s`` are the previous step's next states ``s2``, so only an episode's first step keeps them
+    (:func:`rebuilt_parts` puts them back)."""
+    if first_of_episode:
+        return transitions
+    return {name: {k: v for k, v in batch.items() if k != "s"} for name, batch in transitions.items()}
+
+
+def rebuilt_parts(parts):
+    """The kept steps' transitions, in order, each with its states ``s`` again (:func:`slim_part`): the previous
+    step's ``s2`` where the part has none (a part kept whole, an episode's first step, is used as it is)."""
+    previous = None
+    for part in parts:
+        part = {name: batch if "s" in batch else dict(batch, s=previous[name]["s2"]) for name, batch in part.items()}
+        yield part
+        previous = part
+
+
 class Ciess(Method):
     name = "ciess"
     settings_class = CiessSettings
@@ -379,7 +398,7 @@ class CiessSearch:
         self.generator.set_state(kept["generator"])
         for name, agent in self.agents.items():
             agent.load_kept(kept["agents"][name])
-        for transitions in loop.parts(kept["next"]):  # the replay buffers, refilled step by step
+        for transitions in rebuilt_parts(loop.parts(kept["next"])):  # the replay buffers, refilled step by step
             for name, agent in self.agents.items():
                 agent.buffer.add(**transitions[name])
         return kept["next"], kept["sizes"], kept["row_quality"]
@@ -398,7 +417,7 @@ class CiessSearch:
                 sizes, row_quality, transitions = self.step(episode, step, sizes, row_quality)
                 progress.update()
                 progress.set_postfix(best=f"{self.best[1]:.4f}")
-                loop.keep_part(episode * settings.ciess_steps + step, transitions)
+                loop.keep_part(episode * settings.ciess_steps + step, slim_part(transitions, first_of_episode=step == 0))
                 loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": self.records, "best": self.best,
                            "sizes": sizes, "row_quality": row_quality, "generator": self.generator.get_state(),
                            "agents": {name: agent.kept() for name, agent in self.agents.items()}})
