@@ -12,10 +12,6 @@ SHARED_DATA = Path(os.environ.get("RECBOLE_BET_DATA", ROOT.parent / "shared" / "
 FAST = {"show_progress": False, "state": "WARNING", "use_gpu": False, "checkpoint_dir": None}
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than about 20 s on two cores (deselect with -m 'not slow')")
-
-
 def shared_dataset(name: str) -> Path:
     """``../shared/datasets/<name>``, or skip the test with the reason."""
     path = SHARED_DATA / name
