@@ -11,6 +11,8 @@ from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 TINY = {
     "method": "bet",
     "bet_iterations": 5,

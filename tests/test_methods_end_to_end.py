@@ -11,6 +11,8 @@ from recbole_bet.export import read_table_masks
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.trainer import BudgetTrainer
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 BUDGET = 33600  # ml-100k at sparsity 0.9: floor(0.1 * 128 * (943 + 1682))
 TINY = {
     "pep": {"pep_max_epochs": 2},

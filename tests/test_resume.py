@@ -14,6 +14,8 @@ from recbole_bet.methods.bet.search import BetTrainer
 from recbole_bet.resume import KeptEpochs, KeptLoop
 from recbole_bet.trainer import BudgetTrainer
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 TINY = {"method": "bet", "bet_iterations": 4, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 2}
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from recbole_bet.export import read_table
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["--model=LightGCN", "--dataset=ml-100k", "--method=bet", "--sparsity=0.9", "--epochs=3", "--bet_iterations=4",
         "--bet_candidates=4", "--bet_finetune_epochs=1", "--bet_retrain_top=2", "--show_progress=False", "--state=WARNING",

@@ -23,6 +23,8 @@ from recbole_bet.resume import main as resume_main
 from conftest import ROOT
 from test_resume import killed_after_epoch, run_folders, trained_epochs
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 # ---- the lock ---------------------------------------------------------------------------------------------
 
 
