@@ -47,9 +47,8 @@ from recbole.utils import init_seed
 from recbole_bet.errors import ConfigError
 from recbole_bet.export import table_arrays
 from recbole_bet.model import get_model
+from recbole_bet.serve import PACKAGE_FORMAT
 from recbole_bet.trainer import load_checkpoint
-
-PACKAGE_FORMAT = 1
 
 
 def write_package(model, dataset, result: dict | None, path, valid=None) -> dict:

@@ -163,8 +163,8 @@ class Adjacency:
                 )
             self.blocks.append((start, end, block))
 
-    def product(self, dense: torch.Tensor, rows=None) -> torch.Tensor:
-        """``self @ dense`` (``rows``: of the blocks overlapping those ``(start, end)`` bounds only: all by default)."""
+    def product(self, dense: torch.Tensor) -> torch.Tensor:
+        """``self @ dense``, a block of rows at a time."""
         out = torch.empty(self.n, dense.shape[1], dtype=dense.dtype)
         dense = dense.contiguous()
         for start, end, block in self.blocks:

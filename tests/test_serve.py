@@ -220,3 +220,42 @@ def test_the_command_line_serves_without_recbole(tmp_path):
     # the hook does block RecBole: the same interpreter cannot import it
     blocked = subprocess.run([sys.executable, "-c", BLOCK_RECBOLE + "import recbole"], capture_output=True, text=True, cwd=ROOT)
     assert blocked.returncode != 0 and "recbole is blocked" in blocked.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name, method", [("LightGCN", "es"), ("NeuMF", "magprune")])
+def test_a_trained_run_serves_its_top_k_without_recbole_or_the_dataset(tmp_path, fast_config, model_name, method):
+    """Train a tiny run, package it, delete the dataset, and serve the trained model's top k from a fresh
+    interpreter in which RecBole cannot be imported."""
+    import shutil
+
+    import recbole
+
+    from recbole_bet.package import package_from_result
+    from recbole_bet.quick_start import run_recbole_bet
+
+    data = tmp_path / "data"
+    shutil.copytree(Path(recbole.__file__).parent / "dataset_example" / "ml-100k", data / "ml-100k")
+    keys = dict(fast_config, epochs=1, sparsity=0.9, method=method, data_path=str(data), result_file=str(tmp_path / "r.json"))
+    result = run_recbole_bet(model_name, "ml-100k", config_dict=keys)
+    package = package_from_result(tmp_path / "r.json")["path"]
+    assert package == str(tmp_path / "r.package.npz")
+
+    # the trained model's own top k, from its checkpoint, on RecBole's data
+    config, train, valid, _ = build_data(model_name, data_path=str(data))
+    model = get_model(model_name)(config, train._dataset).eval()
+    model.load_state_dict(torch.load(result["checkpoint"], weights_only=False)["state_dict"])
+    k = 10
+    expected, _ = reference_top(model, train, valid, k)
+    users = list(train._dataset.field2id_token["user_id"][1:])
+    items = train._dataset.field2id_token["item_id"]
+
+    shutil.rmtree(data)
+    (tmp_path / "users.txt").write_text("\n".join(users))
+    done = serve(package, "--users-file", str(tmp_path / "users.txt"), "--k", str(k))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["user"] for r in rows] == users
+    assert [r["items"] for r in rows] == items[expected].tolist()
+    meta, _ = read_package(package)
+    assert meta["method"] == method and meta["metrics"]["test"] == result["test"] and meta["used_params"] == result["used_params"]
