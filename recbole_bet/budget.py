@@ -24,6 +24,9 @@ import numpy as np
 
 from recbole_bet.errors import BudgetError
 
+# The two fields a budgeted table has rows for, in the order an Action lists them.
+FIELDS = ("user", "item")
+
 
 def budget_params(sparsity: float, d_max: int, n_rows: int) -> int:
     """Number of embedding parameters a sparsity allows.

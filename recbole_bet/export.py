@@ -39,9 +39,8 @@ import zipfile
 import numpy as np
 import torch
 
-from recbole_bet.budget import FieldBuckets, Partition, SharedBuckets, sizes_for_tables
+from recbole_bet.budget import FIELDS, FieldBuckets, Partition, SharedBuckets, sizes_for_tables
 from recbole_bet.embedding import SharedEmbedding
-from recbole_bet.model.budgeted import FIELDS
 
 
 def _size_dtype(d_max: int):
@@ -69,13 +68,11 @@ def element_mask_from_index(index: dict[str, np.ndarray], rows: int, width: int)
     return mask
 
 
-def export_table(model, path) -> dict:
-    """Write ``model``'s masked tables to ``path`` (``.npz``).
-
-    Returns:
-        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values, sizes and indices),
-        ``index_bytes`` (the element masks' indices, or the shared tables' stored assignments, alone), ``kept_params``.
-    """
+def table_arrays(model) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays of ``model``'s masked tables, as :func:`export_table` writes them (the table meta as JSON under
+    ``meta``), and their sizes: ``payload_bytes`` (values, sizes and indices), ``index_bytes`` (the element masks'
+    indices, or the shared tables' stored assignments, alone), ``kept_params``. A model package
+    (:mod:`recbole_bet.package`) holds the same arrays."""
     arrays, meta = {}, {"model": type(model).__name__, "d_max": model.d_max, "tables": {}, "encoding": {}, "format": 2}
     kept, index_bytes = 0, 0
     for field in FIELDS:
@@ -91,13 +88,23 @@ def export_table(model, path) -> dict:
             parts = [_masked_arrays(name, table, arrays, meta) for name, table in zip(names, modules)]
         kept += sum(part[0] for part in parts)
         index_bytes += sum(part[1] for part in parts)
+    payload = sum(a.nbytes for a in arrays.values())
     arrays["meta"] = np.array(json.dumps(meta))
+    return arrays, {"payload_bytes": int(payload), "index_bytes": int(index_bytes), "kept_params": int(kept)}
+
+
+def export_table(model, path) -> dict:
+    """Write ``model``'s masked tables to ``path`` (``.npz``).
+
+    Returns:
+        dict: ``path``, ``bytes`` (file size), and :func:`table_arrays`' ``payload_bytes``, ``index_bytes`` and
+        ``kept_params``.
+    """
+    arrays, sizes = table_arrays(model)
     path = os.fspath(path)
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
-    payload = sum(a.nbytes for k, a in arrays.items() if k != "meta")
-    return {"path": path, "bytes": os.path.getsize(path), "payload_bytes": int(payload), "index_bytes": int(index_bytes),
-            "kept_params": int(kept)}
+    return {"path": path, "bytes": os.path.getsize(path), **sizes}
 
 
 def _masked_arrays(name: str, table, arrays: dict, meta: dict) -> tuple[int, int]:
@@ -141,7 +148,17 @@ def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]
 
 
 def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
-    """Read an exported table into dense arrays (zeros where nothing is kept).
+    """Read an exported table (or a model package, which holds one) into dense arrays; see :func:`decode_tables`."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
+        return decode_tables(data)
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not an exported recbole-bet table: {error}") from None
+
+
+def decode_tables(data: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict]:
+    """The tables of :func:`table_arrays`' arrays (read from a file), as dense arrays (zeros where nothing is kept).
 
     Returns:
         (meta, tables, sizes, masks): ``tables[name]`` is float32 ``[n_rows, width]``,
@@ -150,12 +167,7 @@ def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
         bool ``[n_rows, width]`` where weights are kept. A shared table's rows are made from its buckets; its
         sizes and masks are the columns every row reads.
     """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-        meta = json.loads(str(data["meta"]))
-    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not an exported recbole-bet table: {error}") from None
+    meta = json.loads(str(data["meta"]))
     tables, sizes, masks = {}, {}, {}
     encoding = meta.get("encoding", {})  # format 1 (prefix tables only) has none
     for field in FIELDS:

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from recbole_bet.budget import Budget, ElementMask
+from recbole_bet.budget import FIELDS, Budget, ElementMask
 from recbole_bet.methods.base import Method, Outcome, RunContext, fit_final
-from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.settings import CheckedSettings, choice, integer, real
 from recbole_bet.trainer import BudgetTrainer
 

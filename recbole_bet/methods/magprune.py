@@ -24,11 +24,10 @@ from logging import getLogger
 import numpy as np
 from recbole.utils import calculate_valid_score
 
-from recbole_bet.budget import Action, Budget, ElementMask, keep_largest
+from recbole_bet.budget import FIELDS, Action, Budget, ElementMask, keep_largest
 from recbole_bet.errors import BudgetError
 from recbole_bet.settings import CheckedSettings, choice, integer_list
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
-from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
 
 

@@ -41,12 +41,11 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_bet.budget import Action
+from recbole_bet.budget import FIELDS, Action
 from recbole_bet.errors import BudgetError
 from recbole_bet.settings import CheckedSettings, integer, real
 from recbole_bet.embedding import MaskedEmbedding, swap_tables
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
-from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbole_bet.budget import Action, ElementMask, SharedBuckets, sizes_for_tables
+from recbole_bet.budget import FIELDS, Action, ElementMask, SharedBuckets, sizes_for_tables
 from recbole_bet.embedding import MaskedEmbedding, SharedEmbedding, inject_masked_embeddings, swap_tables
 from recbole_bet.ranking import ScreenedItems
-
-FIELDS = ("user", "item")
 
 
 class BudgetedRecommender:
