@@ -11,9 +11,9 @@ from recbole_bet.budget import Budget, ElementMask, keep_largest
 from recbole_bet.errors import BudgetError
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
-from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
+from recbole_bet.methods.ciess import CiessSettings, TD3Agent, explore, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
 from recbole_bet.methods.es import equal_sizes
-from recbole_bet.methods.esapn import admit_growth, candidate_sizes
+from recbole_bet.methods.esapn import ENLARGE, KEEP, SHRINK, admit_growth, candidate_sizes, trade
 from recbole_bet.methods.magprune import magnitude_mask
 from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
@@ -257,6 +257,24 @@ def test_ciess_projection_uses_the_budget_exactly(n, d_max, per_row, spread, see
     assert not np.any(larger & (sizes[:, None] < sizes[None, :]))
 
 
+def test_ciess_exploration_noise_changes_the_projected_sizes():
+    """The noise is drawn per row: a shift shared by every row is undone by the projection exactly, so one draw for all
+    rows (the code's) would leave every projected size as it was."""
+    rng = np.random.default_rng(0)
+    n, d_max, total = 400, 128, 400 * 20
+    proposed = rng.integers(1, d_max + 1, n).astype(np.float64)  # the walk's sizes are integers
+    order = np.argsort(-proposed, kind="stable")
+    plain = project_to_budget(proposed, total, d_max, order)
+    assert np.array_equal(project_to_budget(proposed + rng.normal(0, 6.0), total, d_max, order), plain)  # one shared draw
+    for seed in range(5):
+        noisy = explore(proposed, 6.0, np.random.default_rng(seed))
+        moved = project_to_budget(noisy, total, d_max, order) != plain
+        assert moved.sum() > n // 4  # most rows move; the budget is still used exactly
+        assert project_to_budget(noisy, total, d_max, order).sum() == total
+    assert np.array_equal(explore(proposed, 0.0, rng), proposed)
+    assert np.array_equal(explore(proposed, 6.0, np.random.default_rng(1)), explore(proposed, 6.0, np.random.default_rng(1)))
+
+
 def test_ciess_random_walk_stays_in_range_and_moves_by_at_most_the_span():
     rng = np.random.default_rng(0)
     start = np.array([1.2, 64.0, 127.6, 3.0])
@@ -328,6 +346,29 @@ def test_esapn_growth_never_shrinks_never_passes_the_room_and_goes_by_probabilit
     assert np.array_equal(admitted | refused, want) and not np.any(admitted & refused)
     if admitted.any() and refused.any():
         assert p[admitted].min() >= p[refused].max()  # the likelier growths go first
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_esapn_trade_pays_enlargements_with_shrinks_and_never_passes_the_budget(n, room, seed):
+    rng = np.random.default_rng(seed)
+    candidates = candidate_sizes(128)
+    level = rng.integers(0, len(candidates), n)
+    choice = rng.integers(0, 3, n)
+    choice[(choice == SHRINK) & (level == 0)] = KEEP  # decide() masks these
+    choice[(choice == ENLARGE) & (level == len(candidates) - 1)] = KEEP
+    p = rng.random(n)
+    new, grown, shrunk, refused = trade(level, choice, p, candidates, room)
+    assert np.array_equal(shrunk, choice == SHRINK) and np.array_equal(new[shrunk], level[shrunk] - 1)  # every shrink
+    assert np.array_equal(grown | refused, choice == ENLARGE) and np.array_equal(new[grown], level[grown] + 1)
+    assert np.array_equal(new[choice == KEEP], level[choice == KEEP]) and np.array_equal(new[refused], level[refused])
+    assert candidates[new].sum() <= candidates[level].sum() + room  # never past the budget
+    freed = int((candidates[level] - candidates[np.maximum(level - 1, 0)])[shrunk].sum())
+    cost = candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level]
+    if refused.any():  # the likeliest refused enlargement did not fit in the room, the shrinks' included
+        first = np.flatnonzero(refused)[np.argmax(p[refused])]
+        assert cost[grown].sum() + cost[first] > room + freed
+        assert p[grown].min(initial=1) >= p[refused].max()  # the likelier enlargements go first
 
 
 # ---- review fixes -------------------------------------------------------------------------------------

@@ -108,6 +108,7 @@ def test_ciess_trains_and_measures_only_actions_at_the_budget(model, fast_config
     assert [(s["episode"], s["step"]) for s in steps] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(s["params"] == BUDGET for s in steps)  # every trained and measured action, exactly
     assert any(s["proposed_params"] != BUDGET for s in steps)  # the actor's own proposals are not
+    assert all(s["noise_moved"] > 0 for s in steps)  # the exploration noise survives the projection
     assert result["used_params"] == BUDGET and result["ciess"]["best_quality"] == max(s["quality"] for s in steps)
     assert steps[0]["actor_loss"] == {"user": None, "item": None} and steps[1]["actor_loss"]["user"] is not None  # policy delay
     assert all(np.isfinite(s["critic_loss"]["user"]) for s in steps)
@@ -134,19 +135,25 @@ def test_reinforcement_learning_same_seed_same_result_and_blind_to_the_test_spli
 
 
 @pytest.mark.parametrize("model", ["LightGCN", "NGCF", "NeuMF"])
-def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, monkeypatch):
+def test_esapn_trades_within_the_budget_and_updates_its_policy_every_episode(model, fast_config, monkeypatch):
     import recbole_bet.methods.esapn as esapn
 
     seen, real = [], esapn.Action.from_rows
     monkeypatch.setattr(esapn.Action, "from_rows", lambda sizes, budget: (seen.append(sizes.copy()), real(sizes, budget))[1])
-    budget = 16800  # sparsity 0.95: full within a few episodes
-    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn", **ESAPN_TINY))
-    assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes
-    assert all(np.all(later >= earlier) for earlier, later in zip(seen, seen[1:]))  # sizes never shrink
+    budget, episodes_run = 16800, 8  # sparsity 0.95: full within a few episodes
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn",
+                                                                 esapn_episodes=episodes_run))
+    candidates = np.array(result["esapn"]["candidates"])
+    assert len(seen) == 1 + episodes_run + 1 and np.all(seen[0] == candidates[0])  # the start, each episode, the final sizes
+    levels = [np.searchsorted(candidates, s) for s in seen[:-1]]
+    assert all(np.abs(later - earlier).max() <= 1 for earlier, later in zip(levels, levels[1:]))  # one candidate at most
     assert all(s.sum() <= budget for s in seen) and result["used_params"] == seen[-1].sum() <= budget
     episodes = result["esapn"]["episodes"]
-    assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[:-1]]
-    assert any(e["policy_loss"]["user"] is not None for e in episodes)
-    # once no growth fits (every growth costs 2 or more), none is offered: the policy never chooses it
-    full = [later for earlier, later in zip(episodes, episodes[1:]) if budget - earlier["params"] < 2]
-    assert full and all(e["refused"] == 0 and e["grown"] == 0 for e in full)
+    assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[1:-1]]
+    # every episode is a decision and a policy update of both fields, the first one's reward included
+    assert all(e["policy_loss"]["user"] is not None and e["policy_loss"]["item"] is not None for e in episodes)
+    assert episodes[0]["reward"] != 0
+    # once the budget binds (an enlargement is refused for want of room), the rows trade: some shrink, some grow
+    full = [e for e in episodes if e["refused"] > 0]
+    assert full and all(e["shrunk"] > 0 and e["grown"] > 0 for e in full)
+    assert result["used_params"] >= 0.99 * budget
