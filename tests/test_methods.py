@@ -17,7 +17,7 @@ from recbole_bet.methods.esapn import ENLARGE, KEEP, SHRINK, admit_growth, candi
 from recbole_bet.methods.magprune import magnitude_mask
 from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
-from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fit_widths, optembed_action
+from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fill, fill_options, fit_widths, optembed_action
 from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
 from recbole_bet.quality import row_quality
 
@@ -186,6 +186,49 @@ def test_optembed_evolution_never_scores_a_candidate_over_budget(k_users, k_item
     assert len(seen) == len(set(seen)) == len(scores)  # each distinct candidate scored once
     assert best == max(scores, key=scores.get) and [h["generation"] for h in history] == list(range(6))
     assert all(h["best_score"] <= scores[best] for h in history)
+
+
+def test_optembed_fill_widens_the_best_candidate_to_the_budget():
+    # 10 users and 20 items kept, budget 1000: (20, 10) costs 400; users alone to 80, items alone to 40, both x2.5
+    assert fill_options((20, 10), (10, 20), 1000, 128) == {"users": (80, 10), "items": (20, 40), "both": (50, 25)}
+    assert fill_options((128, 10), (10, 20), 1500, 128) == {"items": (128, 11), "both": (128, 11)}  # users already at d_max
+    rows = (np.ones(10, dtype=bool), np.ones(20, dtype=bool))
+    frequency = (np.arange(10.0), np.arange(20.0))
+    asked = []
+
+    def score(widths):  # the supernet prefers wide items
+        asked.append(widths)
+        return widths[1]
+
+    widths, extra, record = fill(score, (20, 10), rows, frequency, 1003, 128)
+    assert sorted(asked) == [(20, 40), (50, 25), (80, 10)] and widths == (20, 40)  # widened as the supernet scores best
+    action = optembed_action(*rows, widths, 128, extra)
+    assert action.params == 1003 and record["after"]["params"] == 1003 and record["before"]["params"] == 400
+    # the 3 left after widening go to the field the supernet widened best (items), most frequent first
+    assert record["spread_to"] == "items" and extra[0].sum() == 0 and np.flatnonzero(extra[1]).tolist() == [17, 18, 19]
+    assert "why_not_full" not in record
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(1, 80), st.integers(1, 80), st.integers(0, 2**32 - 1))
+def test_optembed_fill_uses_the_budget_or_says_why(n_users, n_items, kept_users, kept_items, seed):
+    rng = np.random.default_rng(seed)
+    rows = (rng.random(kept_users + n_users) < 0.8, rng.random(kept_items + n_items) < 0.8)
+    kept = (int(rows[0].sum()), int(rows[1].sum()))
+    if sum(kept) == 0:
+        return
+    d_max = int(rng.choice([4, 16, 128]))
+    budget = int(rng.integers(sum(kept), (len(rows[0]) + len(rows[1])) * d_max + 1))
+    best = fit_widths(tuple(int(w) for w in rng.integers(1, d_max + 1, 2)), kept, budget, d_max)
+    frequency = (rng.integers(0, 50, len(rows[0])), rng.integers(0, 50, len(rows[1])))
+    weights = rng.random(2)
+    widths, extra, record = fill(lambda w: float(weights @ np.array(w)), best, rows, frequency, budget, d_max)
+    action = optembed_action(*rows, widths, d_max, extra)
+    assert action.params == record["after"]["params"] <= budget and action.params >= record["before"]["params"]
+    assert widths[0] >= best[0] and widths[1] >= best[1]
+    assert not extra[0][~rows[0]].any() and not extra[1][~rows[1]].any() and extra[0].min() >= 0 and extra[1].min() >= 0
+    assert action.params == min(budget, sum(kept) * d_max)  # exact, unless the kept rows cannot hold the budget
+    assert (action.params >= 0.99 * budget) != ("why_not_full" in record)
 
 
 def test_binary_step_uses_the_surrogate_gradient():

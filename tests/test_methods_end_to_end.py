@@ -35,7 +35,7 @@ def test_each_method_runs_within_the_budget_and_records_itself(model, method, fa
     assert json.loads(result_file.read_text()) == json.loads(json.dumps(result))
     assert result["method"] == method and result["budget_params"] == BUDGET
     assert result["used_params"] <= BUDGET
-    if method != "optembed":  # one width per field cannot use every last parameter
+    if method != "optembed" or "why_not_full" not in result["optembed"]["fill"]:  # OptEmbed: unless it says why
         assert result["used_params"] == BUDGET
     assert method in result and result[method]["settings"]  # the method's own record and keys
     # the exported table holds exactly the weights counted, and its size is reported
@@ -76,16 +76,23 @@ def test_pep_stops_where_the_kept_count_reaches_the_budget(fast_config):
     assert result["pep"]["epochs"][0]["kept"] <= BUDGET and result["used_params"] == BUDGET
 
 
-def test_optembed_keeps_rows_at_one_width_per_field_and_repeats_bit_for_bit(fast_config):
+def test_optembed_fills_the_budget_from_its_best_candidate_and_repeats_bit_for_bit(fast_config):
     first = run("LightGCN", "optembed", fast_config, export_table=False)
     record = first["optembed"]
-    widths, kept = record["widths"], record["kept_rows"]
-    assert first["used_params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"] <= BUDGET
+    widths, kept, filled = record["widths"], record["kept_rows"], record["fill"]
     assert all(s["widths"][0] * kept["users"] + s["widths"][1] * kept["items"] <= BUDGET for s in record["scored"])
-    assert max(record["scored"], key=lambda s: s["score"])["widths"] == [widths["users"], widths["items"]]
-    assert first["sizes"]["users"]["max"] == widths["users"] and first["sizes"]["items"]["max"] == widths["items"]
+    best = max(record["scored"], key=lambda s: s["score"])
+    assert best["widths"] == [record["evolution_widths"]["users"], record["evolution_widths"]["items"]] == filled["before"]["widths"]
+    assert filled["before"]["params"] == kept["users"] * best["widths"][0] + kept["items"] * best["widths"][1] < BUDGET
+    # widened the way the supernet scored best, then the rest spread: the budget is used, exactly
+    assert filled["way"] == max(filled["options"], key=lambda o: o["score"])["way"]
+    assert [widths["users"], widths["items"]] == filled["widened"]["widths"]
+    assert first["used_params"] == filled["after"]["params"] == BUDGET
+    for field in ("users", "items"):  # every kept row at its field's width or one more
+        assert widths[field] <= first["sizes"][field]["min"] and first["sizes"][field]["max"] <= widths[field] + 1
     second = run("LightGCN", "optembed", fast_config, export_table=False)
     assert second["test"] == first["test"] and second["optembed"]["scored"] == record["scored"]
+    assert second["optembed"]["fill"] == filled
 
 
 def test_mde_keeps_the_alpha_best_on_validation(fast_config):
