@@ -38,7 +38,7 @@ def test_each_method_runs_within_the_budget_and_records_itself(model, method, fa
     assert result["method"] == method and result["budget_params"] == BUDGET
     assert result["threads"] == torch.get_num_threads()  # what the result is bit for bit reproducible at
     assert result["used_params"] <= BUDGET
-    if method != "optembed":  # one width per field cannot use every last parameter
+    if method != "optembed" or "why_not_full" not in result["optembed"]["fill"]:  # OptEmbed: unless it says why
         assert result["used_params"] == BUDGET
     assert method in result and result[method]["settings"]  # the method's own record and keys
     # the exported table holds exactly the weights counted, and its size is reported
@@ -79,16 +79,23 @@ def test_pep_stops_where_the_kept_count_reaches_the_budget(fast_config):
     assert result["pep"]["epochs"][0]["kept"] <= BUDGET and result["used_params"] == BUDGET
 
 
-def test_optembed_keeps_rows_at_one_width_per_field_and_repeats_bit_for_bit(fast_config):
+def test_optembed_fills_the_budget_from_its_best_candidate_and_repeats_bit_for_bit(fast_config):
     first = run("LightGCN", "optembed", fast_config, export_table=False)
     record = first["optembed"]
-    widths, kept = record["widths"], record["kept_rows"]
-    assert first["used_params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"] <= BUDGET
+    widths, kept, filled = record["widths"], record["kept_rows"], record["fill"]
     assert all(s["widths"][0] * kept["users"] + s["widths"][1] * kept["items"] <= BUDGET for s in record["scored"])
-    assert max(record["scored"], key=lambda s: s["score"])["widths"] == [widths["users"], widths["items"]]
-    assert first["sizes"]["users"]["max"] == widths["users"] and first["sizes"]["items"]["max"] == widths["items"]
+    best = max(record["scored"], key=lambda s: s["score"])
+    assert best["widths"] == [record["evolution_widths"]["users"], record["evolution_widths"]["items"]] == filled["before"]["widths"]
+    assert filled["before"]["params"] == kept["users"] * best["widths"][0] + kept["items"] * best["widths"][1] < BUDGET
+    # widened the way the supernet scored best, then the rest spread: the budget is used, exactly
+    assert filled["way"] == max(filled["options"], key=lambda o: o["score"])["way"]
+    assert [widths["users"], widths["items"]] == filled["widened"]["widths"]
+    assert first["used_params"] == filled["after"]["params"] == BUDGET
+    for field in ("users", "items"):  # every kept row at its field's width or one more
+        assert widths[field] <= first["sizes"][field]["min"] and first["sizes"][field]["max"] <= widths[field] + 1
     second = run("LightGCN", "optembed", fast_config, export_table=False)
     assert second["test"] == first["test"] and second["optembed"]["scored"] == record["scored"]
+    assert second["optembed"]["fill"] == filled
 
 
 def starting_weights(monkeypatch) -> dict:
@@ -118,7 +125,10 @@ def test_optembed_thresholds_rise_under_the_regulariser_and_prune_rows_end_to_en
     assert kept["items"] < 1682 and result["sizes"]["items"]["min"] == 0
     _, _, sizes, masks = read_table_masks(result["export"]["path"])
     assert int((sizes["item_embedding"][1:] == 0).sum()) == 1682 - kept["items"]  # every pruned row, and only those
-    assert result["used_params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"] <= BUDGET
+    # the pruned rows stay pruned; the budget they leave is filled over the kept rows (widths, then one dimension each)
+    filled = record["fill"]
+    assert filled["widened"]["params"] == kept["users"] * widths["users"] + kept["items"] * widths["items"]
+    assert result["used_params"] == filled["after"]["params"] <= BUDGET
 
 
 def test_mde_keeps_the_alpha_best_on_validation(fast_config, monkeypatch):
@@ -143,6 +153,7 @@ def test_ciess_trains_and_measures_only_actions_at_the_budget(model, fast_config
     assert [(s["episode"], s["step"]) for s in steps] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(s["params"] == BUDGET for s in steps)  # every trained and measured action, exactly
     assert any(s["proposed_params"] != BUDGET for s in steps)  # the actor's own proposals are not
+    assert all(s["noise_moved"] > 0 for s in steps)  # the exploration noise survives the projection
     assert result["used_params"] == BUDGET and result["ciess"]["best_quality"] == max(s["quality"] for s in steps)
     assert steps[0]["actor_loss"] == {"user": None, "item": None} and steps[1]["actor_loss"]["user"] is not None  # policy delay
     assert all(np.isfinite(s["critic_loss"]["user"]) for s in steps)
@@ -205,7 +216,7 @@ def test_reinforcement_learning_same_seed_same_result_and_blind_to_the_test_spli
 
 
 @pytest.mark.parametrize("model", ["LightGCN", "NGCF", "NeuMF"])
-def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, monkeypatch):
+def test_esapn_trades_within_the_budget_and_updates_its_policy_every_episode(model, fast_config, monkeypatch):
     import recbole_bet.methods.esapn as esapn
 
     seen, real = [], esapn.Action.from_rows
@@ -215,19 +226,25 @@ def test_esapn_sizes_only_grow_and_never_pass_the_budget(model, fast_config, mon
     real_search = esapn.Esapn.search
     monkeypatch.setattr(esapn.Esapn, "search", lambda self, context, *a: (initial.update(
         {k: p.detach().clone() for k, p in context.model.named_parameters()}), real_search(self, context, *a))[1])
-    budget = 16800  # sparsity 0.95: full within a few episodes
-    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn", **ESAPN_TINY))
-    assert len(seen) == 6 + 1 and seen[0].min() >= 1  # one state per episode, then the final sizes
-    assert all(np.all(later >= earlier) for earlier, later in zip(seen, seen[1:]))  # sizes never shrink
+    budget, episodes_run = 16800, 8  # sparsity 0.95: full within a few episodes
+    result = run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.95, method="esapn",
+                                                                 esapn_episodes=episodes_run))
+    candidates = np.array(result["esapn"]["candidates"])
+    assert len(seen) == 1 + episodes_run + 1 and np.all(seen[0] == candidates[0])  # the start, each episode, the final sizes
+    levels = [np.searchsorted(candidates, s) for s in seen[:-1]]
+    assert all(np.abs(later - earlier).max() <= 1 for earlier, later in zip(levels, levels[1:]))  # one candidate at most
     assert all(s.sum() <= budget for s in seen) and result["used_params"] == seen[-1].sum() <= budget
     episodes = result["esapn"]["episodes"]
-    assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[:-1]]
-    assert any(e["policy_loss"]["user"] is not None for e in episodes)
-    # the reward: a row's quality now less the mean of its last esapn_window (5) episodes' (none at the first)
-    expected = [0.0] + [float(np.mean(q - np.mean(qualities[max(0, t - 5):t], axis=0))) for t, q in enumerate(qualities) if t > 0]
+    assert [e["params"] for e in episodes] == [int(s.sum()) for s in seen[1:-1]]
+    # every episode is a decision and a policy update of both fields, the first one's reward included
+    assert all(e["policy_loss"]["user"] is not None and e["policy_loss"]["item"] is not None for e in episodes)
+    assert episodes[0]["reward"] != 0
+    # once the budget binds (an enlargement is refused for want of room), the rows trade: some shrink, some grow
+    full = [e for e in episodes if e["refused"] > 0]
+    assert full and all(e["shrunk"] > 0 and e["grown"] > 0 for e in full)
+    assert result["used_params"] >= 0.99 * budget
+    # the reward: a row's quality now less the mean of its last esapn_window (5) measurements, the first of them the
+    # quality before training (the baseline of the first episode)
+    expected = [float(np.mean(qualities[t] - np.mean(qualities[max(0, t - 5):t], axis=0))) for t in range(1, len(qualities))]
     assert [e["reward"] for e in episodes] == pytest.approx(expected, abs=1e-12)
-    assert max(abs(r) for r in expected) > 1e-3
     assert list(starts) == [None] and same_weights(starts[None], initial)  # the final training from the initial weights
-    # once no growth fits (every growth costs 2 or more), none is offered: the policy never chooses it
-    full = [later for earlier, later in zip(episodes, episodes[1:]) if budget - earlier["params"] < 2]
-    assert full and all(e["refused"] == 0 and e["grown"] == 0 for e in full)
