@@ -39,7 +39,7 @@ from recbole.utils.case_study import full_sort_topk
 
 from bench.common import header, markdown_table, write
 from recbole_bet.model import get_model
-from recbole_bet.package import package_from_result
+from recbole_bet.package import checkpoint_config, package_from_result
 from recbole_bet.serve import Recommender
 from recbole_bet.trainer import load_checkpoint
 
@@ -67,10 +67,11 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 from recbole.utils.case_study import full_sort_topk
 from recbole_bet.model import get_model
+from recbole_bet.package import checkpoint_config
 from recbole_bet.trainer import load_checkpoint
 imported = time.perf_counter()
 saved = load_checkpoint(sys.argv[1])
-config = saved["config"]
+config = checkpoint_config(saved)
 init_seed(config["seed"], config["reproducibility"])
 train, _, test = data_preparation(config, create_dataset(config))
 model = get_model(config["model"])(config, train._dataset)
@@ -144,7 +145,7 @@ def bench_run(result_file: str, repeats: int, calls: int, threads: int) -> tuple
     result = json.loads(Path(result_file).read_text())
     package = result.get("package") or package_from_result(result_file)["path"]
     saved = load_checkpoint(result["checkpoint"])
-    config = saved["config"]
+    config = checkpoint_config(saved)
     init_seed(config["seed"], config["reproducibility"])
     train, _, test = data_preparation(config, create_dataset(config))
     model = get_model(config["model"])(config, train._dataset)
