@@ -39,7 +39,7 @@ from recbole.utils.case_study import full_sort_topk
 
 from bench.common import header, markdown_table, write
 from recbole_bet.model import get_model
-from recbole_bet.package import package_from_result
+from recbole_bet.package import checkpoint_config, package_from_result
 from recbole_bet.serve import Recommender
 from recbole_bet.trainer import load_checkpoint
 
@@ -67,10 +67,11 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 from recbole.utils.case_study import full_sort_topk
 from recbole_bet.model import get_model
+from recbole_bet.package import checkpoint_config
 from recbole_bet.trainer import load_checkpoint
 imported = time.perf_counter()
 saved = load_checkpoint(sys.argv[1])
-config = saved["config"]
+config = checkpoint_config(saved)
 init_seed(config["seed"], config["reproducibility"])
 train, _, test = data_preparation(config, create_dataset(config))
 model = get_model(config["model"])(config, train._dataset)
@@ -142,9 +143,11 @@ def throughput(rec: Recommender, indexed: Recommender | None, model, test_data, 
 def bench_run(result_file: str, repeats: int, calls: int, threads: int) -> tuple[str, str]:
     """(dataset, the Markdown section of one finished run)."""
     result = json.loads(Path(result_file).read_text())
-    package = result.get("package") or package_from_result(result_file)["path"]
-    saved = load_checkpoint(result["checkpoint"])
-    config = saved["config"]
+    # absolute: the fresh interpreters run in the checkout (a run's paths are relative to its folder, this one)
+    package = str(Path(result.get("package") or package_from_result(result_file)["path"]).resolve())
+    checkpoint = str(Path(result["checkpoint"]).resolve())
+    saved = load_checkpoint(checkpoint)
+    config = checkpoint_config(saved)
     init_seed(config["seed"], config["reproducibility"])
     train, _, test = data_preparation(config, create_dataset(config))
     model = get_model(config["model"])(config, train._dataset)
@@ -156,7 +159,7 @@ def bench_run(result_file: str, repeats: int, calls: int, threads: int) -> tuple
     first = str(users[0])
     bytes_rows = sizes(result, package, dense_checkpoint_bytes(config, train))
     serve_ready = ready(READY_SERVE, [package, str(rec.user_tokens[users[0]])], repeats, threads)
-    recbole_ready = ready(READY_RECBOLE, [result["checkpoint"], first], repeats, threads)
+    recbole_ready = ready(READY_RECBOLE, [checkpoint, first], repeats, threads)
     rows = throughput(rec, indexed, model, test, users, calls)
     section = [
         f"## {result['model']} on {result['dataset']}, method={result['method']}, sparsity={result['sparsity']} "
@@ -185,7 +188,7 @@ def sizes(result: dict, package: str, dense: int) -> list[list]:
     files += [(f"  of which {kind}", size) for kind, size in parts.items()]
     if result.get("export"):
         files.append(("exported table (`.table.npz`)", result["export"]["bytes"]))
-    files.append(("the run's RecBole checkpoint (dense storage + masks + Adam)", Path(result["checkpoint"]).stat().st_size))
+    files.append(("the run's checkpoint (dense storage + masks + Adam)", Path(result["checkpoint"]).stat().st_size))
     files.append(("dense model's RecBole checkpoint", dense))
     return [[name, f"{size:,}", f"{size / dense:.3f}"] for name, size in files]
 

@@ -15,3 +15,8 @@ class BudgetError(ValueError):
 
 class AlreadyRunning(ConfigError):
     """The same run (the same keys in the same checkpoint folder) is going on in another live process."""
+
+
+class UnsafeFileError(ValueError):
+    """A file recbole-bet reads back (a checkpoint, an unfinished run's unit) that holds more than tensors, numpy
+    arrays and plain data: unpickling it could run code, so it is refused. The message names the file and the object."""

@@ -25,7 +25,8 @@ by hand. Its arrays:
                          parameters, d_max, users and items, the run's metrics, versions, written
 
 ``python -m recbole_bet.package --result_file r.json`` writes the package of a finished run from its
-checkpoint (RecBole rebuilds the dataset from the run's configuration).
+checkpoint (RecBole rebuilds the dataset from the run's configuration); a checkpoint in RecBole's own format
+(a pickled Config) is read only with ``--trust_pickle``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
+from recbole_bet.config import BetConfig, check_dataset_present
 from recbole_bet.errors import ConfigError
 from recbole_bet.export import table_arrays
 from recbole_bet.model import get_model
@@ -167,12 +169,18 @@ def package_path(beside) -> Path:
     return Path(beside).with_suffix(".package.npz")
 
 
-def package_from_result(result_file, path=None) -> dict:
+def package_from_result(result_file, path=None, trust_pickle: bool = False) -> dict:
     """Write the package of a finished run from its result file and checkpoint; RecBole rebuilds the run's
     dataset and split from the configuration saved with the checkpoint. Returns :func:`write_package`'s dict.
 
+    Args:
+        trust_pickle: also read a checkpoint that pickles RecBole's Config (RecBole's own format, or ours from before
+            2026-12-07) with torch's full unpickler (:func:`recbole_bet.trainer.load_checkpoint`): only a file you trust.
+
     Raises:
-        ConfigError: a result file without a readable result of one budgeted run and its checkpoint.
+        ConfigError: a result file without a readable result of one budgeted run and its checkpoint, or a dataset
+            that is no longer where the run read it.
+        UnsafeFileError: a checkpoint that pickles objects, without ``trust_pickle``.
     """
     try:
         result = json.loads(Path(result_file).read_text())
@@ -181,10 +189,14 @@ def package_from_result(result_file, path=None) -> dict:
     if isinstance(result, list):
         raise ConfigError(f"{result_file} holds {len(result)} budgets; pass one budget's file (<result>-sparsity<s>.json)")
     checkpoint = result.get("checkpoint")
+    if checkpoint and not Path(checkpoint).is_file() and (Path(result_file).parent / Path(checkpoint).name).is_file():
+        checkpoint = Path(result_file).parent / Path(checkpoint).name  # a relative path, from another folder: beside the result
     if not checkpoint or not Path(checkpoint).is_file():
-        raise ConfigError(f"{result_file} names no checkpoint that exists (checkpoint={checkpoint!r}); a run with saved=True writes one")
-    saved = load_checkpoint(checkpoint)
-    config = saved["config"]
+        raise ConfigError(f"{result_file} names no checkpoint that exists (checkpoint={checkpoint!r}); a run with saved=True "
+                          "writes one (a relative path is read from the folder this command runs in: the run's, usually)")
+    saved = load_checkpoint(checkpoint, trust_pickle=trust_pickle)
+    config = checkpoint_config(saved)
+    check_dataset_present(config)
     init_seed(config["seed"], config["reproducibility"])  # the run's split, as quick_start makes it
     train_data, valid_data, _ = data_preparation(config, create_dataset(config))
     model = get_model(config["model"])(config, train_data._dataset)
@@ -193,15 +205,30 @@ def package_from_result(result_file, path=None) -> dict:
     return write_package(model, train_data._dataset, result, path or package_path(result_file), valid=valid_data._dataset)
 
 
+def checkpoint_config(saved: dict):
+    """The run's Config, from a checkpoint: rebuilt from its plain record (:func:`recbole_bet.trainer.config_record`),
+    or the pickled Config of a checkpoint read with ``trust_pickle``."""
+    record = saved["config"]
+    if not isinstance(record, dict):
+        return record
+    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads the command line too: not this one's
+    try:
+        return BetConfig(record["model"], record["dataset"], config_dict=record["keys"])
+    finally:
+        sys.argv = argv
+
+
 def main(argv=None) -> int:
     """Command line: ``python -m recbole_bet.package --result_file r.json [--output p.package.npz]``."""
     parser = argparse.ArgumentParser(prog="python -m recbole_bet.package", description="Write a finished run's model package.")
     parser.add_argument("--result_file", required=True, help="the run's result JSON (it names the checkpoint)")
     parser.add_argument("--output", default=None, help="the package's path (default: beside the result file, <stem>.package.npz)")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="also read a checkpoint that pickles RecBole's Config (RecBole's own format): only a file you trust")
     args = parser.parse_args(argv)
     try:
-        info = package_from_result(args.result_file, args.output)
-    except (ConfigError, ValueError) as error:
+        info = package_from_result(args.result_file, args.output, trust_pickle=args.trust_pickle)
+    except ValueError as error:  # ConfigError, UnsafeFileError, a bad package
         print(f"recbole_bet.package: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(info))

@@ -1,6 +1,6 @@
 """One budgeted run, start to end, in numbered steps: 1. configuration, 2. data, then for each budget
 (:func:`run_budgets`, one by one or as ray tasks) 3. the backbone, 4. the budget, 5. the method, 6. the test,
-7. the exported table, 8. the result file.
+7. the exported table, 8. the result file and the model package.
 
 Our own pipeline rather than ``recbole.quick_start`` (which imports ray at
 import time and builds RecBole's unmasked models).
@@ -27,11 +27,12 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.budget import Action
 from recbole_bet.config import BetConfig, RunSettings, check_config_files, check_dataset_present, method_settings
-from recbole_bet.errors import BudgetError, ConfigError
+from recbole_bet.errors import BudgetError, ConfigError, UnsafeFileError
 from recbole_bet.export import export_table
 from recbole_bet.fanout import ray_task, task_splits
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
+from recbole_bet.package import package_path, write_package
 from recbole_bet.reproducibility import deterministic_algorithms
 from recbole_bet.resume import RunState, budget_free_phase, list_text, write_atomically
 from recbole_bet.trainer import BudgetTrainer
@@ -72,6 +73,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
 
     Raises:
         ConfigError, BudgetError: bad input, before any training.
+        UnsafeFileError: a file of the unfinished run being continued holds pickled objects (:mod:`recbole_bet.safe_load`).
     """
     started = time.time()
     silence_known_warnings()
@@ -270,10 +272,15 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
         export = export_table(net, Path(outcome.checkpoint or outcome.trainer.saved_model_file).with_suffix(".table.npz"))
         logger.info(set_color("exported table", "blue") + f": {export}")
 
-    # ---- 8. the result file
+    # ---- 8. the result file, and beside it the model package (recbole_bet.serve recommends from it)
     seconds = time.time() - started + (resume.before if resume else 0.0)  # with the killed runs' time on this budget
     result = result_record(config, run, budget, (len(user_frequency), len(item_frequency)), used, outcome, test_result,
                            export, seconds)
+    result["package"] = None
+    if outcome.layout is not None:
+        beside = run.result_file or outcome.checkpoint or outcome.trainer.saved_model_file
+        result["package"] = write_package(net, train_data._dataset, result, package_path(beside), valid=valid_data._dataset)["path"]
+        logger.info(set_color("model package", "blue") + f": {result['package']}")
     if run.result_file:
         write_result(result, run.result_file)
         logger.info(set_color("result written to", "blue") + f" {run.result_file}")
@@ -378,7 +385,7 @@ def main(argv=None) -> int:
     try:
         check_recbole_arguments(rest)
         result = run_recbole_bet(args.model, args.dataset, config_file_list=files)
-    except (ConfigError, BudgetError) as error:
+    except (ConfigError, BudgetError, UnsafeFileError) as error:
         print(f"run_recbole_bet: error: {error}", file=sys.stderr)
         return 2
     if isinstance(result, list):
@@ -423,4 +430,6 @@ def summary_lines(result: dict) -> str:
     ]
     if result["export"]:
         lines.append(f"table: {result['export']['path']} ({result['export']['bytes']} bytes)")
+    if result.get("package"):
+        lines.append(f"package: {result['package']} (python -m recbole_bet.serve {result['package']} --users USER --k 10)")
     return "\n".join(lines)

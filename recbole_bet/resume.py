@@ -26,6 +26,10 @@ budget up to their last kept unit (``elapsed.json``; what they computed after it
 counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
 its own task only. A finished run removes the folder. A command whose configuration differs
 from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
+
+Units are read back without torch's full unpickler (:mod:`recbole_bet.safe_load`): a file in the folder that holds
+anything else than tensors, numpy arrays, plain data and the registered records (Action, ElementMask, ...) is refused
+with one line, before any of it runs.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import torch
 from recbole.utils import set_color
 
 from recbole_bet.errors import AlreadyRunning, ConfigError
+from recbole_bet.safe_load import safe_load
 
 try:
     import fcntl  # POSIX: the lock of a run's folder
@@ -221,8 +226,10 @@ class RunState:
         return self.folder / f"{name.replace('/', '--')}.pt"
 
     def load(self, name: str):
-        """The unit ``name`` if it was finished, else None."""
-        return torch.load(self._path(name), map_location="cpu", weights_only=False) if self.has(name) else None
+        """The unit ``name`` if it was finished, else None. Read without torch's full unpickler
+        (:func:`recbole_bet.safe_load.safe_load`): a unit holding anything but tensors, arrays, plain data and the
+        registered records is refused (UnsafeFileError), whatever placed it there."""
+        return safe_load(self._path(name)) if self.has(name) else None
 
     def has(self, name: str) -> bool:
         """Whether the unit ``name`` was finished (without loading it)."""

@@ -233,18 +233,25 @@ def test_a_trained_run_serves_its_top_k_without_recbole_or_the_dataset(tmp_path,
 
     from recbole_bet.package import package_from_result
     from recbole_bet.quick_start import run_recbole_bet
+    from recbole_bet.trainer import load_checkpoint
 
     data = tmp_path / "data"
     shutil.copytree(Path(recbole.__file__).parent / "dataset_example" / "ml-100k", data / "ml-100k")
     keys = dict(fast_config, epochs=1, sparsity=0.9, method=method, data_path=str(data), result_file=str(tmp_path / "r.json"))
     result = run_recbole_bet(model_name, "ml-100k", config_dict=keys)
-    package = package_from_result(tmp_path / "r.json")["path"]
-    assert package == str(tmp_path / "r.package.npz")
+    package = result["package"]  # written by the run, beside its result file
+    assert package == str(tmp_path / "r.package.npz") and json.loads((tmp_path / "r.json").read_text())["package"] == package
+    with np.load(package, allow_pickle=False) as written:
+        run_arrays = {key: written[key] for key in written.files if key != "package"}
+    again = package_from_result(tmp_path / "r.json", tmp_path / "again.npz")["path"]  # on demand, from the checkpoint
+    with np.load(again, allow_pickle=False) as rewritten:
+        assert set(rewritten.files) == set(run_arrays) | {"package"}
+        assert all(np.array_equal(rewritten[key], value) for key, value in run_arrays.items())
 
     # the trained model's own top k, from its checkpoint, on RecBole's data
     config, train, valid, _ = build_data(model_name, data_path=str(data))
     model = get_model(model_name)(config, train._dataset).eval()
-    model.load_state_dict(torch.load(result["checkpoint"], weights_only=False)["state_dict"])
+    model.load_state_dict(load_checkpoint(result["checkpoint"])["state_dict"])
     k = 10
     expected, _ = reference_top(model, train, valid, k)
     users = list(train._dataset.field2id_token["user_id"][1:])

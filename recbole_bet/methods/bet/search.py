@@ -35,6 +35,7 @@ from recbole_bet.methods.bet.sampler import ActionSampler, Candidates
 from recbole_bet.methods.bet.settings import BetSettings
 from recbole_bet.quality import quality
 from recbole_bet.resume import budget_free_phase, keep_unit, restore_unit, write_atomically
+from recbole_bet.safe_load import kept_type
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -44,6 +45,7 @@ def strategy_for(t: int, selection: str = "hybrid") -> str:
     return "II" if selection == "random" else ("I", "I", "I", "II", "III")[t % 5]
 
 
+@kept_type  # kept in the search's units: read back without torch's full unpickler (recbole_bet.safe_load)
 @dataclass
 class Population:
     """``A``: the measured actions and their fitness, in the order they were measured."""
