@@ -107,7 +107,7 @@ class SearchResult:
     @property
     def retrained_curve(self) -> list:
         """The validation curve of the winning retraining."""
-        return next(record["curve"] for record in self.retrained if record["checkpoint"] == self.checkpoint)
+        return next(record["curve"] for record in self.retrained if record.get("checkpoint") == self.checkpoint)
 
 
 class BetTrainer(BudgetTrainer):
