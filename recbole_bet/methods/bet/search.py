@@ -68,10 +68,10 @@ class Population:
     def top(self, k: int) -> list[int]:
         """Indices of the ``k`` best measured actions, best first (earlier wins a tie); once some were re-measured,
         the best among those."""
-        fitness = self.fitness
+        order = np.argsort(-self.fitness, kind="stable")
         if any("remeasured" in r for r in self.records):
-            fitness = np.where(["remeasured" in r for r in self.records], fitness, -np.inf)
-        return list(np.argsort(-fitness, kind="stable")[:k])
+            order = [i for i in order if "remeasured" in self.records[i]]
+        return list(order[:k])
 
     def save(self, path) -> None:
         """Write the population so it can be inspected while the search runs (sizes as uint8/uint16)."""
