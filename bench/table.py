@@ -300,7 +300,8 @@ def headline(results: list[dict]) -> str:
     of the baselines, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
     groups = group(results)
     variants = {k[2] for k in groups if "-" in k[2]}
-    budgeted = sorted({m for m in METHOD_ORDER if m != "full"} | variants, key=order)
+    ran = {k[2] for k in groups}  # the weight-sharing and sparse-training methods get a column where they ran
+    budgeted = sorted({m for m in METHOD_ORDER if m in BASELINES + ["bet"] or m in ran} | variants, key=order)
     bets = bet_rows({"bet"} | variants)
     compared = " | ".join(f"{label(b)} ÷ best | p (N@20)" for b in bets)
     lines = [
