@@ -29,7 +29,7 @@ def run_cli(*args, cwd):
         (["--sparsity=0.8,0.8"], "sparsity=0.8,0.8 names a budget twice"),
         (["--sparsity=0.995"], "every row needs at least 1; allowed: sparsity <= 0.992188"),
         (["--model=Foo"], "unknown model 'Foo'; allowed: LightGCN, NGCF, NeuMF"),
-        (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, pep, optembed, magprune, mde, esapn, ciess, recbole"),
+        (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, pep, optembed, magprune, mde, esapn, ciess, qr, graphhash, dsl, recbole"),
         (["--method=es", "--bet_iterations=5"], "key 'bet_iterations' belongs to method bet; this run's method is es"),
         (["--method=pep", "--optembed_keep=3"], "key 'optembed_keep' belongs to method optembed; this run's method is pep"),
         (["--method=pep", "--pep_granularty=global"], "unknown key 'pep_granularty' (did you mean 'pep_granularity'?)"),
