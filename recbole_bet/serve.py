@@ -93,7 +93,34 @@ def read_package(path) -> tuple[dict, dict[str, np.ndarray]]:
         raise PackageError(f"{path} is not a recbole-bet model package: {error}") from None
     if meta.get("format") != PACKAGE_FORMAT:
         raise PackageError(f"{path} is a package of format {meta.get('format')!r}; this version reads format {PACKAGE_FORMAT}")
+    problem = package_problem(meta, arrays)
+    if problem:
+        raise PackageError(f"{path} is not a consistent recbole-bet model package: {problem}")
     return meta, arrays
+
+
+def package_problem(meta: dict, arrays: dict) -> str | None:
+    """What makes the package's arrays inconsistent (they index one another; the graph is multiplied unchecked), or None."""
+    for key in ("user_tokens", "item_tokens", "meta", "user_sizes", "item_sizes"):
+        if key not in arrays:
+            return f"it has no {key}"
+    n_users, n_items = len(arrays["user_tokens"]), len(arrays["item_tokens"])
+    if (n_users - 1, n_items - 1) != (meta.get("n_users"), meta.get("n_items")):
+        return f"{n_users} user and {n_items} item tokens for {meta.get('n_users')} users and {meta.get('n_items')} items"
+    if (len(arrays["user_sizes"]), len(arrays["item_sizes"])) != (n_users, n_items):
+        return "its tables' rows do not match its tokens"
+    for split in ["train"] + list(meta.get("seen", [])):
+        indptr, indices = arrays.get(f"{split}/indptr"), arrays.get(f"{split}/indices")
+        if indptr is None or indices is None:
+            return f"it has no {split} interactions"
+        if indptr.ndim != 1 or len(indptr) != n_users + 1 or indices.ndim != 1 or not (
+            np.issubdtype(indptr.dtype, np.integer) and np.issubdtype(indices.dtype, np.integer)):
+            return f"its {split} interactions are not a CSR matrix of {n_users} rows"
+        if indptr[0] != 0 or (np.diff(indptr) < 0).any() or indptr[-1] != len(indices):
+            return f"its {split} row pointers are not increasing from 0 to {len(indices)}"
+        if len(indices) and (int(indices.min()) < 1 or int(indices.max()) >= n_items):
+            return f"its {split} interactions name items outside 1..{n_items - 1}"
+    return None
 
 
 def tokens(array: np.ndarray) -> np.ndarray:
@@ -286,7 +313,10 @@ def build_scores(meta: dict, arrays: dict, chunk_rows: int = CHUNK_ROWS):
     model, architecture = meta["model"], meta["architecture"]
     if model not in BACKBONES:
         raise PackageError(f"the package holds a {model}; this version serves {', '.join(BACKBONES)}")
-    _, tables, _, masks = decode_tables(arrays)
+    try:
+        _, tables, _, masks = decode_tables(arrays)
+    except (ValueError, KeyError, IndexError) as error:
+        raise PackageError(f"the package's tables cannot be read: {error!r}") from None
     weights = {key[len("weight/") :]: torch.from_numpy(value) for key, value in arrays.items() if key.startswith("weight/")}
     if model == "NeuMF":
         return NeuMFScores(architecture, tables, weights)

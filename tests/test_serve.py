@@ -170,6 +170,27 @@ def test_a_pickle_bearing_or_foreign_file_is_refused(tmp_path):
     assert zipfile.is_zipfile(evil)
 
 
+def test_an_inconsistent_package_is_refused_before_its_graph_is_multiplied(tmp_path):
+    """The graph is multiplied without torch's checks: a package whose interactions point outside its items (or
+    whose row pointers do not add up) is refused with one clear error, not a crash."""
+    config, train, valid, model = budgeted_model("LightGCN", "prefix")
+    path = write_package(model, train._dataset, None, tmp_path / "m.npz")["path"]
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    broken = {
+        "items": dict(arrays, **{"train/indices": arrays["train/indices"].copy()}),
+        "pointers": dict(arrays, **{"train/indptr": arrays["train/indptr"][::-1].copy()}),
+        "tokens": dict(arrays, user_tokens=arrays["user_tokens"][:-1]),
+        "table": dict(arrays, user_embedding=arrays["user_embedding"][:-5]),
+    }
+    broken["items"]["train/indices"][7] = model.n_items + 5
+    messages = {"items": "name items outside", "pointers": "row pointers", "tokens": "user and", "table": "tables cannot be read"}
+    for name, changed in broken.items():
+        np.savez(tmp_path / f"{name}.npz", **changed)
+        with pytest.raises(PackageError, match=messages[name]):
+            Recommender.load(tmp_path / f"{name}.npz")
+
+
 def test_faiss_exact_index_gives_torchs_top_k(tmp_path):
     pytest.importorskip("faiss")
     config, train, valid, model = budgeted_model("LightGCN", "prefix", seed=2)
