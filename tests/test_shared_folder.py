@@ -47,16 +47,15 @@ def test_a_held_lock_stops_a_second_holder_and_a_dead_holders_is_taken_over(tmp_
     RunLock.take(folder).release()
 
 
-def test_a_stale_lock_left_by_a_killed_run_is_taken_over_by_its_rerun(fast_config, tmp_path, monkeypatch):
+def test_a_stale_lock_left_by_a_killed_run_is_taken_over_by_its_rerun(fast_config, monkeypatch):
     keys = dict(fast_config, method="es", epochs=2)
-    alone = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "alone")))
     killed_after_epoch(keys, "sparsity0.9/final-epochs", 0, monkeypatch)
     (folder,) = run_folders(keys["checkpoint_dir"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (folder / "lock").write_text(str(dead.pid))  # as a SIGKILL leaves it
-    again, epochs = trained_epochs(keys, monkeypatch)
-    assert epochs == [1] and again["test"] == alone["test"]
+    _, epochs = trained_epochs(keys, monkeypatch)
+    assert epochs == [1] and run_folders(keys["checkpoint_dir"]) == []  # continued, and finished
 
 
 # ---- processes at once ------------------------------------------------------------------------------------
@@ -156,6 +155,7 @@ def test_unfinished_runs_are_listed_with_their_commands_and_one_is_removed(fast_
 # ---- what a rerun keeps -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_rerun_computes_with_the_thread_count_its_run_started_with(fast_config, tmp_path, monkeypatch):
     keys = dict(fast_config, method="es", epochs=2)
     mine = torch.get_num_threads()
