@@ -61,7 +61,7 @@ class BetSettings(CheckedSettings):
             supernet), so that the prefixes an action keeps are meaningful before its fine-tuning.
         bet_retrain_rank_epochs (int): 0 (the paper): each of the top ``bet_retrain_top`` is trained to convergence.
             E > 0: each is first trained E epochs from its start, and only the best of them on validation goes on
-            to convergence.
+            from there to convergence (one by one, also with ``ray``).
         bet_profile (str | None): a schedule from ``properties/method/bet/`` laid under the user's keys.
     """
 
