@@ -301,7 +301,7 @@ def headline(results: list[dict]) -> str:
     groups = group(results)
     variants = {k[2] for k in groups if "-" in k[2]}
     ran = {k[2] for k in groups}  # the weight-sharing and sparse-training methods get a column where they ran
-    budgeted = sorted({m for m in METHOD_ORDER if m in BASELINES + ["bet"] or m in ran} | variants, key=order)
+    budgeted = sorted({m for m in METHOD_ORDER if m != "full" and (m in BASELINES + ["bet"] or m in ran)} | variants, key=order)
     bets = bet_rows({"bet"} | variants)
     compared = " | ".join(f"{label(b)} ÷ best | p (N@20)" for b in bets)
     lines = [
