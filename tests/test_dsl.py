@@ -13,6 +13,7 @@ from recbole_bet.budget import Budget
 from recbole_bet.methods.dsl import DslSettings, DslTrainer, DynamicSparsity, model_mask, prune_and_regrow, random_mask
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import run_recbole_bet, training_frequencies
+from recbole_bet.resume import KeptEpochs
 from recbole_bet.trainer import BudgetTrainer
 
 from conftest import build_data
@@ -143,15 +144,15 @@ def test_a_killed_dsl_run_goes_on_with_its_schedule_and_ends_as_the_uninterrupte
     killed after its second epoch trains only the third and ends bit for bit where the whole run did."""
     keys = dict(fast_config, epochs=3, sparsity=0.9, method="dsl", dsl_update_interval=5, dsl_end_epoch=3, dsl_growth="random")
     whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
-    real_keep = BudgetTrainer.keep_progress
+    real_keep = KeptEpochs.keep
 
-    def keep_progress(self, state, name, epoch, loaders, carried=None):
-        real_keep(self, state, name, epoch, loaders, carried)
-        if name == "sparsity0.9/final-epochs" and epoch == 1:
+    def keep(self, trainer, epoch):
+        real_keep(self, trainer, epoch)
+        if self.unit == "sparsity0.9/final-epochs" and epoch == 1:
             raise Killed()
 
     with monkeypatch.context() as patch:
-        patch.setattr(BudgetTrainer, "keep_progress", keep_progress)
+        patch.setattr(KeptEpochs, "keep", keep)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
     epochs, real_epoch = [], BudgetTrainer._train_epoch
