@@ -1,7 +1,8 @@
 """Runs that survive being killed: rerunning the same command continues from the last finished unit of work.
 
-A run with checkpoints keeps its progress under ``<checkpoint_dir>/unfinished-run/`` while it runs:
-``run.json`` (the configuration it was started with) and one file per finished unit of work, written
+A run with checkpoints keeps its progress under ``<checkpoint_dir>/runs/<run id>/`` while it runs (the id: a hash of
+its keys, so several experiments share one checkpoint folder): ``run.json`` (the command and configuration it was
+started with), a lock held by the live process, and one file per finished unit of work, written
 atomically (a temporary file, then a rename), so a kill at any moment (``kill -9``, out of memory, a
 preempted machine) leaves every file whole or absent. The units:
 
@@ -24,8 +25,10 @@ they were, the final action and metrics are those of an uninterrupted run, bit f
 checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its
 budget up to their last kept unit (``elapsed.json``; what they computed after it was lost, and is not
 counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
-its own task only. A finished run removes the folder. A command whose configuration differs
-from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
+its own task only. A finished run removes its folder. Another command (other keys) has a folder of its own; the same
+command started twice at once stops the second with one line (``already running as pid N``); ``--fresh=True``
+discards only the state of the run it names. ``python -m recbole_bet.resume list|remove`` (or
+``--list_unfinished``) shows and removes unfinished runs.
 
 Units are read back without torch's full unpickler (:mod:`recbole_bet.safe_load`): a file in the folder that holds
 anything else than tensors, numpy arrays, plain data and the registered records (Action, ElementMask, ...) is refused

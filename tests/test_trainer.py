@@ -63,7 +63,7 @@ def test_runs_started_in_the_same_second_get_their_own_checkpoint_names(tmp_path
 
 
 def test_a_kept_best_checkpoint_is_never_rewritten_under_it(tmp_path, monkeypatch):
-    """keep_progress keeps the best checkpoint as a hard link, so the next best must replace the checkpoint file,
+    """KeptEpochs.keep keeps the best checkpoint as a hard link, so the next best must replace the checkpoint file,
     not rewrite it: the kept epoch stays whole, and a kill inside RecBole's write leaves the checkpoint as it was."""
     from recbole_bet.resume import RunState
 
