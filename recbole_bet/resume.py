@@ -1,8 +1,9 @@
 """Runs that survive being killed: rerunning the same command continues from the last finished unit of work.
 
-A run with checkpoints keeps its progress under ``<checkpoint_dir>/unfinished-run/`` while it runs:
-``run.json`` (the configuration it was started with) and one file per finished unit of work, written
-atomically (a temporary file, then a rename), so a kill at any moment (``kill -9``, out of memory, a
+A run with checkpoints keeps its progress in a folder of its own while it runs, ``<checkpoint_dir>/runs/<id>/``
+(:func:`run_id`: a hash of the keys that decide what it computes): ``run.json`` (its command, keys and thread count),
+``lock`` (held by its live process: :class:`RunLock`) and one file per finished unit of work, written atomically (a
+temporary file, then a rename, :func:`write_atomically`), so a kill at any moment (``kill -9``, out of memory, a
 preempted machine) leaves every file whole or absent. The units:
 
 * each finished budget's result;
@@ -24,8 +25,12 @@ they were, the final action and metrics are those of an uninterrupted run, bit f
 checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its
 budget up to their last kept unit (``elapsed.json``; what they computed after it was lost, and is not
 counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
-its own task only. A finished run removes the folder. A command whose configuration differs
-from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
+its own task only. A finished run removes its folder.
+
+Runs of other keys in the same checkpoint folder have folders of their own: none blocks another, and each continues
+when its own command is rerun; ``--fresh=True`` discards the named run's state only. The same run started while a
+live process holds it stops at once (:class:`~recbole_bet.errors.AlreadyRunning`). ``python -m recbole_bet.resume
+list|remove <id> --checkpoint_dir=...`` lists the unfinished runs (:func:`unfinished_runs`) and discards one.
 """
 
 from __future__ import annotations
