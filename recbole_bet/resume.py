@@ -1,9 +1,9 @@
 """Runs that survive being killed: rerunning the same command continues from the last finished unit of work.
 
-A run with checkpoints keeps its progress under ``<checkpoint_dir>/runs/<run id>/`` while it runs (the id: a hash of
-its keys, so several experiments share one checkpoint folder): ``run.json`` (the command and configuration it was
-started with), a lock held by the live process, and one file per finished unit of work, written
-atomically (a temporary file, then a rename), so a kill at any moment (``kill -9``, out of memory, a
+A run with checkpoints keeps its progress in a folder of its own while it runs, ``<checkpoint_dir>/runs/<id>/``
+(:func:`run_id`: a hash of the keys that decide what it computes): ``run.json`` (its command, keys and thread count),
+``lock`` (held by its live process: :class:`RunLock`) and one file per finished unit of work, written atomically (a
+temporary file, then a rename, :func:`write_atomically`), so a kill at any moment (``kill -9``, out of memory, a
 preempted machine) leaves every file whole or absent. The units:
 
 * each finished budget's result;
@@ -25,10 +25,12 @@ they were, the final action and metrics are those of an uninterrupted run, bit f
 checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its
 budget up to their last kept unit (``elapsed.json``; what they computed after it was lost, and is not
 counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
-its own task only. A finished run removes its folder. Another command (other keys) has a folder of its own; the same
-command started twice at once stops the second with one line (``already running as pid N``); ``--fresh=True``
-discards only the state of the run it names. ``python -m recbole_bet.resume list|remove`` (or
-``--list_unfinished``) shows and removes unfinished runs.
+its own task only. A finished run removes its folder.
+
+Runs of other keys in the same checkpoint folder have folders of their own: none blocks another, and each continues
+when its own command is rerun; ``--fresh=True`` discards the named run's state only. The same run started while a
+live process holds it stops at once (:class:`~recbole_bet.errors.AlreadyRunning`). ``python -m recbole_bet.resume
+list|remove <id> --checkpoint_dir=...`` lists the unfinished runs (:func:`unfinished_runs`) and discards one.
 
 Units are read back without torch's full unpickler (:mod:`recbole_bet.safe_load`): a file in the folder that holds
 anything else than tensors, numpy arrays, plain data and the registered records (Action, ElementMask, ...) is refused
