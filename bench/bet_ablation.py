@@ -1,0 +1,94 @@
+"""Issue 33's ablation of BET's search: one table row per result file, with what the search found and why.
+
+    python -m bench.bet_ablation bench/results/issue33-ablation/*.json \
+        --reference=bench/results/bet-scratch/gowalla-s/LightGCN-bet-0.9-s0.json \
+        --reference=bench/results/sweep/gowalla-s/LightGCN-optembed-0.9-s0.json
+
+Per run: validation and test N@20 (choices are made on validation), the chosen layout (user share of the used
+parameters, user and item widths), the best search fitness, the mean fitness of the actions each selection strategy
+picked (I greedy on the predictor, II random, III nearest neighbour), Spearman's rho between fitness and retrained
+quality where three or more actions were retrained, how often the sampler redrew, and the minutes of each phase.
+The keys each run changed from ``--bet_profile=fast`` are listed under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.common import header, markdown_table, write
+
+BASE = {"bet_profile": "fast"}
+
+
+def layout(result: dict) -> list:
+    sizes, used = result["sizes"], result["used_params"]
+    users, items = sizes["users"], sizes["items"]
+    share = users["mean"] * result["n_users"] / used
+    return [f"{share:.2f}", f"{users['min']}-{users['max']} ({users['mean']:.1f})", f"{items['min']}-{items['max']} ({items['mean']:.1f})"]
+
+
+def strategies(records: list) -> str:
+    by = {}
+    for record in records:
+        by.setdefault(record["strategy"], []).append(record["measured"])
+    return " / ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in sorted(by.items()))
+
+
+def row(name: str, result: dict) -> list:
+    valid, test = result["valid"]["ndcg@20"], result["test"]["ndcg@20"]
+    bet = result.get("bet")
+    if bet is None:  # another method's reference row
+        return [name, f"{valid:.4f}", f"{test:.4f}", *layout(result), "-", "-", "-", "-", f"{result['seconds'] / 60:.1f}"]
+    records = result["search"]
+    correlation = (bet.get("rank_correlation") or {}).get("spearman")
+    users = (bet.get("sampler") or {}).get("users")
+    redraws = f"{users['redraws']} / {users['draws']}" if users else "-"
+    phases = " + ".join(f"{v / 60:.1f}" for v in bet["seconds"].values())
+    return [name, f"{valid:.4f}", f"{test:.4f}", *layout(result), f"{max(r['measured'] for r in records):.4f}", strategies(records),
+            "-" if correlation is None else f"{correlation:.2f}", redraws, f"{result['seconds'] / 60:.1f} ({phases})"]
+
+
+def changed(result: dict) -> str:
+    settings = (result.get("bet") or {}).get("settings") or {}
+    fast = {"bet_iterations": 20, "bet_candidates": 100, "bet_predictor_updates": 2, "bet_predictor_batch": 16, "bet_predictor_lr": 0.001,
+            "bet_finetune_epochs": 2, "bet_finetune_lr": 0.03, "bet_finetune_lr_decay": 0.98, "bet_finetune_lr_step": 200,
+            "bet_retrain_top": 1, "bet_pretrain_stopping_step": 10, "bet_retrain_stopping_step": 5, "bet_retrain_from": "pretrained",
+            "bet_overflow": "repair", "bet_distribution_weights": [1.0, 1.0, 1.0, 1.0, 0.0], "bet_share_sampling": "uniform",
+            "bet_share_narrow": 0.0, "bet_remeasure_top": 0, "bet_remeasure_repeats": 1, "bet_pretrain_prefix": "full",
+            "bet_retrain_rank_epochs": 0}
+    diff = {k: v for k, v in settings.items() if k in fast and fast[k] != (list(v) if isinstance(v, tuple) else v)}
+    return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+")
+    parser.add_argument("--reference", action="append", default=[], help="a result file shown first (the baseline, OptEmbed)")
+    parser.add_argument("--out", default="bench/results/issue33-ablation")
+    parser.add_argument("--name", default="ablation-gowalla-s-LightGCN-0.9")
+    args = parser.parse_args(argv)
+    rows, notes = [], []
+    for path in args.reference + args.results:
+        result = json.loads(Path(path).read_text())
+        name = Path(path).stem
+        rows.append(row(name, result))
+        if result.get("bet"):
+            notes.append(f"- `{name}`: {changed(result)}")
+    text = header(
+        "BET's search, issue 33 ablation",
+        "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),
+        "One seed (0), gowalla-s, LightGCN, sparsity 0.9; every choice on validation. Share: the users' part of the used "
+        "parameters. Strategies: mean fitness of the actions each strategy picked. rho: Spearman, fitness vs retrained "
+        "validation quality. Redraws: user draws made again / first draws. Minutes: whole run (pretrain + search + retrain), "
+        "on a machine shared with other jobs, so the wall times vary with the load.",
+    )
+    text += markdown_table(["run", "valid N@20", "test N@20", "user share", "users min-max (mean)", "items min-max (mean)",
+                            "best fitness", "strategies", "rho", "redraws", "minutes"], rows)
+    text += "\nKeys each BET run set beside `--bet_profile=fast`:\n\n" + "\n".join(notes) + "\n"
+    write(f"{args.name}.md", text, args.out)
+
+
+if __name__ == "__main__":
+    main()
