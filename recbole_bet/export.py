@@ -16,14 +16,23 @@ without torch or RecBole through :func:`read_table`:
 
     user_sizes   uint8 [n_users]   prefix sizes, RecBole ids (row 0 is padding, size 0); for an element
     item_sizes   uint8 [n_items]   mask, the prefix that covers each row's kept weights
-    <table>      float32 [kept]    e.g. user_embedding, item_embedding
+    <table>      float32 [kept]    e.g. user_embedding, item_embedding (at value_dtype: float16 [kept],
+                                   int8 [kept], or int4 two a byte, uint8 [ceil(kept / 2)], low nibble first)
+    <table>.scales   float16 [n_rows]   (int8 / int4 only) per-row scale times 1024: a value is q * scales / 1024
     <table>.bitmap   uint8 [n_rows, ceil(width / 8)]   (element masks, bitmap encoding)
     <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
     meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns}
+                                   (below float32, format 3: value_dtype, and scale_dtype, scale_shift for int8 / int4)
+
+:func:`read_table` returns float32 values equal, bit for bit, to the model's dequantised ``.weight``
+(:mod:`recbole_bet.precision`). The file's size is the container (:func:`container_bytes`) plus the arrays' data, so a
+byte budget can count it before anything is trained (:func:`table_storage`, :class:`recbole_bet.budget.Storage`).
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
 import zipfile
@@ -31,8 +40,10 @@ import zipfile
 import numpy as np
 import torch
 
-from recbole_bet.budget import sizes_for_tables
+from recbole_bet.budget import VALUE_DTYPES, Storage, is_quantised, sizes_for_tables
+from recbole_bet.errors import ConfigError
 from recbole_bet.model.budgeted import FIELDS
+from recbole_bet.precision import SCALE_SHIFT, dequantise, pack_int4, stored_scales
 
 
 def _size_dtype(d_max: int):
@@ -60,14 +71,95 @@ def element_mask_from_index(index: dict[str, np.ndarray], rows: int, width: int)
     return mask
 
 
+def write_npz(file, arrays: dict) -> None:
+    """``np.savez(file, **arrays)`` (uncompressed, zip64 records), written here so that :func:`container_bytes`
+    counts, byte for byte, what this writes around the arrays."""
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
+
+
+def container_bytes(arrays: dict) -> int:
+    """The bytes :func:`write_npz` writes for ``arrays`` beyond their data (the ``meta`` string's data included):
+    zip records and ``.npy`` headers. A header does not depend on the length of an array's first axis (numpy pads it),
+    so the same names, dtypes and other axes give the same container."""
+    stubs = {key: value if key == "meta" else np.empty((0,) + value.shape[1:], value.dtype) for key, value in arrays.items()}
+    buffer = io.BytesIO()
+    write_npz(buffer, stubs)
+    return len(buffer.getvalue())
+
+
+def _meta(model, encoding: dict, dtype: str) -> np.ndarray:
+    """The ``meta`` entry: JSON of the model, d_max, tables, index encodings and, below float32, the precision."""
+    tables = {name: [field, model.get_submodule(name).embedding_dim] for field in FIELDS for name in model.tables(field)}
+    meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "encoding": encoding, "format": 2}
+    if dtype != "float32":
+        meta.update(format=3, value_dtype=dtype, **({"scale_dtype": "float16", "scale_shift": SCALE_SHIFT} if is_quantised(dtype) else {}))
+    return np.array(json.dumps(meta))
+
+
+def _values_dtype(dtype: str):
+    return {"float32": np.float32, "float16": np.float16, "int8": np.int8, "int4": np.uint8}[dtype]
+
+
+def _stub_arrays(model, dtype: str, encoding: dict) -> dict:
+    """Empty arrays of every name, dtype and trailing shape the export of ``model`` at ``dtype`` writes with the
+    index ``encoding`` (table -> prefix, bitmap or columns), and its meta: what :func:`container_bytes` needs."""
+    arrays = {}
+    for field in FIELDS:
+        arrays[f"{field}_sizes"] = np.empty(0, _size_dtype(model.d_max))
+        for name in model.tables(field):
+            width = model.get_submodule(name).embedding_dim
+            arrays[name] = np.empty(0, _values_dtype(dtype))
+            if is_quantised(dtype):
+                arrays[f"{name}.scales"] = np.empty(0, np.float16)
+            if encoding[name] == "bitmap":
+                arrays[f"{name}.bitmap"] = np.empty((0, (width + 7) // 8), np.uint8)
+            elif encoding[name] == "columns":
+                arrays[f"{name}.columns"] = np.empty(0, _size_dtype(width - 1))
+                arrays[f"{name}.counts"] = np.empty(0, _size_dtype(width))
+    arrays["meta"] = _meta(model, encoding, dtype)
+    return arrays
+
+
+def table_storage(model, layout: str) -> Storage:
+    """What :func:`export_table` stores for ``model``'s tables in ``layout`` (prefix or element) besides the values,
+    at every precision: the byte count a byte budget is made of (:meth:`recbole_bet.budget.Budget.from_bytes`)."""
+    if layout not in ("prefix", "element"):
+        raise ConfigError(f"budget_unit=bytes: the export counts prefix and element layouts, not {layout!r}")
+    names = [name for field in FIELDS for name in model.tables(field)]
+    choices = [("prefix",)] * len(names) if layout == "prefix" else [("bitmap", "columns")] * len(names)
+    containers = tuple(
+        (dtype, max(container_bytes(_stub_arrays(model, dtype, dict(zip(names, pick)))) for pick in itertools.product(*choices)))
+        for dtype in VALUE_DTYPES
+    )
+    tables = tuple((field, model.get_submodule(name).embedding_dim, model.get_submodule(name).num_embeddings)
+                   for field in FIELDS for name in model.tables(field))
+    return Storage(layout, model.d_max, tables, containers)
+
+
+def _stored_values(table, mask: torch.Tensor) -> dict[str, np.ndarray]:
+    """``{"values": ..., "scales": ...}``: one table's kept values, row-major, as its precision stores them."""
+    dtype = table.value_dtype
+    if dtype == "float32":
+        return {"values": table.full_weight.detach()[mask].cpu().numpy().astype(np.float32)}
+    if dtype == "float16":
+        return {"values": table.weight.detach()[mask].cpu().numpy().astype(np.float16)}
+    q, scales = table.stored_rows()
+    kept = q[mask].cpu().numpy()
+    return {"values": pack_int4(kept) if dtype == "int4" else kept, "scales": stored_scales(scales.cpu().numpy())}
+
+
 def export_table(model, path) -> dict:
-    """Write ``model``'s masked tables to ``path`` (``.npz``).
+    """Write ``model``'s masked tables to ``path`` (``.npz`` file or a writable binary file object), at the tables'
+    precision.
 
     Returns:
-        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values, sizes and indices),
-        ``index_bytes`` (the element masks' indices alone), ``kept_params``.
+        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values, scales, sizes and indices),
+        ``index_bytes`` (the element masks' indices alone), ``kept_params``, ``value_dtype``.
     """
-    arrays, tables, encoding, kept, index_bytes = {}, {}, {}, 0, 0
+    arrays, encoding, kept, index_bytes = {}, {}, 0, 0
     for field in FIELDS:
         names = model.tables(field)
         sizes = sum(model.get_submodule(name).sizes.long() for name in names).cpu().numpy()
@@ -75,9 +167,10 @@ def export_table(model, path) -> dict:
         for name in names:
             table = model.get_submodule(name)
             mask = table.mask.bool()
-            values = table.full_weight.detach()[mask]  # row-major: prefixes, or the kept weights of each row
-            arrays[name] = values.cpu().numpy().astype(np.float32)
-            tables[name] = [field, table.embedding_dim]
+            stored = _stored_values(table, mask)  # row-major: prefixes, or the kept weights of each row
+            arrays[name] = stored["values"]
+            if "scales" in stored:
+                arrays[f"{name}.scales"] = stored["scales"]
             encoding[name] = "prefix"
             if table.is_element_masked:
                 index = element_index(mask.cpu().numpy())
@@ -85,15 +178,19 @@ def export_table(model, path) -> dict:
                 for part, array in index.items():
                     arrays[f"{name}.{part}"] = array
                     index_bytes += array.nbytes
-            kept += values.numel()
-    meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "encoding": encoding, "format": 2}
-    arrays["meta"] = np.array(json.dumps(meta))
-    path = os.fspath(path)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+            kept += int(mask.sum())
+    arrays["meta"] = _meta(model, encoding, model.value_dtype)
+    if hasattr(path, "write"):
+        write_npz(path, arrays)
+        path, size = None, path.tell()
+    else:
+        path = os.fspath(path)
+        with open(path, "wb") as handle:
+            write_npz(handle, arrays)
+        size = os.path.getsize(path)
     payload = sum(a.nbytes for k, a in arrays.items() if k != "meta")
-    return {"path": path, "bytes": os.path.getsize(path), "payload_bytes": int(payload), "index_bytes": int(index_bytes),
-            "kept_params": int(kept)}
+    return {"path": path, "bytes": size, "payload_bytes": int(payload), "index_bytes": int(index_bytes),
+            "kept_params": int(kept), "value_dtype": model.value_dtype}
 
 
 def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -130,14 +227,14 @@ def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
                 kept = element_mask_from_index(index, len(part), width)
                 part = kept.sum(1)
             table = np.zeros((len(part), width), dtype=np.float32)
-            table[kept] = data[name]
+            table[kept] = dequantise(data[name], meta.get("value_dtype", "float32"), kept, data.get(f"{name}.scales"))
             tables[name], sizes[name], masks[name] = table, part, kept
     return meta, tables, sizes, masks
 
 
 @torch.no_grad()
 def load_table(path, model) -> None:
-    """Rebuild ``model``'s masked tables (values and sizes) from an exported file."""
+    """Rebuild ``model``'s masked tables (values, sizes and precision) from an exported file."""
     meta, tables, sizes, masks = read_table_masks(path)
     expected = {name: [field, model.get_submodule(name).embedding_dim] for name, field in model.budget_tables.items()}
     if meta["tables"] != expected:
@@ -147,6 +244,7 @@ def load_table(path, model) -> None:
         if table.shape != tuple(module.full_weight.shape):
             raise ValueError(f"{path}: table {name} is {table.shape}, the model's is {tuple(module.full_weight.shape)}")
         module.full_weight.copy_(torch.from_numpy(table))
+        module.set_value_dtype(meta.get("value_dtype", "float32"))  # quantising the dequantised values changes nothing
         if meta.get("encoding", {}).get(name, "prefix") == "prefix":
             module.set_sizes(torch.from_numpy(sizes[name]))
         else:

@@ -139,6 +139,8 @@ class Candidates:
         distributions (list[tuple[str, str]]): (user, item) distribution of each action.
         betas (np.ndarray): float ``[m, 2]``, the user and item beta.
         user_share (np.ndarray): float ``[m]``, w of Eq. 6.
+        dtypes (list[str] | None): the value dtype of each action when the search draws precision (``bet_dtypes``),
+            else None.
     """
 
     user_sizes: np.ndarray
@@ -147,12 +149,14 @@ class Candidates:
     distributions: list = field(default_factory=list)
     betas: np.ndarray | None = None
     user_share: np.ndarray | None = None
+    dtypes: list | None = None
 
     def __len__(self) -> int:
         return len(self.user_sizes)
 
     def action(self, index: int) -> Action:
-        return Action(self.user_sizes[index], self.item_sizes[index], self.d_max)
+        dtype = self.dtypes[index] if self.dtypes is not None else None
+        return Action(self.user_sizes[index], self.item_sizes[index], self.d_max, value_dtype=dtype)
 
 
 class ActionSampler:
@@ -174,12 +178,16 @@ class ActionSampler:
             picked; uniform by default.
         threads (int, optional): threads that turn the draws into sizes (default: the
             cores this process may use). The candidates do not depend on it.
+        dtypes (tuple[str], optional): value dtypes to draw from (``bet_dtypes``): each action draws one first, then
+            uses exactly what the (byte) budget holds at it (:meth:`Budget.attainable_for`); None: no precision drawn.
     """
 
     default_beta_max = {"powerlaw": 20.0, "exponential": 5.0, "normal": 20.0, "lognormal": 0.5}
 
-    def __init__(self, budget: Budget, user_frequency, item_frequency, beta_max=None, probabilities=None, threads=None):
+    def __init__(self, budget: Budget, user_frequency, item_frequency, beta_max=None, probabilities=None, threads=None,
+                 dtypes=None):
         self.budget = budget
+        self.dtypes = tuple(dtypes) if dtypes else None
         self.threads = available_cores() if threads is None else threads
         if self.threads < 1:
             raise ValueError(f"threads={threads}: must be at least 1")
@@ -190,10 +198,12 @@ class ActionSampler:
         self.item_rank = frequency_rank(item_frequency)
 
     def sample(self, m: int, rng: np.random.Generator) -> Candidates:
-        """Draw ``m`` candidate actions, each using exactly ``budget.attainable`` parameters."""
+        """Draw ``m`` candidate actions, each using exactly ``budget.attainable`` parameters (at its dtype's, with
+        ``dtypes``)."""
         b = self.budget
+        dtypes = self.draw_dtypes(m, rng)
         share = rng.uniform(0, 1, size=m)  # w of Eq. 6
-        totals = split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
+        totals = self.split_totals(share, dtypes)
         sizes, picks, betas, pending = [], [], [], []
         with ThreadPoolExecutor(self.threads) as pool:
             for n, rank, total in ((b.n_users, self.user_rank, totals[0]), (b.n_items, self.item_rank, totals[1])):
@@ -215,5 +225,24 @@ class ActionSampler:
             for out, rows, job in pending:
                 out[rows] = job.result()
         return Candidates(
-            sizes[0], sizes[1], b.d_max, list(zip(*picks)), np.stack(betas, axis=1), share
+            sizes[0], sizes[1], b.d_max, list(zip(*picks)), np.stack(betas, axis=1), share, dtypes
         )
+
+    def draw_dtypes(self, m: int, rng: np.random.Generator) -> list | None:
+        """Each action's value dtype, uniform over ``dtypes`` (no draw for one dtype or none)."""
+        if self.dtypes is None:
+            return None
+        if len(self.dtypes) == 1:
+            return [self.dtypes[0]] * m
+        return [self.dtypes[k] for k in rng.integers(len(self.dtypes), size=m)]
+
+    def split_totals(self, share: np.ndarray, dtypes: list | None) -> tuple[np.ndarray, np.ndarray]:
+        """The users' and items' parameters of each action (Eq. 6): its dtype's attainable total, split by ``share``."""
+        b = self.budget
+        if dtypes is None:
+            return split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
+        users, items = np.empty(len(share), np.int64), np.empty(len(share), np.int64)
+        for dtype in dict.fromkeys(dtypes):  # in order of first appearance
+            rows = np.array([d == dtype for d in dtypes])
+            users[rows], items[rows] = split_total(b.attainable_for(dtype), share[rows], b.n_users, b.n_items, b.d_max)
+        return users, items

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recbole_bet.settings import CheckedSettings, boolean, choice, integer, real
+from recbole_bet.budget import VALUE_DTYPES
+from recbole_bet.settings import CheckedSettings, boolean, choice, choice_list, integer, real
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class BetSettings(CheckedSettings):
         bet_retrain_from (str): ``scratch`` (the paper: fresh initial weights) or ``pretrained``
             (warm start from the pretrained full table under the action's masks).
         bet_profile (str | None): a schedule from ``properties/method/bet/`` laid under the user's keys.
+        bet_dtypes (tuple[str] | None): search precision with sizes (``budget_unit: bytes``): each candidate draws
+            one of these value dtypes, then its sizes under what the byte budget holds at that precision, and the
+            fitness predictor reads the dtype; None: every action at the run's ``value_dtype`` (the paper's search).
     """
 
     prefix = "bet_"
@@ -64,6 +68,7 @@ class BetSettings(CheckedSettings):
     bet_beta_max_lognormal: float = field(default=0.5, metadata=real(0))
     bet_retrain_from: str = field(default="scratch", metadata=choice("scratch", "pretrained"))
     bet_profile: str | None = None
+    bet_dtypes: tuple | None = field(default=None, metadata=choice_list(*VALUE_DTYPES, optional=True))
 
     @property
     def beta_max(self) -> dict[str, float]:
