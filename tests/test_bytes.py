@@ -216,3 +216,74 @@ def test_bad_precision_input_exits_with_one_clear_line(args, message, tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("run_recbole_bet: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------
+# BET searching precision with sizes
+
+
+def byte_budget(n_users=40, n_items=60, d_max=16, sparsity=0.8, dtype="float32") -> Budget:
+    storage = storage_of(tables=(("user", d_max, n_users + 1), ("item", d_max, n_items + 1)), container=50)
+    return Budget.from_bytes(sparsity, d_max, n_users, n_items, storage, dtype)
+
+
+def test_each_candidate_draws_a_dtype_then_fills_what_the_bytes_hold_at_it():
+    from recbole_bet.methods.bet.sampler import ActionSampler
+
+    budget = byte_budget()
+    rng = np.random.default_rng(0)
+    frequencies = rng.integers(1, 50, 40), rng.integers(1, 50, 60)
+    sampler = ActionSampler(budget, *frequencies, dtypes=("float32", "int8", "int4"), threads=1)
+    candidates = sampler.sample(30, np.random.default_rng(1))
+    assert set(candidates.dtypes) == {"float32", "int8", "int4"}
+    for k in range(len(candidates)):
+        action = candidates.action(k)
+        assert action.value_dtype == candidates.dtypes[k]
+        assert action.params == budget.attainable_for(action.value_dtype)
+        action.check(budget)
+    assert budget.attainable_for("int4") > budget.attainable_for("int8") > budget.attainable_for("float32")
+    again = ActionSampler(budget, *frequencies, dtypes=("float32", "int8", "int4"), threads=2).sample(30, np.random.default_rng(1))
+    assert again.dtypes == candidates.dtypes and np.array_equal(again.user_sizes, candidates.user_sizes)
+    # without dtypes: no draw of precision, the paper's candidates
+    plain = ActionSampler(budget, *frequencies, threads=1).sample(5, np.random.default_rng(1))
+    assert plain.dtypes is None and plain.action(0).value_dtype is None and plain.action(0).params == budget.attainable
+
+
+def test_the_fitness_predictor_reads_the_dtype_only_when_it_is_searched():
+    from recbole_bet.methods.bet.predictor import FitnessPredictor, SizesOnlyPredictor
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(1, 9, (3, 40)), rng.integers(1, 9, (3, 60))
+    for predictor_class in (FitnessPredictor, SizesOnlyPredictor):
+        torch.manual_seed(0)
+        plain = predictor_class(rng.integers(1, 50, 40), rng.integers(1, 50, 60), 16)
+        torch.manual_seed(0)
+        searched = predictor_class(rng.integers(1, 50, 40), rng.integers(1, 50, 60), 16, dtypes=("float32", "int4"))
+        assert plain.embed(users, items).shape == (3, 64) and searched.embed(users, items, ["int4"] * 3).shape == (3, 66)
+        as_float, as_int4 = searched(users, items, ["float32"] * 3), searched(users, items, ["int4"] * 3)
+        assert not torch.equal(as_float, as_int4)  # the same sizes at another precision: another prediction
+        with pytest.raises(ValueError, match="allowed: float32, int4"):
+            searched(users, items, ["int8"] * 3)
+
+
+def test_an_action_carrying_a_dtype_sets_its_tables_precision():
+    model = Tables(4, 5, [8])
+    assert model.value_dtype == "float32"
+    Action.uniform(3, 4, 5, 8).apply_to(model)
+    assert model.value_dtype == "float32"  # no dtype: the tables' stays
+    action = Action(np.full(4, 3, np.int16), np.full(5, 3, np.int16), 8, value_dtype="int4")
+    action.apply_to(model)
+    assert model.value_dtype == "int4" and all(t.value_dtype == "int4" for t in model.masked_tables("item"))
+    assert model.current_action() == Action.uniform(3, 4, 5, 8) != action  # the dtype is part of an action
+
+
+@pytest.mark.slow
+def test_ptq_quantises_the_finished_table_into_the_byte_budget(fast_config):
+    from recbole_bet.quick_start import run_recbole_bet
+
+    keys = dict(fast_config, method="es", budget_unit="bytes", value_dtype="int8", ptq=True, sparsity=0.9, epochs=1)
+    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
+    assert result["ptq"] and result["value_dtype"] == "int8" and result["budget_unit"] == "bytes"
+    assert result["used_bytes"] == result["export"]["bytes"] <= result["budget_bytes"] == 134400
+    meta, _, _, _ = read_table_masks(result["export"]["path"])
+    assert meta["value_dtype"] == "int8"
