@@ -51,8 +51,10 @@ setup(
         "ray==2.6.3",
         "tqdm",
         "matplotlib",
+        "networkx>=3.0",  # GraphHash's Louvain clustering (louvain_communities); torch installs it too
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    # serve: an inner-product index for recbole_bet.serve (Recommender.load(path, index="faiss")); 1.15.1 tested with numpy 1.26
+    extras_require={"test": ["pytest", "hypothesis"], "serve": ["faiss-cpu"]},
     entry_points={
         "console_scripts": [
             "recbole-bet=recbole_bet.quick_start:main",

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from recbole.config import Config
 
-from recbole_bet.config import RunSettings, properties_dir
+from recbole_bet.config import RunSettings, per_backbone, properties_dir
 from recbole_bet.errors import ConfigError
 from recbole_bet.methods import REGISTRY
 
@@ -112,6 +112,17 @@ def profiles(method: str, properties: Path) -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.yaml"), key=lambda path: path.stem)}
 
 
+def flow(value) -> str:
+    """A profile's value as YAML writes it inline: ``~``, ``{default: 2, NGCF: 3}``, ``[1, 1, 0]``."""
+    if value is None:
+        return "~"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(flow(v) for v in value) + "]"
+    return str(value)
+
+
 def cell(text: str) -> str:
     """Text for a Markdown table cell (a ``|`` would end it, even inside backticks)."""
     return text.replace("|", "\\|")
@@ -143,6 +154,8 @@ def allowed(f, kind: str, settings, properties: Path) -> str:
         return "list of distinct " + ", ".join(f"`{value}`" for value in rule["allowed"]) + none
     if rule["rule"] == "integer":
         return f"integer >= {rule['least']}{none}"
+    if rule["rule"] == "integer_list":
+        return f"list of integers >= {rule['least']}" + (", distinct" if rule["distinct"] else "")
     low, high = rule["low"], rule["high"]
     if rule["rule"] == "real_list":
         span = f"[{low}, {high}]" if high is not None else f">= {low}"
@@ -217,7 +230,7 @@ def method_section(name: str, properties: Path) -> list[str]:
     out = [f"### `{name}`", "", f"{code[0].upper()}{code[1:]}; defaults: {link(properties / 'method' / f'{name}.yaml')}.",
            "", key_table(settings, properties), ""]
     for profile, path in profiles(name, properties).items():
-        sets = ", ".join(f"`{key}: {value if value is not None else '~'}`" for key, value in load(path).items())
+        sets = ", ".join(f"`{key}: {flow(value)}`" for key, value in load(path).items())
         out.append(f"- `--{name}_profile={profile}` ({link(path)}) sets {sets or 'nothing'}.")
     for path in sorted((properties / "model").glob("*.yaml")):
         own = {key: value for key, value in load(path).items() if key.startswith(settings.prefix)}
@@ -238,7 +251,9 @@ given to `--config_files`. Values are laid one over the other in this order, the
 2. [`properties/overall.yaml`](../properties/overall.yaml): the run's keys and the protocol;
 3. `properties/method/<method>.yaml`: the method's defaults, read for that method only;
 4. `properties/model/<Model>.yaml`: the backbone's keys, and a method key it sets per backbone;
-5. `properties/method/<method>/<profile>.yaml` when `--<method>_profile=<profile>` is given;
+5. `properties/method/<method>/<profile>.yaml` when `--<method>_profile=<profile>` is given, for the keys it names; a key
+   the backbone's file sets too is given there per backbone (`bet_finetune_epochs: {{default: 2, NGCF: 3}}`), so a
+   profile never silently replaces a backbone's own value;
 6. `properties/dataset/<dataset>.yaml`;
 7. your `--config_files`, then `config_dict`, then the command line.
 
@@ -317,8 +332,9 @@ def problems(properties: Path | None = None) -> list[str]:
         sources = list(profiles(name, properties).values()) + sorted((properties / "model").glob("*.yaml"))
         for source in sources:
             for key, value in load(source).items():
-                if key.startswith(settings.prefix):
-                    found += value_problem(settings, key, value, source.relative_to(properties).as_posix())
+                if key.startswith(settings.prefix):  # a value given per backbone ({default: 2, NGCF: 3}): each one
+                    for entry in (value.values() if per_backbone(value) else [value]):
+                        found += value_problem(settings, key, entry, source.relative_to(properties).as_posix())
     return found
 
 

@@ -34,7 +34,8 @@ from bench.table import add_variant_argument, load, load_variants, method_key, o
 from bench.table import label as row_label  # noqa: E402
 
 COLORS = {"bet": "tab:red", "es": "tab:blue", "mr": "tab:green", "full": "black", "pep": "tab:purple", "optembed": "tab:orange",
-          "magprune": "tab:brown", "mde": "tab:cyan", "esapn": "tab:olive", "ciess": "tab:pink"}
+          "magprune": "tab:brown", "mde": "tab:cyan", "esapn": "tab:olive", "ciess": "tab:pink", "qr": "tab:gray",
+          "graphhash": "gold", "dsl": "navy"}
 
 
 def frequencies(dataset: str, data_path: str, seed: int):

@@ -39,11 +39,12 @@ from scipy import stats
 
 METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 LABELS = ["R@5", "N@5", "R@10", "N@10", "R@20", "N@20"]
-METHOD_ORDER = ["full", "es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess", "bet"]
+METHOD_ORDER = ["full", "es", "mr", "mde", "magprune", "pep", "dsl", "qr", "graphhash", "optembed", "esapn", "ciess", "bet"]
 # the budgeted baselines BET is compared with: the best of them (by mean test N@20) in each cell
 BASELINES = ["es", "mr", "mde", "magprune", "pep", "optembed", "esapn", "ciess"]
 LABEL = {"full": "full", "es": "ES", "mr": "MR", "mde": "MDE", "magprune": "magnitude pruning", "pep": "PEP",
-         "optembed": "OptEmbed", "esapn": "ESAPN", "ciess": "CIESS", "bet": "BET"}
+         "optembed": "OptEmbed", "esapn": "ESAPN", "ciess": "CIESS", "bet": "BET", "qr": "QR", "graphhash": "GraphHash",
+         "dsl": "DSL"}
 
 
 def load(folder, tag: str | None = None) -> list[dict]:
@@ -299,7 +300,8 @@ def headline(results: list[dict]) -> str:
     of the baselines, and the paired t-test p-value on N@20; RecBole's own models' N@20 in a last column."""
     groups = group(results)
     variants = {k[2] for k in groups if "-" in k[2]}
-    budgeted = sorted({m for m in METHOD_ORDER if m != "full"} | variants, key=order)
+    ran = {k[2] for k in groups}  # the weight-sharing and sparse-training methods get a column where they ran
+    budgeted = sorted({m for m in METHOD_ORDER if m != "full" and (m in BASELINES + ["bet"] or m in ran)} | variants, key=order)
     bets = bet_rows({"bet"} | variants)
     compared = " | ".join(f"{label(b)} ÷ best | p (N@20)" for b in bets)
     lines = [

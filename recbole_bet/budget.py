@@ -24,6 +24,9 @@ import numpy as np
 
 from recbole_bet.errors import BudgetError
 
+# The two fields a budgeted table has rows for, in the order an Action lists them.
+FIELDS = ("user", "item")
+
 
 def budget_params(sparsity: float, d_max: int, n_rows: int) -> int:
     """Number of embedding parameters a sparsity allows.
@@ -453,6 +456,184 @@ class ElementMask(TableLayout):
 
     def apply_to(self, model) -> None:
         model.apply_element_mask(self)
+
+
+# ---------------------------------------------------------------------------
+# Shared rows: the weight-sharing layouts (QR, GraphHash)
+
+PARTITION_KINDS = ("quotient", "remainder", "stored")
+COMBINERS = ("mult", "sum")
+
+
+def index_dtype(buckets: int):
+    """The narrowest unsigned integer type that holds bucket ids ``0 .. buckets - 1``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if buckets - 1 <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint64
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """One way to put a field's rows into buckets: a rule on the row id, which nothing stores (QR's
+    ``quotient`` ``n // divisor`` and ``remainder`` ``n % divisor``, Shi et al., KDD 2020), or a
+    ``stored`` assignment (GraphHash's clusters), whose bytes the exported table pays.
+
+    Attributes:
+        kind (str): ``quotient``, ``remainder`` or ``stored``.
+        buckets (int): how many buckets (rows of the partition's table).
+        divisor (int): the rule's divisor (0 for ``stored``).
+        assignment (np.ndarray | None): ``stored``: the bucket of every row ``[n_rows]``, in :func:`index_dtype`.
+    """
+
+    kind: str
+    buckets: int
+    divisor: int = 0
+    assignment: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.kind not in PARTITION_KINDS:
+            raise BudgetError(f"Partition.kind={self.kind!r}; allowed: {', '.join(PARTITION_KINDS)}")
+        if self.buckets < 1:
+            raise BudgetError(f"a partition needs at least one bucket, got {self.buckets}")
+        if self.kind == "stored":
+            assignment = np.asarray(self.assignment)
+            if assignment.ndim != 1 or not np.issubdtype(assignment.dtype, np.integer):
+                raise BudgetError(f"a stored partition needs a 1-d integer assignment, got {assignment.dtype} {assignment.shape}")
+            if assignment.size and (assignment.min() < 0 or assignment.max() >= self.buckets):
+                raise BudgetError(f"assignment holds buckets in [{assignment.min()}, {assignment.max()}]; allowed: [0, {self.buckets - 1}]")
+            assignment = assignment.astype(index_dtype(self.buckets))
+            assignment.setflags(write=False)
+            object.__setattr__(self, "assignment", assignment)
+        elif self.divisor < 1:
+            raise BudgetError(f"a {self.kind} partition needs a divisor >= 1, got {self.divisor}")
+
+    def bucket_of(self, rows: np.ndarray) -> np.ndarray:
+        """The bucket of each of ``rows`` (0-based, padding excluded), int64."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.kind == "quotient":
+            return rows // self.divisor
+        if self.kind == "remainder":
+            return rows % self.divisor
+        return self.assignment[rows].astype(np.int64)
+
+    @property
+    def index_bytes(self) -> int:
+        """What the exported table stores to find a row's bucket: the assignment, or nothing for a rule."""
+        return int(self.assignment.nbytes) if self.kind == "stored" else 0
+
+    def record(self) -> dict:
+        """The partition without its assignment: ``kind``, ``buckets``, ``divisor``."""
+        return {"kind": self.kind, "buckets": int(self.buckets), "divisor": int(self.divisor)}
+
+
+@dataclass(frozen=True, eq=False)
+class FieldBuckets:
+    """A field's rows (users or items) as combinations of shared bucket vectors: row ``n`` is
+    ``combine_k T_k[p_k(n)]`` over the partitions ``p_k``, each with a ``[buckets_k, width]`` table ``T_k``;
+    the kept parameters are ``width * sum_k buckets_k``, whatever the number of rows.
+
+    Attributes:
+        n_rows (int): the field's rows, padding excluded.
+        width (int): columns of every bucket vector (the row keeps these; the rest of d_max is zero).
+        partitions (tuple[Partition]): one (GraphHash) or complementary ones (QR: quotient and remainder).
+        combine (str): how a row's bucket vectors make it: ``mult`` (element-wise product) or ``sum``.
+    """
+
+    n_rows: int
+    width: int
+    partitions: tuple
+    combine: str = "mult"
+
+    def __post_init__(self):
+        object.__setattr__(self, "partitions", tuple(self.partitions))
+        if not self.partitions:
+            raise BudgetError("a shared field needs at least one partition")
+        if self.combine not in COMBINERS:
+            raise BudgetError(f"combine={self.combine!r}; allowed: {', '.join(COMBINERS)}")
+        if self.width < 1:
+            raise BudgetError(f"a shared field's width must be at least 1, got {self.width}")
+        for partition in self.partitions:
+            if partition.kind == "stored" and len(partition.assignment) != self.n_rows:
+                raise BudgetError(f"assignment for {len(partition.assignment)} rows; the field has {self.n_rows}")
+            expected = {"quotient": -(-self.n_rows // max(partition.divisor, 1)), "remainder": partition.divisor}.get(partition.kind)
+            if expected is not None and partition.buckets != expected:
+                raise BudgetError(f"{partition.kind} partition of {self.n_rows} rows at divisor {partition.divisor} has "
+                                  f"{expected} buckets, not {partition.buckets}")
+
+    @property
+    def buckets(self) -> list[int]:
+        return [p.buckets for p in self.partitions]
+
+    @property
+    def params(self) -> int:
+        return self.width * sum(self.buckets)
+
+    @property
+    def index_bytes(self) -> int:
+        return sum(p.index_bytes for p in self.partitions)
+
+    def bucket_index(self) -> np.ndarray:
+        """Every row's bucket in every partition, int64 ``[n_partitions, n_rows]``."""
+        rows = np.arange(self.n_rows)
+        return np.stack([p.bucket_of(rows) for p in self.partitions]) if self.n_rows else np.zeros((len(self.partitions), 0), np.int64)
+
+    def summary(self) -> dict:
+        return {"width": int(self.width), "combine": self.combine, "partitions": [p.record() for p in self.partitions],
+                "params": self.params, "index_bytes": self.index_bytes}
+
+
+@dataclass(frozen=True, eq=False)
+class SharedBuckets(TableLayout):
+    """Rows that share weights (QR, GraphHash): each field a :class:`FieldBuckets`. The budget counts the bucket
+    tables' parameters; a stored assignment is paid in the exported table's bytes, as an element mask's index is.
+
+    Example::
+
+        >>> users = FieldBuckets(10, 4, (Partition("quotient", 4, divisor=3), Partition("remainder", 3, divisor=3)))
+        >>> items = FieldBuckets(6, 4, (Partition("stored", 2, assignment=np.array([0, 0, 1, 1, 0, 1])),))
+        >>> SharedBuckets(users, items, d_max=8).params   # 4 * (4 + 3) + 4 * 2
+        36
+
+    Attributes:
+        user, item (FieldBuckets): the two fields.
+        d_max (int): width of the full table; each field's width is at most this.
+    """
+
+    user: FieldBuckets
+    item: FieldBuckets
+    d_max: int
+
+    layout = "shared"
+
+    def __post_init__(self):
+        for name, field in (("user", self.user), ("item", self.item)):
+            if field.width > self.d_max:
+                raise BudgetError(f"SharedBuckets.{name} has width {field.width}; allowed: at most d_max={self.d_max}")
+
+    @property
+    def user_sizes(self) -> np.ndarray:
+        """The columns each user row reads (its field's width), ``[n_users]``: not parameters of its own."""
+        return np.full(self.user.n_rows, self.user.width, dtype=np.int64)
+
+    @property
+    def item_sizes(self) -> np.ndarray:
+        return np.full(self.item.n_rows, self.item.width, dtype=np.int64)
+
+    @property
+    def params(self) -> int:
+        return self.user.params + self.item.params
+
+    @property
+    def index_bytes(self) -> int:
+        return self.user.index_bytes + self.item.index_bytes
+
+    def summary(self) -> dict:
+        return {"layout": self.layout, "users": self.user.summary(), "items": self.item.summary(), "params": self.params,
+                "index_bytes": self.index_bytes}
+
+    def apply_to(self, model) -> None:
+        model.apply_shared_buckets(self)
 
 
 def keep_largest(scores: list[np.ndarray], k: int) -> list[np.ndarray]:

@@ -7,7 +7,10 @@ then this package's ``properties/overall.yaml``, ``properties/method/<method>.ya
 ``properties/method/<method>/<profile>.yaml`` (when ``<method>_profile`` is
 given, e.g. ``bet_profile: fast``) and ``properties/dataset/<dataset>.yaml``;
 then the user's config files, ``config_dict`` and ``--key=value`` arguments,
-as in RecBole.
+as in RecBole. A profile loads after the model's file only for the keys it
+names, and a key the model's file sets too must be given per backbone
+(``bet_finetune_epochs: {default: 2, NGCF: 3}``, :func:`profile_keys`), so a
+profile never silently replaces a backbone's own value.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from recbole.model import general_recommender
 
 from recbole_bet.budget import VALUE_DTYPES, check_sparsity
 from recbole_bet.errors import BudgetError, ConfigError
-from recbole_bet.settings import CheckedSettings, boolean, choice
+from recbole_bet.settings import CheckedSettings, boolean, choice, integer
 from recbole_bet.methods import REGISTRY, key_owners, method_name
-from recbole_bet.model import canonical_model_name, get_model
+from recbole_bet.model import MODELS, canonical_model_name, get_model
 
 
 def properties_dir() -> Path:
@@ -92,21 +95,56 @@ class BetConfig(Config):
         ours = properties_dir()
         method = self.external_config_dict["method"]
         # the method's defaults come before the model's, which may set a method key per backbone (NGCF's h)
-        for file in (ours / "overall.yaml", ours / "method" / f"{method}.yaml", ours / "model" / f"{model}.yaml"):
+        for file in (ours / "overall.yaml", ours / "method" / f"{method}.yaml"):
             if file.is_file():
                 self._update_internal_config_dict(str(file))
+        model_file = ours / "model" / f"{model}.yaml"
+        model_keys = (self._update_internal_config_dict(str(model_file)) or {}) if model_file.is_file() else {}
         profile = self.external_config_dict.get(f"{method}_profile")
         if profile is not None:
-            folder = ours / "method" / method
-            file = folder / f"{profile}.yaml"
-            if not file.is_file():
-                names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-                raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {names}")
-            self._update_internal_config_dict(str(file))
+            self.internal_config_dict.update(profile_keys(ours / "method" / method, method, profile, model, model_keys, self.yaml_loader))
         dataset_file = ours / "dataset" / f"{dataset}.yaml"
         if dataset_file.is_file():
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
             self.parameters["Dataset"] += [k for k in keys if k not in self.parameters["Dataset"]]
+
+
+def per_backbone(value) -> bool:
+    """Whether a profile's value is given per backbone: a mapping with a ``default`` or only backbone names as keys."""
+    return isinstance(value, dict) and bool(value) and ("default" in value or all(k in MODELS for k in value))
+
+
+def profile_keys(folder: Path, method: str, profile: str, model: str, model_keys: dict, loader) -> dict:
+    """The keys of the profile ``<folder>/<profile>.yaml`` for the backbone ``model``.
+
+    A profile loads after ``properties/model/<model>.yaml`` only for the keys it names, and never silently replaces
+    a backbone's own value: a key the backbone's file sets too must be given per backbone, ``{default: 2, NGCF: 3}``
+    (the backbone's entry, else ``default``, else the key is left as it was); a plain value of such a key is refused.
+
+    Raises:
+        ConfigError: an unknown profile, a backbone name a per-backbone value does not know, or a plain value of a
+            key the backbone's own file sets.
+    """
+    profiles = {p.stem: p for p in folder.glob("*.yaml")}  # a name, not a path: ../x stays out
+    if str(profile) not in profiles:
+        raise ConfigError(f"unknown {method}_profile {profile!r}; allowed: {', '.join(sorted(profiles)) or 'none'}")
+    file = profiles[str(profile)]
+    keys = {}
+    for key, value in (yaml.load(file.read_text(encoding="utf-8"), Loader=loader) or {}).items():
+        if per_backbone(value):
+            unknown = [name for name in value if name != "default" and name not in MODELS]
+            if unknown:
+                raise ConfigError(f"{method}_profile {profile!r}: {key} names backbone {unknown[0]!r}; allowed: default, {', '.join(MODELS)}")
+            if model in value or "default" in value:
+                keys[key] = value.get(model, value.get("default"))
+        elif key in model_keys:
+            raise ConfigError(
+                f"{method}_profile {profile!r} sets {key}={value!r} for every backbone, but model/{model}.yaml sets "
+                f"{model_keys[key]!r}: give it per backbone, e.g. {key}: {{default: {value!r}, {model}: {model_keys[key]!r}}}"
+            )
+        else:
+            keys[key] = value
+    return keys
 
 
 @dataclass(frozen=True)
@@ -126,8 +164,10 @@ class RunSettings(CheckedSettings):
             results, faster steps on large graphs.
         screened_ranking (bool): on the CPU, full-ranking top-k of LightGCN and NGCF through an int8 screen and
             float32 rescoring (:mod:`recbole_bet.ranking`): the same top k, faster.
-        fresh (bool): start over instead of continuing the unfinished run in the checkpoint folder
-            (:mod:`recbole_bet.resume`).
+        fresh (bool): start this run over: discard what a killed run of the same keys kept in the checkpoint folder
+            (:mod:`recbole_bet.resume`; other runs' state there is left alone).
+        keep_every (int): inside a training, keep its progress for a killed run's rerun every this many validations
+            (1: after each; a kill then loses at most this many validations' epochs).
         ray (bool): run BET's selective retrainings, and the budgets of a run of several after its first, as ray
             tasks, one CPU (or one GPU) each (:mod:`recbole_bet.fanout`).
         ray_address (str | None): join this ray cluster instead of starting a local instance.
@@ -152,6 +192,7 @@ class RunSettings(CheckedSettings):
     tune_allocator: bool = field(default=True, metadata=boolean())
     screened_ranking: bool = field(default=True, metadata=boolean())
     fresh: bool = field(default=False, metadata=boolean())
+    keep_every: int = field(default=1, metadata=integer(1))
     ray: bool = field(default=False, metadata=boolean())
     ray_address: str | None = None
     start: str = field(default="initial", metadata=choice("initial", "pretrained"))

@@ -7,8 +7,15 @@ describes it and the kept values can be stored without column indices.
 
 from __future__ import annotations
 
+import math
+from functools import reduce
+
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from recbole_bet.budget import FieldBuckets
 
 from recbole_bet.budget import check_value_dtype
 from recbole_bet.precision import fake_quantise, quantise_rows
@@ -171,6 +178,75 @@ class MaskedEmbedding(nn.Module):
     def extra_repr(self) -> str:
         precision = f", {self.value_dtype}" if self.value_dtype != "float32" else ""
         return f"{self.num_embeddings}, {self.embedding_dim}, kept={self.kept_params}{precision}"
+
+
+class SharedEmbedding(nn.Module):
+    """Drop-in for :class:`MaskedEmbedding` whose rows share bucket vectors (QR, GraphHash): row ``n`` is
+    ``combine_k T_k[p_k(n)]`` in its first ``width`` columns and zero after (:class:`~recbole_bet.budget.FieldBuckets`).
+
+    ``module(idx)``, ``.weight`` (the full ``[num_embeddings, embedding_dim]`` matrix, which RecBole's LightGCN and NGCF
+    read) and ``masked_columns`` are computed from the bucket tables, so every row has a vector and the gradient goes
+    to the buckets. The padding row (RecBole's id 0) is zero. ``kept_params`` counts the bucket tables only.
+
+    Example::
+
+        >>> from recbole_bet.budget import FieldBuckets, Partition
+        >>> field = FieldBuckets(5, 3, (Partition("quotient", 3, divisor=2), Partition("remainder", 2, divisor=2)))
+        >>> emb = SharedEmbedding(field, embedding_dim=4, width=3)
+        >>> emb.weight.shape, emb.kept_params, float(emb.weight[0].detach().abs().sum())
+        (torch.Size([6, 4]), 15, 0.0)
+
+    Args:
+        field (FieldBuckets): the field's partitions (the rows are ``field.n_rows`` plus the padding row).
+        embedding_dim (int): the width of the table it replaces.
+        width (int): columns this table's bucket vectors have (``<= embedding_dim``; NeuMF splits a field's width
+            between its GMF and MLP tables).
+        std (float): the standard deviation a combined row starts with (each of ``K`` bucket tables is drawn from
+            N(0, std^(1/K)) for ``mult``, N(0, std / sqrt(K)) for ``sum``).
+    """
+
+    def __init__(self, field: FieldBuckets, embedding_dim: int, width: int, std: float = 1.0):
+        super().__init__()
+        if not 0 <= width <= embedding_dim:
+            raise ValueError(f"width={width}; allowed: [0, embedding_dim={embedding_dim}]")
+        self.field, self.num_embeddings, self.embedding_dim, self.width = field, field.n_rows + 1, embedding_dim, width
+        parts = len(field.partitions)
+        part_std = std ** (1 / parts) if field.combine == "mult" else std / math.sqrt(parts)
+        self.tables = nn.ParameterList([nn.Parameter(torch.randn(b, width) * part_std) for b in field.buckets])
+        index = np.concatenate([np.zeros((parts, 1), np.int64), field.bucket_index()], axis=1)  # padding: bucket 0, zeroed
+        self.register_buffer("bucket_index", torch.from_numpy(index), persistent=False)
+        self.register_buffer("sizes", torch.full((self.num_embeddings,), width, dtype=torch.int16), persistent=False)
+        self.sizes[0] = 0
+        self.register_buffer("row_mask", (torch.arange(self.num_embeddings) > 0).float().unsqueeze(1), persistent=False)
+
+    def _combine(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        return reduce(torch.mul if self.field.combine == "mult" else torch.add, parts)
+
+    def _pad(self, rows: torch.Tensor, width: int) -> torch.Tensor:
+        return F.pad(rows, (0, width - rows.shape[-1])) if rows.shape[-1] < width else rows
+
+    def masked_columns(self, width: int) -> torch.Tensor:
+        """The first ``width`` columns of :attr:`weight`, ``[num_embeddings, width]``."""
+        columns = min(width, self.width)
+        parts = [table[:, :columns].index_select(0, index) for table, index in zip(self.tables, self.bucket_index)]
+        return self._pad(self._combine(parts) * self.row_mask, width)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Every row's vector, ``[num_embeddings, embedding_dim]``."""
+        return self.masked_columns(self.embedding_dim)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` (any shape): ``[*idx.shape, embedding_dim]``."""
+        parts = [table[index[idx]] for table, index in zip(self.tables, self.bucket_index)]
+        return self._pad(self._combine(parts) * self.row_mask[idx], self.embedding_dim)
+
+    @property
+    def kept_params(self) -> int:
+        return self.width * sum(self.field.buckets)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, width={self.width}, buckets={self.field.buckets}, {self.field.combine}"
 
 
 def inject_masked_embeddings(model: nn.Module, names: list[str]) -> dict[str, MaskedEmbedding]:

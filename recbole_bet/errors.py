@@ -11,3 +11,12 @@ class ConfigError(ValueError):
 
 class BudgetError(ValueError):
     """A budget or an Action that cannot be honoured. The message names the bad value."""
+
+
+class AlreadyRunning(ConfigError):
+    """The same run (the same keys in the same checkpoint folder) is going on in another live process."""
+
+
+class UnsafeFileError(ValueError):
+    """A file recbole-bet reads back (a checkpoint, an unfinished run's unit) that holds more than tensors, numpy
+    arrays and plain data: unpickling it could run code, so it is refused. The message names the file and the object."""

@@ -11,6 +11,11 @@ the two encodings below, the smaller one is written for each table:
 * ``bitmap``: one bit per weight, ``ceil(width / 8)`` bytes a row (16 for 128 columns), whatever it keeps;
 * ``columns``: the column of every kept value (``uint8``) and the count per row, ``kept + n_rows`` bytes.
 
+A table whose rows share bucket vectors (QR, GraphHash: :class:`~recbole_bet.embedding.SharedEmbedding`) is stored as
+its bucket tables and, for a partition that no rule on the id gives (GraphHash's clusters), the bucket of every row in
+the narrowest unsigned integer type; QR's quotient and remainder are computed from the id, so only their divisor is
+written (in ``meta``).
+
 The file is an uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays, no pickles), readable
 without torch or RecBole through :func:`read_table`:
 
@@ -21,8 +26,14 @@ without torch or RecBole through :func:`read_table`:
     <table>.scales   float16 [n_rows]   (int8 / int4 only) per-row scale times 1024: a value is q * scales / 1024
     <table>.bitmap   uint8 [n_rows, ceil(width / 8)]   (element masks, bitmap encoding)
     <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
-    meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns}
+    <table>.bucket<k>      float32 [buckets_k, width]   (shared tables: partition k's bucket vectors)
+    <field>.assignment<k>  uint8/16/32 [rows]           (shared tables: a stored partition's bucket per row, padding excluded)
+    meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns|shared},
+                                   shared {field: {width, combine, partitions: [{kind, buckets, divisor}]}} for shared tables
                                    (below float32, format 3: value_dtype, and scale_dtype, scale_shift for int8 / int4)
+
+Shared tables are stored at float32 only (a run with them at a lower ``value_dtype`` or a byte budget is refused when
+it is configured, :func:`recbole_bet.methods.base.check_precision`).
 
 :func:`read_table` returns float32 values equal, bit for bit, to the model's dequantised ``.weight``
 (:mod:`recbole_bet.precision`). The file's size is the container (:func:`container_bytes`) plus the arrays' data, so a
@@ -40,9 +51,9 @@ import zipfile
 import numpy as np
 import torch
 
-from recbole_bet.budget import VALUE_DTYPES, Storage, is_quantised, sizes_for_tables
+from recbole_bet.budget import FIELDS, VALUE_DTYPES, FieldBuckets, Partition, SharedBuckets, Storage, is_quantised, sizes_for_tables
+from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import ConfigError
-from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.precision import SCALE_SHIFT, dequantise, pack_int4, stored_scales
 
 
@@ -90,10 +101,13 @@ def container_bytes(arrays: dict) -> int:
     return len(buffer.getvalue())
 
 
-def _meta(model, encoding: dict, dtype: str) -> np.ndarray:
-    """The ``meta`` entry: JSON of the model, d_max, tables, index encodings and, below float32, the precision."""
+def _meta(model, encoding: dict, dtype: str, shared: dict | None = None) -> np.ndarray:
+    """The ``meta`` entry: JSON of the model, d_max, tables, index encodings, shared fields and, below float32, the
+    precision."""
     tables = {name: [field, model.get_submodule(name).embedding_dim] for field in FIELDS for name in model.tables(field)}
     meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "encoding": encoding, "format": 2}
+    if shared:
+        meta["shared"] = shared
     if dtype != "float32":
         meta.update(format=3, value_dtype=dtype, **({"scale_dtype": "float16", "scale_shift": SCALE_SHIFT} if is_quantised(dtype) else {}))
     return np.array(json.dumps(meta))
@@ -151,46 +165,86 @@ def _stored_values(table, mask: torch.Tensor) -> dict[str, np.ndarray]:
     return {"values": pack_int4(kept) if dtype == "int4" else kept, "scales": stored_scales(scales.cpu().numpy())}
 
 
+def table_arrays(model) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays of ``model``'s masked tables, as :func:`export_table` writes them at the tables' precision (the
+    table meta as JSON under ``meta``), and their sizes: ``payload_bytes`` (values, scales, sizes and indices),
+    ``index_bytes`` (the element masks' indices, or the shared tables' stored assignments, alone), ``kept_params``,
+    ``value_dtype``. A model package (:mod:`recbole_bet.package`) holds the same arrays."""
+    arrays, encoding, shared = {}, {}, {}
+    kept, index_bytes, dtype = 0, 0, "float32"
+    for field in FIELDS:
+        names = model.tables(field)
+        modules = [model.get_submodule(name) for name in names]
+        if all(isinstance(table, SharedEmbedding) for table in modules):
+            parts = _shared_arrays(field, names, modules, arrays, encoding, shared)
+        else:
+            dtype = model.value_dtype
+            sizes = sum(table.sizes.long() for table in modules).cpu().numpy()
+            arrays[f"{field}_sizes"] = sizes.astype(_size_dtype(model.d_max))
+            parts = [_masked_arrays(name, table, arrays, encoding) for name, table in zip(names, modules)]
+        kept += sum(part[0] for part in parts)
+        index_bytes += sum(part[1] for part in parts)
+    payload = sum(a.nbytes for a in arrays.values())
+    arrays["meta"] = _meta(model, encoding, dtype, shared)
+    return arrays, {"payload_bytes": int(payload), "index_bytes": int(index_bytes), "kept_params": int(kept), "value_dtype": dtype}
+
+
 def export_table(model, path) -> dict:
     """Write ``model``'s masked tables to ``path`` (``.npz`` file or a writable binary file object), at the tables'
     precision.
 
     Returns:
-        dict: ``path``, ``bytes`` (file size), ``payload_bytes`` (values, scales, sizes and indices),
-        ``index_bytes`` (the element masks' indices alone), ``kept_params``, ``value_dtype``.
+        dict: ``path`` (None for a file object), ``bytes`` (file size), and :func:`table_arrays`' ``payload_bytes``,
+        ``index_bytes``, ``kept_params`` and ``value_dtype``.
     """
-    arrays, encoding, kept, index_bytes = {}, {}, 0, 0
-    for field in FIELDS:
-        names = model.tables(field)
-        sizes = sum(model.get_submodule(name).sizes.long() for name in names).cpu().numpy()
-        arrays[f"{field}_sizes"] = sizes.astype(_size_dtype(model.d_max))
-        for name in names:
-            table = model.get_submodule(name)
-            mask = table.mask.bool()
-            stored = _stored_values(table, mask)  # row-major: prefixes, or the kept weights of each row
-            arrays[name] = stored["values"]
-            if "scales" in stored:
-                arrays[f"{name}.scales"] = stored["scales"]
-            encoding[name] = "prefix"
-            if table.is_element_masked:
-                index = element_index(mask.cpu().numpy())
-                encoding[name] = next(iter(index))
-                for part, array in index.items():
-                    arrays[f"{name}.{part}"] = array
-                    index_bytes += array.nbytes
-            kept += int(mask.sum())
-    arrays["meta"] = _meta(model, encoding, model.value_dtype)
+    arrays, sizes = table_arrays(model)
     if hasattr(path, "write"):
-        write_npz(path, arrays)
+        write_npz(path, arrays)  # written here, so that container_bytes counts the file exactly
         path, size = None, path.tell()
     else:
         path = os.fspath(path)
         with open(path, "wb") as handle:
             write_npz(handle, arrays)
         size = os.path.getsize(path)
-    payload = sum(a.nbytes for k, a in arrays.items() if k != "meta")
-    return {"path": path, "bytes": size, "payload_bytes": int(payload), "index_bytes": int(index_bytes),
-            "kept_params": int(kept), "value_dtype": model.value_dtype}
+    return {"path": path, "bytes": size, **sizes}
+
+
+def _masked_arrays(name: str, table, arrays: dict, encoding: dict) -> tuple[int, int]:
+    """A masked table's kept values at its precision (and their scales, and an element mask's index) into ``arrays``:
+    ``(kept values, index bytes)``."""
+    mask = table.mask.bool()
+    stored = _stored_values(table, mask)  # row-major: prefixes, or the kept weights of each row
+    arrays[name] = stored["values"]
+    if "scales" in stored:
+        arrays[f"{name}.scales"] = stored["scales"]
+    encoding[name] = "prefix"
+    index_bytes = 0
+    if table.is_element_masked:
+        index = element_index(mask.cpu().numpy())
+        encoding[name] = next(iter(index))
+        for part, array in index.items():
+            arrays[f"{name}.{part}"] = array
+            index_bytes += array.nbytes
+    return int(mask.sum()), index_bytes
+
+
+def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, encoding: dict, shared: dict) -> list[tuple[int, int]]:
+    """A shared field's bucket tables (float32) and stored assignments (once for the field's tables) into ``arrays``,
+    its partitions into ``shared``: ``[(kept values, index bytes)]``. No size per row: every row reads the field's
+    width."""
+    buckets = tables[0].field
+    shared[field] = {"rows": buckets.n_rows, "width": buckets.width, "combine": buckets.combine,
+                     "partitions": [p.record() for p in buckets.partitions]}
+    index_bytes = 0
+    for k, partition in enumerate(buckets.partitions):
+        if partition.kind == "stored":
+            arrays[f"{field}.assignment{k}"] = partition.assignment
+            index_bytes += partition.assignment.nbytes
+    for name, table in zip(names, tables):
+        encoding[name] = "shared"
+        for k, values in enumerate(table.tables):
+            arrays[f"{name}.bucket{k}"] = values.detach().cpu().numpy().astype(np.float32)
+    return [(sum(t.kept_params for t in tables), index_bytes)]
 
 
 def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -200,25 +254,34 @@ def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]
 
 
 def read_table_masks(path) -> tuple[dict, dict, dict, dict]:
-    """Read an exported table into dense arrays (zeros where nothing is kept).
+    """Read an exported table (or a model package, which holds one) into dense arrays; see :func:`decode_tables`."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
+        return decode_tables(data)
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not an exported recbole-bet table: {error}") from None
+
+
+def decode_tables(data: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict]:
+    """The tables of :func:`table_arrays`' arrays (read from a file), as dense arrays (zeros where nothing is kept).
 
     Returns:
         (meta, tables, sizes, masks): ``tables[name]`` is float32 ``[n_rows, width]``,
         ``sizes[name]`` int64 ``[n_rows]`` the kept prefix of each of its rows (for an
         element-masked table, the number of kept weights of each row) and ``masks[name]``
-        bool ``[n_rows, width]`` where weights are kept.
+        bool ``[n_rows, width]`` where weights are kept. A shared table's rows are made from its buckets; its
+        sizes and masks are the columns every row reads.
     """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-        meta = json.loads(str(data["meta"]))
-    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not an exported recbole-bet table: {error}") from None
+    meta = json.loads(str(data["meta"]))
     tables, sizes, masks = {}, {}, {}
     encoding = meta.get("encoding", {})  # format 1 (prefix tables only) has none
     for field in FIELDS:
         names = [name for name, (f, _) in meta["tables"].items() if f == field]
         widths = [meta["tables"][name][1] for name in names]
+        if field in meta.get("shared", {}):
+            _read_shared(meta, data, field, names, widths, (tables, sizes, masks))
+            continue
         for name, width, part in zip(names, widths, sizes_for_tables(data[f"{field}_sizes"], widths)):
             if encoding.get(name, "prefix") == "prefix":
                 kept = np.arange(width) < part[:, None]
@@ -239,6 +302,9 @@ def load_table(path, model) -> None:
     expected = {name: [field, model.get_submodule(name).embedding_dim] for name, field in model.budget_tables.items()}
     if meta["tables"] != expected:
         raise ValueError(f"{path} holds tables {meta['tables']}, but the model has {expected}")
+    if "shared" in meta:
+        load_shared(path, model, meta)
+        return
     for name, table in tables.items():
         module = model.get_submodule(name)
         if table.shape != tuple(module.full_weight.shape):
@@ -249,4 +315,50 @@ def load_table(path, model) -> None:
             module.set_sizes(torch.from_numpy(sizes[name]))
         else:
             module.set_element_mask(torch.from_numpy(masks[name]))
+    model.clear_cached_embeddings()
+
+
+def shared_field(meta: dict, data: dict, field: str) -> FieldBuckets:
+    """A shared field's buckets back from the file: its partitions from ``meta``, a stored one's assignment from ``data``."""
+    record = meta["shared"][field]
+    partitions = [Partition(p["kind"], p["buckets"], p["divisor"], data.get(f"{field}.assignment{k}"))
+                  for k, p in enumerate(record["partitions"])]
+    return FieldBuckets(record["rows"], record["width"], partitions, record["combine"])
+
+
+def _read_shared(meta: dict, data: dict, field: str, names: list[str], widths: list[int], out: tuple) -> None:
+    """A shared field's tables as dense rows, into ``out`` = (tables, sizes, masks) of :func:`read_table_masks`."""
+    buckets = shared_field(meta, data, field)
+    row_widths = sizes_for_tables(np.concatenate([[0], np.full(buckets.n_rows, buckets.width)]), widths)
+    for name, width, part in zip(names, widths, row_widths):
+        values = [data[f"{name}.bucket{k}"] for k in range(len(buckets.partitions))]
+        out[0][name], out[1][name], out[2][name] = shared_dense(buckets, values, width), part, np.arange(width) < part[:, None]
+
+
+def shared_dense(buckets: FieldBuckets, values: list[np.ndarray], width: int) -> np.ndarray:
+    """A shared table's rows, float32 ``[n_rows + 1, width]`` (row 0, padding, zero), from its bucket tables:
+    the same element-wise products or sums the model computes."""
+    index = buckets.bucket_index()
+    rows = values[0][index[0]]
+    for part, bucket in zip(values[1:], index[1:]):
+        rows = rows * part[bucket] if buckets.combine == "mult" else rows + part[bucket]
+    table = np.zeros((buckets.n_rows + 1, width), dtype=np.float32)
+    table[1:, : rows.shape[1]] = rows
+    return table
+
+
+@torch.no_grad()
+def load_shared(path, model, meta: dict) -> None:
+    """Put an exported shared table (QR, GraphHash) into ``model``: its buckets as the model's tables."""
+    with np.load(path, allow_pickle=False) as npz:
+        data = {key: npz[key] for key in npz.files}
+    fields = [shared_field(meta, data, field) for field in FIELDS]
+    model.apply_shared_buckets(SharedBuckets(*fields, model.d_max))
+    for name in model.budget_tables:
+        module = model.get_submodule(name)
+        for k, table in enumerate(module.tables):
+            values = torch.from_numpy(data[f"{name}.bucket{k}"])
+            if values.shape != table.shape:
+                raise ValueError(f"{path}: {name}'s bucket table {k} is {tuple(values.shape)}, the model's is {tuple(table.shape)}")
+            table.copy_(values)
     model.clear_cached_embeddings()

@@ -1,6 +1,6 @@
 """One budgeted run, start to end, in numbered steps: 1. configuration, 2. data, then for each budget
 (:func:`run_budgets`, one by one or as ray tasks) 3. the backbone, 4. the budget, 5. the method, 6. the test,
-7. the exported table, 8. the result file.
+7. the exported table, 8. the result file and the model package.
 
 Our own pipeline rather than ``recbole.quick_start`` (which imports ray at
 import time and builds RecBole's unmasked models).
@@ -28,13 +28,14 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.budget import Action
 from recbole_bet.config import BetConfig, RunSettings, check_config_files, check_dataset_present, method_settings
-from recbole_bet.errors import BudgetError, ConfigError
+from recbole_bet.errors import BudgetError, ConfigError, UnsafeFileError
 from recbole_bet.export import export_table, table_storage
 from recbole_bet.fanout import ray_task, task_splits
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
+from recbole_bet.package import package_path, write_package
 from recbole_bet.reproducibility import deterministic_algorithms
-from recbole_bet.resume import RunState, budget_free_phase, write_atomically
+from recbole_bet.resume import RunState, budget_free_phase, list_text, write_atomically
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -73,6 +74,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
 
     Raises:
         ConfigError, BudgetError: bad input, before any training.
+        UnsafeFileError: a file of the unfinished run being continued holds pickled objects (:mod:`recbole_bet.safe_load`).
     """
     started = time.time()
     silence_known_warnings()
@@ -85,7 +87,9 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     check_dataset_present(config)
     if run.tune_allocator:
         keep_freed_memory()
-    plan = RunPlan(config, run, get_method(run.method), settings, saved)
+    method = get_method(run.method)
+    method.check_run(run)  # what the method cannot store (a shared table below float32) fails here too
+    plan = RunPlan(config, run, method, settings, saved)
     with deterministic_algorithms(config["reproducibility"]):
         results = _run(plan, started)
     return results if len(run.sparsities) > 1 else results[0]
@@ -130,18 +134,23 @@ def _run(plan: RunPlan, started: float) -> list[dict]:
     logger.info(sys.argv)
     logger.info(config)
 
-    # ---- 2. data: RecBole's loading, splitting and negative sampling
-    data = create_dataset(config)
-    logger.info(data)
-    plan.splits = data_preparation(config, data)
-
-    # ---- 3-8. each budget in turn, on this one split (run_budgets)
+    # ---- 2. this run's own state in the checkpoint folder, held until the run ends (a second process of the same run
+    # stops here), then the data: RecBole's loading, splitting and negative sampling
     plan.resume = RunState.open(config, run.fresh, started) if plan.saved else None
     try:
+        data = create_dataset(config)
+        logger.info(data)
+        plan.splits = data_preparation(config, data)
+
+        # ---- 3-8. each budget in turn, on this one split (run_budgets)
         results = run_budgets(plan, started)
     except (ConfigError, BudgetError):
         if plan.resume:  # bad input is not a run to continue: the same command would fail again
             plan.resume.finish()
+        raise
+    except BaseException:
+        if plan.resume:  # interrupted (Ctrl-C, an error): what was kept stays for the rerun
+            plan.resume.release()
         raise
     if len(results) > 1 and run.result_file:
         write_result(results, run.result_file)
@@ -270,10 +279,15 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
         logger.info(set_color("exported table", "blue") + f": {export}")
     used_bytes = stored_bytes(net, outcome.layout, budget, export)
 
-    # ---- 8. the result file
+    # ---- 8. the result file, and beside it the model package (recbole_bet.serve recommends from it)
     seconds = time.time() - started + (resume.before if resume else 0.0)  # with the killed runs' time on this budget
     result = result_record(config, run, budget, (len(user_frequency), len(item_frequency)), used, outcome, test_result,
                            export, seconds, used_bytes)
+    result["package"] = None
+    if outcome.layout is not None:
+        beside = run.result_file or outcome.checkpoint or outcome.trainer.saved_model_file
+        result["package"] = write_package(net, train_data._dataset, result, package_path(beside), valid=valid_data._dataset)["path"]
+        logger.info(set_color("model package", "blue") + f": {result['package']}")
     if run.result_file:
         write_result(result, run.result_file)
         logger.info(set_color("result written to", "blue") + f" {run.result_file}")
@@ -349,6 +363,7 @@ def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used:
         "seconds": round(seconds, 2),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
+        "threads": torch.get_num_threads(),  # results are bit for bit the same at the same count (recbole_bet.threads)
         "protocol": {
             "learner": config["learner"],
             "learning_rate": config["learning_rate"],
@@ -395,12 +410,18 @@ def main(argv=None) -> int:
     parser.add_argument("--model", "-m", default="LightGCN", help="LightGCN, NGCF or NeuMF (alias NCF)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="ml-100k (bundled), gowalla, yelp2018, ...")
     parser.add_argument("--config_files", default=None, help="space-separated RecBole property files")
+    parser.add_argument("--list_unfinished", nargs="?", const="True", default="False",
+                        help="list the unfinished runs of --checkpoint_dir (default saved), with their commands, and exit")
     args, rest = parser.parse_known_args(argv)
+    if args.list_unfinished.lower() in ("true", "1", "yes"):
+        folders = [a.split("=", 1)[1] for a in rest if a.startswith("--checkpoint_dir=")]
+        print(list_text(folders[-1] if folders else "saved"))
+        return 0
     files = args.config_files.split() if args.config_files else None
     try:
         check_recbole_arguments(rest)
         result = run_recbole_bet(args.model, args.dataset, config_file_list=files)
-    except (ConfigError, BudgetError) as error:
+    except (ConfigError, BudgetError, UnsafeFileError) as error:
         print(f"run_recbole_bet: error: {error}", file=sys.stderr)
         return 2
     if isinstance(result, list):
@@ -447,4 +468,6 @@ def summary_lines(result: dict) -> str:
     ]
     if result["export"]:
         lines.append(f"table: {result['export']['path']} ({result['export']['bytes']} bytes)")
+    if result.get("package"):
+        lines.append(f"package: {result['package']} (python -m recbole_bet.serve {result['package']} --users USER --k 10)")
     return "\n".join(lines)

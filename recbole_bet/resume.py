@@ -1,7 +1,8 @@
 """Runs that survive being killed: rerunning the same command continues from the last finished unit of work.
 
-A run with checkpoints keeps its progress under ``<checkpoint_dir>/unfinished-run/`` while it runs:
-``run.json`` (the configuration it was started with) and one file per finished unit of work, written
+A run with checkpoints keeps its progress under ``<checkpoint_dir>/runs/<run id>/`` while it runs (the id: a hash of
+its keys, so several experiments share one checkpoint folder): ``run.json`` (the command and configuration it was
+started with), a lock held by the live process, and one file per finished unit of work, written
 atomically (a temporary file, then a rename), so a kill at any moment (``kill -9``, out of memory, a
 preempted machine) leaves every file whole or absent. The units:
 
@@ -24,16 +25,27 @@ they were, the final action and metrics are those of an uninterrupted run, bit f
 checkpoint names differ). A result's ``seconds`` adds the wall time that the killed runs spent on its
 budget up to their last kept unit (``elapsed.json``; what they computed after it was lost, and is not
 counted), so it is what the budget cost, not what its last process took; a budget that ray ran counts
-its own task only. A finished run removes the folder. A command whose configuration differs
-from the unfinished run's refuses to start, naming the keys that differ; ``--fresh=True`` starts over.
+its own task only. A finished run removes its folder. Another command (other keys) has a folder of its own; the same
+command started twice at once stops the second with one line (``already running as pid N``); ``--fresh=True``
+discards only the state of the run it names. ``python -m recbole_bet.resume list|remove`` (or
+``--list_unfinished``) shows and removes unfinished runs.
+
+Units are read back without torch's full unpickler (:mod:`recbole_bet.safe_load`): a file in the folder that holds
+anything else than tensors, numpy arrays, plain data and the registered records (Action, ElementMask, ...) is refused
+with one line, before any of it runs.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
+import hashlib
 import json
 import os
 import random
+import shlex
 import shutil
+import sys
 import time
 from logging import getLogger
 from pathlib import Path
@@ -43,11 +55,18 @@ import numpy as np
 import torch
 from recbole.utils import set_color
 
-from recbole_bet.errors import ConfigError
+from recbole_bet.errors import AlreadyRunning, ConfigError
+from recbole_bet.safe_load import safe_load
 
-FOLDER = "unfinished-run"
+try:
+    import fcntl  # POSIX: the lock of a run's folder
+except ImportError:  # pragma: no cover (Windows: runs are not locked)
+    fcntl = None
+
+RUNS = "runs"  # <checkpoint_dir>/runs/<run id>/: one folder per unfinished run
+LOCK = "lock"
 # keys that do not change what a run computes: they may differ between the killed run and its rerun
-VOLATILE = {"fresh", "show_progress", "state", "result_file", "checkpoint_dir", "device", "gpu_id", "use_gpu",
+VOLATILE = {"fresh", "keep_every", "show_progress", "state", "result_file", "checkpoint_dir", "device", "gpu_id", "use_gpu",
             "log_wandb", "wandb_project", "export_table", "tune_allocator", "worker", "nproc", "world_size",
             "ip", "port", "offset", "single_spec", "local_rank"}
 
@@ -57,15 +76,99 @@ def fingerprint(config) -> dict[str, str]:
     return {str(k): repr(v) for k, v in sorted(config.final_config_dict.items(), key=lambda kv: str(kv[0])) if k not in VOLATILE}
 
 
-class RunState:
-    """The unfinished run's folder: named units of work, saved and loaded whole.
+def run_id(keys: dict[str, str]) -> str:
+    """A run's name among the unfinished runs of a folder: 16 hex digits of the SHA-256 of its :func:`fingerprint`."""
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
-    Args:
-        folder (Path): ``<checkpoint_dir>/unfinished-run``.
+
+def runs_folder(checkpoint_dir) -> Path:
+    """``<checkpoint_dir>/runs``: every unfinished run of that folder, one sub-folder each."""
+    return Path(checkpoint_dir or "saved") / RUNS
+
+
+class RunLock:
+    """The lock a live process holds on its run's folder: ``flock`` on ``<folder>/lock``, which names the holder's pid.
+    The kernel drops it when the process ends, however it ends, so a killed run's lock is free for its rerun (a stale
+    lock is taken over); while it is held, a second process of the same run stops.
+
+    Example::
+
+        lock = RunLock.take(folder)   # AlreadyRunning("... already running as pid 1234 ...") if a live process holds it
+        ...
+        lock.release()
     """
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def take(cls, folder: Path) -> "RunLock":
+        """Hold ``folder``'s lock (making the folder), or raise AlreadyRunning naming the holder's pid. Without
+        ``fcntl`` (not POSIX) nothing is locked."""
+        path = Path(folder) / LOCK
+        if fcntl is None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            return cls(path, None)
+        while True:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # its run finished and removed the folder between the two calls
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise AlreadyRunning(f"this run is already running as pid {holder} (its state: {folder}); wait for it "
+                                     "to end, or stop it first") from None
+            if cls.same_file(fd, path):
+                break
+            os.close(fd)  # locked a file that a finishing run had just removed: take the new one
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        if holder:
+            getLogger().info(f"taking over {folder} from pid {holder}, which no longer runs")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return cls(path, fd)
+
+    @staticmethod
+    def same_file(fd: int, path: Path) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def release(self, remove: bool = False) -> None:
+        """Let go of the lock (``remove``: and delete the lock file first, the run's folder being emptied)."""
+        if remove:
+            self.path.unlink(missing_ok=True)
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)  # no holder: the next process takes it without calling this one gone
+            os.close(self.fd)
+            self.fd = None
+
+
+def holder(folder: Path) -> int | None:
+    """The pid of the live process running the unfinished run in ``folder``, or None (a killed run's)."""
+    try:
+        pid = int((Path(folder) / LOCK).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+class RunState:
+    """An unfinished run's folder: named units of work, saved and loaded whole.
+
+    Args:
+        folder (Path): ``<checkpoint_dir>/runs/<run id>``.
+        lock (RunLock, optional): this process's hold on it.
+    """
+
+    def __init__(self, folder: Path, lock: RunLock | None = None):
+        self.folder, self.lock = Path(folder), lock
         # the budget clock: wall seconds that killed runs of this command spent on the budget under way, and when
         # this process started on it
         clock = self.folder / "elapsed.json"
@@ -74,9 +177,9 @@ class RunState:
         self.owns_clock = True
 
     def __getstate__(self):
-        # a copy sent to a ray task (a budget or a retraining) keeps units but neither reads nor writes the clock:
-        # the task measures its own time
-        return {**self.__dict__, "before": 0.0, "owns_clock": False}
+        # a copy sent to a ray task (a budget or a retraining) keeps units but neither reads nor writes the clock, and
+        # holds no lock: the task measures its own time while this process holds the run
+        return {**self.__dict__, "before": 0.0, "owns_clock": False, "lock": None}
 
     def seconds(self) -> float:
         """Wall seconds spent on the budget under way: by the killed runs of this command (each up to its last kept
@@ -96,28 +199,28 @@ class RunState:
 
     @classmethod
     def open(cls, config, fresh: bool, started: float | None = None) -> "RunState":
-        """The state of this run: the unfinished one in the checkpoint folder if its configuration is this one's,
-        a new one otherwise (``fresh``, or none there); a different unfinished run is refused. ``started``: when
-        this process started (its budget clock's start; default now)."""
-        folder = Path(config["checkpoint_dir"] or "saved") / FOLDER
-        if fresh and folder.exists():
-            shutil.rmtree(folder)
-        mine = fingerprint(config)
-        saved = folder / "run.json"
-        if saved.is_file():
-            theirs = json.loads(saved.read_text())
-            differing = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            if differing:
-                shown = ", ".join(f"{k} ({theirs.get(k, 'unset')} there, {mine.get(k, 'unset')} here)" for k in differing[:4])
-                more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
-                raise ConfigError(
-                    f"{folder} holds an unfinished run with other keys: {shown}{more}; rerun its command to continue it, "
-                    "or pass --fresh=True to start over (or another --checkpoint_dir)"
-                )
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            write_atomically(saved, lambda tmp: tmp.write_text(json.dumps(mine, indent=1)))
-        state = cls(folder)
+        """This run's state, ``<checkpoint_dir>/runs/<run id>/`` (:func:`run_id`): what a killed run of the same keys
+        kept there, or a new one (``fresh``: that state discarded). Other runs' folders beside it are left alone. The
+        process holds the folder's lock until :meth:`finish` or :meth:`release`; a live process holding it already
+        stops this one (AlreadyRunning). ``started``: when this process started (its budget clock's start; default
+        now). A rerun computes with the thread count the run started with (:func:`use_threads`)."""
+        keys = fingerprint(config)
+        folder = runs_folder(config["checkpoint_dir"]) / run_id(keys)
+        lock = RunLock.take(folder)
+        try:
+            if fresh:
+                clear(folder)
+            record = folder / "run.json"
+            if record.is_file():
+                use_threads(json.loads(record.read_text()).get("threads"))
+            else:
+                described = {"command": shlex.join(sys.argv), "cwd": os.getcwd(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                             "threads": torch.get_num_threads(), "keys": keys}
+                write_atomically(record, lambda tmp: tmp.write_text(json.dumps(described, indent=1)))
+        except BaseException:
+            lock.release()
+            raise
+        state = cls(folder, lock)
         if started is not None:
             state.started = started
         return state
@@ -126,8 +229,10 @@ class RunState:
         return self.folder / f"{name.replace('/', '--')}.pt"
 
     def load(self, name: str):
-        """The unit ``name`` if it was finished, else None."""
-        return torch.load(self._path(name), map_location="cpu", weights_only=False) if self.has(name) else None
+        """The unit ``name`` if it was finished, else None. Read without torch's full unpickler
+        (:func:`recbole_bet.safe_load.safe_load`): a unit holding anything but tensors, arrays, plain data and the
+        registered records is refused (UnsafeFileError), whatever placed it there."""
+        return safe_load(self._path(name)) if self.has(name) else None
 
     def has(self, name: str) -> bool:
         """Whether the unit ``name`` was finished (without loading it)."""
@@ -156,9 +261,42 @@ class RunState:
         for path in self.folder.glob("*-epochs*"):
             path.unlink(missing_ok=True)
 
+    def release(self) -> None:
+        """This process stops working on the run (an exception ends it): the state stays, for a rerun."""
+        if self.lock is not None:
+            self.lock.release()
+
     def finish(self) -> None:
-        """The run is done: nothing to continue."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """The run is done: nothing to continue. Its folder goes (the lock last), and ``runs/`` with it if empty."""
+        clear(self.folder)
+        if self.lock is not None:
+            self.lock.release(remove=True)
+        for folder in (self.folder, self.folder.parent):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another run's folder, or a lock file this process does not hold
+                break
+
+
+def clear(folder: Path) -> None:
+    """Remove what ``folder`` holds but its lock."""
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if path.name == LOCK:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def use_threads(started_with: int | None) -> None:
+    """A rerun computes with the thread count its run started with (results are bit for bit the same only at the same
+    count): set torch's where it differs, saying so in one line."""
+    if started_with is None or started_with == torch.get_num_threads():
+        return
+    getLogger().warning(f"continuing with {started_with} CPU threads, as this run started (this process had "
+                        f"{torch.get_num_threads()}): results are bit for bit the same only at the same count")
+    torch.set_num_threads(started_with)
 
 
 # ---------------------------------------------------------------------------
@@ -320,16 +458,22 @@ class KeptEpochs:
 
     def __init__(self, state: "RunState", unit: str, loaders, carried=None):
         self.state, self.unit, self.loaders, self.carried = state, unit, loaders, carried
+        self.validations = 0  # this process's, of this training
 
     def keep(self, trainer, epoch: int) -> None:
         """Keep (atomically) everything RecBole's ``fit`` carries to the next epoch: the weights and the optimiser,
         the epoch and early-stopping counters, the best score and result, the curve, every random stream and what the
-        phase carries; and, when this epoch is the new best, its checkpoint as the file unit ``<unit>-best``: a hard
-        link, which costs no copy, as ``BudgetTrainer._save_checkpoint`` replaces the checkpoint rather than rewriting
-        it. The best is kept first: a kill between the two leaves the previous epoch's state with this epoch's best,
-        which the rerun's replay of this epoch writes again."""
-        if trainer.cur_step == 0:  # RecBole's early_stopping resets the count when, and only when, the best improves
-            self.state.keep_file(f"{self.unit}-best", trainer.saved_model_file)
+        phase carries; and, when the best epoch's checkpoint is not the one kept, it as the file unit ``<unit>-best``:
+        a hard link, which costs no copy, as ``BudgetTrainer._save_checkpoint`` replaces the checkpoint rather than
+        rewriting it. The best is kept first: a kill between the two leaves the previous state with this epoch's best,
+        which the rerun's replay of the epochs since writes again. With the key ``keep_every`` k, only every k-th
+        validation (of this process) is kept: fewer bytes written, and a kill loses up to k validations' epochs."""
+        self.validations += 1
+        if self.validations % max(1, int(trainer.config["keep_every"] or 1)):
+            return
+        best, checkpoint = self.state.kept_file(f"{self.unit}-best"), Path(trainer.saved_model_file)
+        if checkpoint.is_file() and (best is None or not os.path.samefile(best, checkpoint)):
+            self.state.keep_file(f"{self.unit}-best", checkpoint)
         self.state.save(self.unit, {
             "epoch": epoch,
             "stopped": trainer.cur_step > trainer.stopping_step,  # RecBole's early_stopping ends fit here
@@ -388,3 +532,97 @@ def link_or_copy(source: Path, target: Path) -> None:
             shutil.copyfile(source, tmp)
 
     write_atomically(target, put)
+
+
+# ---------------------------------------------------------------------------
+# The unfinished runs of a folder: list them, remove one (python -m recbole_bet.resume list|remove <id>)
+
+
+def unfinished_runs(checkpoint_dir) -> list[dict]:
+    """Every unfinished run under ``<checkpoint_dir>/runs``, oldest first: ``id``, ``folder``, ``pid`` (of the live
+    process running it, or None: killed or interrupted), and what its ``run.json`` says (``command``, ``cwd``,
+    ``started``, ``threads``, ``keys``)."""
+    runs = []
+    for record in sorted(runs_folder(checkpoint_dir).glob("*/run.json")):
+        try:
+            described = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        runs.append(dict(described, id=record.parent.name, folder=record.parent, pid=holder(record.parent)))
+    return sorted(runs, key=lambda run: run.get("started", ""))
+
+
+def progress_line(run: dict) -> str:
+    """Where an unfinished run stands: its finished budgets, its last kept unit and the time spent on the budget under
+    way (by its killed runs, up to their last kept unit)."""
+    keys = run.get("keys", {})
+    try:
+        sparsity = ast.literal_eval(keys.get("sparsity", "None"))
+    except (ValueError, SyntaxError):
+        sparsity = None
+    budgets = len(sparsity) if isinstance(sparsity, (list, tuple)) else 1
+    folder = Path(run["folder"])
+    units = sorted((p for p in folder.glob("*.pt*") if not p.name.endswith(".tmp")), key=lambda p: p.stat().st_mtime)
+    done = sum(1 for p in units if p.name.endswith("--result.pt"))
+    line = f"budgets finished {done} of {budgets}"
+    if units:
+        ago = time.time() - units[-1].stat().st_mtime
+        line += f"; last kept {units[-1].stem.replace('--', '/')} ({ago / 60:.0f} min ago)"
+    clock = folder / "elapsed.json"
+    if clock.is_file():
+        line += f"; {json.loads(clock.read_text())['seconds']:.0f} s on the budget under way"
+    return line
+
+
+def describe(run: dict) -> str:
+    """An unfinished run in three lines: id, state and what it computes; its command; its progress."""
+    keys = {k: v.strip("'") for k, v in run.get("keys", {}).items()}
+    what = " ".join(f"{k}={keys[k]}" for k in ("model", "dataset", "method", "sparsity", "seed") if k in keys)
+    state = f"running as pid {run['pid']}" if run["pid"] else "stopped (killed or interrupted)"
+    return (f"{run['id']}  {state}  {what}\n    command: {run.get('command', '?')}  (in {run.get('cwd', '?')})\n"
+            f"    started {run.get('started', '?')}; {progress_line(run)}")
+
+
+def remove_run(checkpoint_dir, run: str) -> Path:
+    """Discard the unfinished run ``run`` (an id of :func:`unfinished_runs`) of ``checkpoint_dir``; not one that a
+    live process is running (AlreadyRunning). Returns its folder."""
+    folder = runs_folder(checkpoint_dir) / run
+    if not run or "/" in run or not (folder / "run.json").is_file():
+        known = ", ".join(r["id"] for r in unfinished_runs(checkpoint_dir)) or "none"
+        raise ConfigError(f"no unfinished run {run!r} in {runs_folder(checkpoint_dir)}; its runs: {known}")
+    state = RunState(folder, RunLock.take(folder))
+    state.finish()
+    return folder
+
+
+def list_text(checkpoint_dir) -> str:
+    runs = unfinished_runs(checkpoint_dir)
+    if not runs:
+        return f"no unfinished run in {runs_folder(checkpoint_dir)}"
+    lines = [f"{len(runs)} unfinished run{'s' if len(runs) > 1 else ''} in {runs_folder(checkpoint_dir)}:"]
+    lines += [describe(run) for run in runs]
+    lines.append(f"Continue one: rerun its command in its folder. Discard one: python -m recbole_bet.resume remove <id> "
+                 f"--checkpoint_dir={checkpoint_dir}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``list`` the unfinished runs of a checkpoint folder, or ``remove`` one by its id."""
+    parser = argparse.ArgumentParser(prog="python -m recbole_bet.resume", description=main.__doc__)
+    parser.add_argument("action", choices=("list", "remove"))
+    parser.add_argument("run", nargs="?", help="the id of the run to remove (as listed)")
+    parser.add_argument("--checkpoint_dir", default="saved")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "list":
+            print(list_text(args.checkpoint_dir))
+        else:
+            print(f"removed {remove_run(args.checkpoint_dir, args.run or '')}")
+    except ConfigError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

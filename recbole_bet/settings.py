@@ -31,6 +31,11 @@ def real_list(low: float, high: float | None = None, distinct: bool = False) -> 
     return {"rule": "real_list", "low": low, "high": high, "distinct": distinct}
 
 
+def integer_list(least: int, distinct: bool = False) -> dict:
+    """A non-empty list of integers, each >= ``least`` (and no two equal, if ``distinct``)."""
+    return {"rule": "integer_list", "least": least, "distinct": distinct}
+
+
 def choice(*allowed: str, optional: bool = False) -> dict:
     return {"rule": "choice", "allowed": allowed, "optional": optional}
 
@@ -97,6 +102,13 @@ def check_key(name: str, value, rule: dict):
         if rule.get("distinct") and len(set(values)) != len(values):
             raise ConfigError(f"{name}={value!r} names a value twice; allowed: distinct numbers")
         return tuple(float(v) for v in values)
+    if kind == "integer_list":
+        values = value if isinstance(value, (list, tuple)) else None
+        if not values or not all(_is_number(v) and v == int(v) and v >= rule["least"] for v in values):
+            raise ConfigError(f"{name}={value!r}; allowed: a non-empty list of integers >= {rule['least']}, e.g. [0, 2, 4]")
+        if rule.get("distinct") and len(set(values)) != len(values):
+            raise ConfigError(f"{name}={value!r} names a value twice; allowed: distinct integers")
+        return tuple(int(v) for v in values)
     raise AssertionError(kind)
 
 

@@ -1,10 +1,11 @@
-"""RecBole's Trainer, able to read its own checkpoints under torch >= 2.6, with a leaner top-k collector.
+"""RecBole's Trainer, with checkpoints that load without torch's full unpickler, and a leaner top-k collector.
 
-RecBole 1.2.1 pickles its Config into every checkpoint and reads them back
-with ``torch.load``, which since torch 2.6 refuses pickled objects
-(``weights_only=True``). The checkpoints read here are the ones this process
-wrote, so they are loaded with ``weights_only=False``; no environment
-variable is needed.
+RecBole 1.2.1 pickles its Config into every checkpoint, so reading one back
+needs ``torch.load(..., weights_only=False)``, which runs whatever code the file
+holds. Our checkpoints hold the Config's keys as plain data instead
+(:func:`config_record`) and load with ``weights_only=True``
+(:func:`load_checkpoint`); RecBole's own, with a pickled Config, load only where
+a user asks (``trust_pickle``), after a one-line warning.
 
 RecBole's Collector finds the hits among the top-k items through a dense
 ``users x items`` integer matrix per batch; :class:`TopkCollector` finds them
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from logging import getLogger
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +33,52 @@ from recbole.evaluator import Collector
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
+from recbole_bet.errors import UnsafeFileError
 from recbole_bet.history import index_user_items
 from recbole_bet.quality import row_quality
 from recbole_bet.ranking import int_mm_available, screened_topk
 from recbole_bet.resume import KeptEpochs, write_atomically
+from recbole_bet.safe_load import safe_load
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """A RecBole checkpoint (a dict with ``state_dict``, ``config``, ...). Only for trusted files."""
+def load_checkpoint(path, map_location="cpu", trust_pickle: bool = False) -> dict:
+    """A checkpoint (a dict with ``state_dict``, ``config``, ...), read with ``weights_only=True``
+    (:func:`recbole_bet.safe_load.safe_load`): loading it runs no code.
+
+    Args:
+        trust_pickle: also read a checkpoint that pickles objects (RecBole's own, or ours from before 2026-12-07,
+            with RecBole's Config) with torch's full unpickler, after a one-line warning. Only for files you trust.
+
+    Raises:
+        UnsafeFileError: the file pickles objects and ``trust_pickle`` is off.
+    """
+    try:
+        return safe_load(path, map_location)
+    except UnsafeFileError as error:
+        if not trust_pickle:
+            raise UnsafeFileError(f"{error}; a checkpoint you trust (RecBole's own, with its pickled Config) loads with "
+                                  "trust_pickle=True (--trust_pickle)") from None
+    getLogger().warning(f"{path}: a pickled checkpoint, read with torch's full unpickler (trust_pickle): it can run code")
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def config_record(config) -> dict:
+    """RecBole's Config as plain data, for a checkpoint: the model, the dataset and the keys the user gave (from
+    files, the config dict and the command line), from which :class:`~recbole_bet.config.BetConfig` rebuilds it."""
+    return {"model": config["model"], "dataset": config["dataset"], "keys": plain(config.external_config_dict)}
+
+
+def plain(value):
+    """``value`` with only dicts, lists, tuples, str, numbers, bools and None (anything else as its ``str``)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 @dataclass
@@ -172,14 +211,23 @@ class BudgetTrainer(Trainer):
         return dict(self.best_valid_result)
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        """RecBole's checkpoint, written to a temporary file and then renamed over the old one: a kill while it is
+        """RecBole's checkpoint with the Config as plain data (:func:`config_record`), so that it loads with
+        ``weights_only=True``; written to a temporary file and then renamed over the old one: a kill while it is
         written leaves the previous checkpoint whole, and a file kept as a resume unit (a hard link to it) is never
         rewritten under it."""
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return  # as RecBole's: only the first process of a distributed run writes
         target = kwargs.pop("saved_model_file", self.saved_model_file)
-        save = super()._save_checkpoint
-        write_atomically(target, lambda tmp: save(epoch, verbose=False, saved_model_file=str(tmp), **kwargs))
+        state = {
+            "config": config_record(self.config),
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": float(self.best_valid_score),
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        write_atomically(target, lambda tmp: torch.save(state, tmp))
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {target}")
 

@@ -85,6 +85,7 @@ def test_paired_p_needs_two_pairs():
     assert table.paired_p(one, one, "ndcg@20") is None
 
 
+@pytest.mark.slow
 def test_sweep_runs_ray_tasks_records_failures_and_skips_finished_runs(tmp_path, capsys):
     out = tmp_path / "sweep"
     args = [

@@ -1,6 +1,7 @@
 """--method=bet on ml-100k with a tiny schedule: result contents, determinism, blindness to the test split."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ import recbole_bet.quick_start as quick_start
 from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
 
 TINY = {
     "method": "bet",
@@ -125,7 +128,7 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
 
     sys.argv = ["pytest"]
     fast = BetSettings.from_config(BetConfig("NGCF", "ml-100k", config_dict={"bet_profile": "fast", "bet_iterations": 7}))
-    assert (fast.bet_iterations, fast.bet_finetune_epochs, fast.bet_retrain_from) == (7, 2, "pretrained")
+    assert (fast.bet_iterations, fast.bet_finetune_epochs, fast.bet_retrain_from) == (7, 3, "pretrained")  # NGCF's h per backbone
     assert (fast.bet_retrain_top, fast.bet_retrain_stopping_step, fast.bet_pretrain_stopping_step) == (1, 5, 10)
     paper = BetSettings.from_config(BetConfig("NGCF", "ml-100k"))
     assert (paper.bet_iterations, paper.bet_finetune_epochs, paper.bet_retrain_top) == (50, 15, 5)
@@ -134,5 +137,9 @@ def test_profiles_set_the_schedule_and_user_keys_win(fast_config):
         assert (named.bet_iterations, named.bet_finetune_epochs, named.bet_retrain_top) == (50, 15, 5)
     lightgcn = BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "paper-gpu"})
     assert BetSettings.from_config(lightgcn).bet_finetune_epochs == 10 and lightgcn["eval_batch_size"] == 16777216
-    with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper, paper-gpu"):
+    with pytest.raises(ConfigError, match="unknown bet_profile 'slow'; allowed: fast, paper, paper-gpu, plus, plus-fast"):
         BetConfig("LightGCN", "ml-100k", config_dict={"bet_profile": "slow"})
+    # a profile is a name of properties/method/<method>/, never a path: each of these files exists
+    for method, profile in (("bet", "../bet"), ("bet", "../../overall"), ("ciess", "../ciess"), ("esapn", "fast.yaml/../fast")):
+        with pytest.raises(ConfigError, match=f"unknown {method}_profile '{re.escape(profile)}'; allowed: "):
+            BetConfig("LightGCN", "ml-100k", config_dict={"method": method, f"{method}_profile": profile})

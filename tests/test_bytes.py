@@ -208,6 +208,8 @@ def test_only_prefix_and_element_layouts_are_counted():
         (["--bet_dtypes=float32,int8"], "bet_dtypes=['float32', 'int8'] searches precision under a byte budget"),
         (["--method=full", "--budget_unit=bytes", "--value_dtype=int4", "--ptq=True", "--sparsity=0.9"],
          "the full table at int4 takes"),
+        (["--method=qr", "--value_dtype=int8"], "value_dtype=int8 with method=qr: its shared tables are stored at float32"),
+        (["--method=graphhash", "--budget_unit=bytes"], "budget_unit=bytes with method=graphhash: its shared tables"),
     ],
 )
 def test_bad_precision_input_exits_with_one_clear_line(args, message, tmp_path):
@@ -247,6 +249,25 @@ def test_each_candidate_draws_a_dtype_then_fills_what_the_bytes_hold_at_it():
     # without dtypes: no draw of precision, the paper's candidates
     plain = ActionSampler(budget, *frequencies, threads=1).sample(5, np.random.default_rng(1))
     assert plain.dtypes is None and plain.action(0).value_dtype is None and plain.action(0).params == budget.attainable
+
+
+def test_the_dtype_draw_combines_with_redraw_stratified_shares_and_a_share_range():
+    from recbole_bet.methods.bet.sampler import FAMILY, ActionSampler
+
+    budget = byte_budget(sparsity=0.6)
+    rng = np.random.default_rng(0)
+    frequencies = rng.integers(1, 50, 40), rng.integers(1, 50, 60)
+    sampler = ActionSampler(budget, *frequencies, dtypes=("float32", "int4"), threads=1, overflow="redraw",
+                            share_sampling="stratified", probabilities=dict(zip(FAMILY, (1, 1, 1, 1, 1))))
+    candidates = sampler.sample(40, np.random.default_rng(2), share_range=(0.25, 0.5))
+    assert set(candidates.dtypes) == {"float32", "int4"}
+    assert ((candidates.user_share >= 0.25) & (candidates.user_share <= 0.5)).all()
+    assert sampler.counts["users"]["draws"] == 40 and sampler.counts["items"]["draws"] == 40
+    for k in range(len(candidates)):
+        action = candidates.action(k)
+        assert action.params == budget.attainable_for(action.value_dtype)
+        assert action.user_sizes.max() <= budget.d_max and action.item_sizes.min() >= 1
+        action.check(budget)
 
 
 def test_the_fitness_predictor_reads_the_dtype_only_when_it_is_searched():

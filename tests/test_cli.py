@@ -7,6 +7,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 
 def run_cli(*args, cwd):
     return subprocess.run(
@@ -27,7 +29,7 @@ def run_cli(*args, cwd):
         (["--sparsity=0.8,0.8"], "sparsity=0.8,0.8 names a budget twice"),
         (["--sparsity=0.995"], "every row needs at least 1; allowed: sparsity <= 0.992188"),
         (["--model=Foo"], "unknown model 'Foo'; allowed: LightGCN, NGCF, NeuMF"),
-        (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, pep, optembed, magprune, mde, esapn, ciess, recbole"),
+        (["--method=xyz"], "unknown method 'xyz'; allowed: bet, full, es, mr, pep, optembed, magprune, mde, esapn, ciess, qr, graphhash, dsl, recbole"),
         (["--method=es", "--bet_iterations=5"], "key 'bet_iterations' belongs to method bet; this run's method is es"),
         (["--method=pep", "--optembed_keep=3"], "key 'optembed_keep' belongs to method optembed; this run's method is pep"),
         (["--method=pep", "--pep_granularty=global"], "unknown key 'pep_granularty' (did you mean 'pep_granularity'?)"),
@@ -36,6 +38,7 @@ def run_cli(*args, cwd):
         (["--method=optembed", "--optembed_mutation_prob=1.5"], "optembed_mutation_prob=1.5; allowed: a number in [0, 1]"),
         (["--method=optembed", "--optembed_profile=fast"], "unknown optembed_profile 'fast'; allowed: none"),
         (["--method=ciess", "--ciess_profile=slow"], "unknown ciess_profile 'slow'; allowed: fast"),
+        (["--bet_profile=../bet"], "unknown bet_profile '../bet'; allowed: fast, paper, paper-gpu"),
         (["--method=esapn", "--sparsity=0.99"], "ESAPN starts every row at size 2: 5250 parameters, over the budget of 3360"),
         (["--dataset=nosuchdata"], "unknown dataset 'nosuchdata'"),
         (["--dataset=gowalla", "--data_path=/nonexistent"], "data file /nonexistent/gowalla/gowalla.inter not found"),

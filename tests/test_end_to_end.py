@@ -10,6 +10,8 @@ from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.trainer import load_checkpoint
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 METRICS = {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
 
 

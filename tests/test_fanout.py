@@ -5,6 +5,8 @@ import pytest
 from recbole_bet.methods.bet.retraining import retraining_seed
 from recbole_bet.quick_start import run_recbole_bet
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 TINY = {"method": "bet", "bet_iterations": 2, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 3}
 
 

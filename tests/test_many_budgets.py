@@ -9,6 +9,8 @@ from recbole_bet.trainer import BudgetTrainer
 
 from test_methods_end_to_end import TINY as METHOD_TINY
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 
 def test_each_budget_gets_its_result_file_and_the_first_equals_a_run_alone(fast_config, tmp_path):
     keys = dict(fast_config, epochs=1, method="es", result_file=str(tmp_path / "out" / "r.json"))

@@ -11,13 +11,14 @@ from recbole_bet.budget import Budget, ElementMask, keep_largest
 from recbole_bet.errors import BudgetError
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods import REGISTRY, get_method, key_owners
-from recbole_bet.methods.ciess import CiessSettings, TD3Agent, project_to_budget, random_walk, to_action, to_sizes, walk_offsets
+from recbole_bet.methods.ciess import (CiessSettings, TD3Agent, explore, project_to_budget, random_walk, rebuilt_parts, slim_part,
+                                       to_action, to_sizes, walk_offsets)
 from recbole_bet.methods.es import equal_sizes
-from recbole_bet.methods.esapn import admit_growth, candidate_sizes
+from recbole_bet.methods.esapn import ENLARGE, KEEP, SHRINK, admit_growth, candidate_sizes, trade
 from recbole_bet.methods.magprune import magnitude_mask
 from recbole_bet.methods.mde import power_rule, power_rule_sizes
 from recbole_bet.methods.mr import mixed_random
-from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fit_widths, optembed_action
+from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, fill, fill_options, fit_widths, optembed_action
 from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
 from recbole_bet.quality import row_quality
 
@@ -188,6 +189,49 @@ def test_optembed_evolution_never_scores_a_candidate_over_budget(k_users, k_item
     assert all(h["best_score"] <= scores[best] for h in history)
 
 
+def test_optembed_fill_widens_the_best_candidate_to_the_budget():
+    # 10 users and 20 items kept, budget 1000: (20, 10) costs 400; users alone to 80, items alone to 40, both x2.5
+    assert fill_options((20, 10), (10, 20), 1000, 128) == {"users": (80, 10), "items": (20, 40), "both": (50, 25)}
+    assert fill_options((128, 10), (10, 20), 1500, 128) == {"items": (128, 11), "both": (128, 11)}  # users already at d_max
+    rows = (np.ones(10, dtype=bool), np.ones(20, dtype=bool))
+    frequency = (np.arange(10.0), np.arange(20.0))
+    asked = []
+
+    def score(widths):  # the supernet prefers wide items
+        asked.append(widths)
+        return widths[1]
+
+    widths, extra, record = fill(score, (20, 10), rows, frequency, 1003, 128)
+    assert sorted(asked) == [(20, 40), (50, 25), (80, 10)] and widths == (20, 40)  # widened as the supernet scores best
+    action = optembed_action(*rows, widths, 128, extra)
+    assert action.params == 1003 and record["after"]["params"] == 1003 and record["before"]["params"] == 400
+    # the 3 left after widening go to the field the supernet widened best (items), most frequent first
+    assert record["spread_to"] == "items" and extra[0].sum() == 0 and np.flatnonzero(extra[1]).tolist() == [17, 18, 19]
+    assert "why_not_full" not in record
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(1, 80), st.integers(1, 80), st.integers(0, 2**32 - 1))
+def test_optembed_fill_uses_the_budget_or_says_why(n_users, n_items, kept_users, kept_items, seed):
+    rng = np.random.default_rng(seed)
+    rows = (rng.random(kept_users + n_users) < 0.8, rng.random(kept_items + n_items) < 0.8)
+    kept = (int(rows[0].sum()), int(rows[1].sum()))
+    if sum(kept) == 0:
+        return
+    d_max = int(rng.choice([4, 16, 128]))
+    budget = int(rng.integers(sum(kept), (len(rows[0]) + len(rows[1])) * d_max + 1))
+    best = fit_widths(tuple(int(w) for w in rng.integers(1, d_max + 1, 2)), kept, budget, d_max)
+    frequency = (rng.integers(0, 50, len(rows[0])), rng.integers(0, 50, len(rows[1])))
+    weights = rng.random(2)
+    widths, extra, record = fill(lambda w: float(weights @ np.array(w)), best, rows, frequency, budget, d_max)
+    action = optembed_action(*rows, widths, d_max, extra)
+    assert action.params == record["after"]["params"] <= budget and action.params >= record["before"]["params"]
+    assert widths[0] >= best[0] and widths[1] >= best[1]
+    assert not extra[0][~rows[0]].any() and not extra[1][~rows[1]].any() and extra[0].min() >= 0 and extra[1].min() >= 0
+    assert action.params == min(budget, sum(kept) * d_max)  # exact, unless the kept rows cannot hold the budget
+    assert (action.params >= 0.99 * budget) != ("why_not_full" in record)
+
+
 def test_binary_step_uses_the_surrogate_gradient():
     x = torch.tensor([-2.0, -0.6, -0.1, 0.0, 0.3, 0.9, 1.5], requires_grad=True)
     y = BinaryStep.apply(x)
@@ -223,9 +267,11 @@ def test_element_mask_masks_values_gradients_and_survives_the_state_dict():
 
 
 def test_registry_finds_every_method_and_names_the_allowed_ones():
-    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "esapn", "ciess", "recbole"}
+    assert set(REGISTRY) == {"bet", "full", "es", "mr", "pep", "optembed", "magprune", "mde", "esapn", "ciess", "qr", "graphhash",
+                             "dsl", "recbole"}
     assert all(get_method(name).name == name for name in REGISTRY)
-    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "esapn_": "esapn", "ciess_": "ciess"}
+    assert key_owners() == {"bet_": "bet", "pep_": "pep", "optembed_": "optembed", "magprune_": "magprune", "mde_": "mde", "esapn_": "esapn",
+                            "ciess_": "ciess", "qr_": "qr", "graphhash_": "graphhash", "dsl_": "dsl"}
     with pytest.raises(ValueError, match="unknown method 'foo'; allowed: bet, full"):
         get_method("foo")
 
@@ -255,6 +301,24 @@ def test_ciess_projection_uses_the_budget_exactly(n, d_max, per_row, spread, see
     # the shape of the proposal survives: a row proposed larger by 2 or more never ends smaller
     larger = proposed[:, None] >= proposed[None, :] + 2
     assert not np.any(larger & (sizes[:, None] < sizes[None, :]))
+
+
+def test_ciess_exploration_noise_changes_the_projected_sizes():
+    """The noise is drawn per row: a shift shared by every row is undone by the projection exactly, so one draw for all
+    rows (the code's) would leave every projected size as it was."""
+    rng = np.random.default_rng(0)
+    n, d_max, total = 400, 128, 400 * 20
+    proposed = rng.integers(1, d_max + 1, n).astype(np.float64)  # the walk's sizes are integers
+    order = np.argsort(-proposed, kind="stable")
+    plain = project_to_budget(proposed, total, d_max, order)
+    assert np.array_equal(project_to_budget(proposed + rng.normal(0, 6.0), total, d_max, order), plain)  # one shared draw
+    for seed in range(5):
+        noisy = explore(proposed, 6.0, np.random.default_rng(seed))
+        moved = project_to_budget(noisy, total, d_max, order) != plain
+        assert moved.sum() > n // 4  # most rows move; the budget is still used exactly
+        assert project_to_budget(noisy, total, d_max, order).sum() == total
+    assert np.array_equal(explore(proposed, 0.0, rng), proposed)
+    assert np.array_equal(explore(proposed, 6.0, np.random.default_rng(1)), explore(proposed, 6.0, np.random.default_rng(1)))
 
 
 def test_ciess_random_walk_stays_in_range_and_moves_by_at_most_the_span():
@@ -294,6 +358,20 @@ def test_td3_losses_move_and_targets_lag_by_tau():
         assert torch.allclose(t, 0.9 * old + 0.1 * p)
 
 
+def test_ciess_kept_steps_drop_the_states_the_previous_step_holds_and_get_them_back():
+    rng = np.random.default_rng(0)
+    steps = []  # two episodes of 3 steps; 5 rows of 3 numbers
+    for t in range(6):
+        s = rng.normal(size=(5, 3)) if t % 3 == 0 else steps[-1]["user"]["s2"]  # an episode starts afresh
+        steps.append({"user": {"s": s, "a": rng.normal(size=5), "r": rng.normal(size=5), "s2": rng.normal(size=(5, 3)),
+                               "done": np.full(5, float(t % 3 == 2))}})
+    kept = [slim_part(step, first_of_episode=t % 3 == 0) for t, step in enumerate(steps)]
+    assert ["s" in part["user"] for part in kept] == [True, False, False, True, False, False]
+    rebuilt = list(rebuilt_parts(kept))
+    assert all(np.array_equal(r["user"][k], o["user"][k]) for r, o in zip(rebuilt, steps) for k in o["user"])
+    assert list(rebuilt_parts(steps))[1]["user"]["s"] is steps[1]["user"]["s"]  # a part kept whole is used as it is
+
+
 def test_row_quality_averages_to_recboles_metrics():
     # two users, top 20: hits at ranks 1 and 7 for the first (3 positives), none for the second (1 positive)
     hits = torch.zeros(2, 20, dtype=torch.long)
@@ -328,6 +406,29 @@ def test_esapn_growth_never_shrinks_never_passes_the_room_and_goes_by_probabilit
     assert np.array_equal(admitted | refused, want) and not np.any(admitted & refused)
     if admitted.any() and refused.any():
         assert p[admitted].min() >= p[refused].max()  # the likelier growths go first
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_esapn_trade_pays_enlargements_with_shrinks_and_never_passes_the_budget(n, room, seed):
+    rng = np.random.default_rng(seed)
+    candidates = candidate_sizes(128)
+    level = rng.integers(0, len(candidates), n)
+    choice = rng.integers(0, 3, n)
+    choice[(choice == SHRINK) & (level == 0)] = KEEP  # decide() masks these
+    choice[(choice == ENLARGE) & (level == len(candidates) - 1)] = KEEP
+    p = rng.random(n)
+    new, grown, shrunk, refused = trade(level, choice, p, candidates, room)
+    assert np.array_equal(shrunk, choice == SHRINK) and np.array_equal(new[shrunk], level[shrunk] - 1)  # every shrink
+    assert np.array_equal(grown | refused, choice == ENLARGE) and np.array_equal(new[grown], level[grown] + 1)
+    assert np.array_equal(new[choice == KEEP], level[choice == KEEP]) and np.array_equal(new[refused], level[refused])
+    assert candidates[new].sum() <= candidates[level].sum() + room  # never past the budget
+    freed = int((candidates[level] - candidates[np.maximum(level - 1, 0)])[shrunk].sum())
+    cost = candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level]
+    if refused.any():  # the likeliest refused enlargement did not fit in the room, the shrinks' included
+        first = np.flatnonzero(refused)[np.argmax(p[refused])]
+        assert cost[grown].sum() + cost[first] > room + freed
+        assert p[grown].min(initial=1) >= p[refused].max()  # the likelier enlargements go first
 
 
 # ---- review fixes -------------------------------------------------------------------------------------

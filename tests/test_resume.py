@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from recbole_bet.errors import ConfigError
 from recbole_bet.export import read_table
 from recbole_bet.quick_start import run_recbole_bet
 from recbole_bet.resume import RunState
 from recbole_bet.methods.bet.search import BetTrainer
 from recbole_bet.resume import KeptEpochs, KeptLoop
 from recbole_bet.trainer import BudgetTrainer
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
 
 TINY = {"method": "bet", "bet_iterations": 4, "bet_candidates": 4, "bet_finetune_epochs": 1, "bet_retrain_top": 2, "epochs": 2}
 
@@ -77,20 +78,45 @@ def test_a_killed_run_continues_to_the_uninterrupted_result(where, uninterrupted
     assert what_counts(again) == uninterrupted
 
 
-def test_another_configuration_is_refused_and_fresh_starts_over(fast_config, monkeypatch):
-    keys = dict(fast_config, **TINY)
+def run_folders(checkpoint_dir) -> list[Path]:
+    """The unfinished runs' folders in a checkpoint folder, ``<checkpoint_dir>/runs/<run id>``."""
+    return sorted(p for p in (Path(checkpoint_dir) / "runs").glob("*") if p.is_dir())
+
+
+def trained_epochs(keys: dict, monkeypatch) -> tuple[dict, list]:
+    """Run ``keys``: its result and the training epochs it trained."""
+    epochs, real_epoch = [], BudgetTrainer._train_epoch
     with monkeypatch.context() as patch:
-        kill_at(patch, "search")
-        with pytest.raises(Killed):
-            run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    with pytest.raises(ConfigError, match=r"holds an unfinished run with other keys: seed \(2020 there, 7 here\)"):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7))
-    with pytest.raises(ConfigError, match=r"bet_iterations \(4 there, 5 here\).*--fresh=True"):
-        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, bet_iterations=5))
-    result = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, seed=7, fresh=True))
-    assert result["seed"] == 7 and [r["t"] for r in result["search"]] == [0, 1, 2, 3]
-    # a finished run leaves nothing to continue: any command may follow
-    assert run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, method="es", epochs=1))["method"] == "es"
+        patch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(
+            self, data, epoch, *a, **kw))
+        return run_recbole_bet("LightGCN", "ml-100k", config_dict=keys), epochs
+
+
+@pytest.mark.slow
+def test_killed_runs_of_other_experiments_share_a_folder_and_each_continues_with_its_own_command(fast_config, tmp_path, monkeypatch):
+    """Three experiments killed in one checkpoint folder: each keeps its own state (``runs/<id>/``), so no command is
+    refused; --fresh on one discards its state only; rerunning each of the others continues it, with the result it has
+    alone."""
+    base = dict(fast_config, method="es", epochs=3)
+    runs = {"a": dict(base, seed=1), "b": dict(base, seed=2), "c": dict(base, learning_rate=0.002)}
+    alone = {name: run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / name)))
+             for name, keys in runs.items()}
+    for name, keys in runs.items():
+        killed_after_epoch(keys, "sparsity0.9/final-epochs", 0, monkeypatch)
+    folders = run_folders(base["checkpoint_dir"])
+    assert len(folders) == 3
+    before = {f: sorted(p.name for p in f.iterdir()) for f in folders}
+    again, epochs = trained_epochs(dict(runs["a"], fresh=True), monkeypatch)
+    assert epochs == [0, 1, 2]  # started over
+    after = run_folders(base["checkpoint_dir"])  # a's, finished, is gone; b's and c's are as they were
+    assert len(after) == 2 and all(sorted(p.name for p in f.iterdir()) == before[f] for f in after)
+    results = {"a": again}
+    for name in ("b", "c"):
+        results[name], epochs = trained_epochs(runs[name], monkeypatch)
+        assert epochs == [1, 2], name  # continued after its kept epoch
+    for name, result in results.items():
+        assert (result["test"], result["curve"]) == (alone[name]["test"], alone[name]["curve"]), name
+    assert run_folders(base["checkpoint_dir"]) == []
 
 
 def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeypatch):
@@ -107,7 +133,8 @@ def test_finished_budgets_of_a_killed_run_are_not_run_again(fast_config, monkeyp
     monkeypatch.setattr(BudgetTrainer, "fit_phase", fit_phase)
     with pytest.raises(Killed):
         run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    kept = {p.name for p in (Path(keys["checkpoint_dir"]) / "unfinished-run").iterdir()}
+    (folder,) = run_folders(keys["checkpoint_dir"])
+    kept = {p.name for p in folder.iterdir()}
     assert "sparsity0.8--result.pt" in kept and not any("epochs" in name for name in kept)  # dropped once 0.8 ended
     calls.clear()
     monkeypatch.setattr(BudgetTrainer, "fit_phase", lambda self, name, *a, **kw: calls.append(name) or real(self, name, *a, **kw))
@@ -163,6 +190,28 @@ def test_a_training_killed_between_epochs_goes_on_from_its_last_epoch(unit, unin
     killed_phase = {"bet-pretrain-epochs": "pretrain", "sparsity0.9/bet-retrain1-epochs": "retrain1"}[unit]
     assert [epoch for name, epoch in trained if name == killed_phase] == [1]  # epoch 0 was kept: not trained again
     assert what_counts(again) == uninterrupted
+
+
+@pytest.mark.slow
+def test_a_training_killed_while_early_stopping_counts_keeps_its_patience_and_its_stop(fast_config, tmp_path, monkeypatch):
+    """Early stopping after 2 validations without improvement: the uninterrupted training improves up to epoch 2, then
+    fails at epochs 3, 4 and 5 and stops. Killed after epoch 4 (patience 2 used), the rerun trains epoch 5 only and
+    stops there; killed after epoch 5 (stopped), it trains nothing more. Either way the uninterrupted result."""
+    keys = dict(fast_config, method="es", epochs=20, stopping_step=2, learning_rate=0.03)
+    whole = run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(keys, checkpoint_dir=str(tmp_path / "whole")))
+    scores = [c["valid_score"] for c in whole["curve"]]
+    assert len(scores) == 6 and scores.index(max(scores)) == 2  # the schedule this test is about
+    real_epoch = BudgetTrainer._train_epoch
+    for at in (4, 5):
+        killed = dict(keys, checkpoint_dir=str(tmp_path / f"killed-at-{at}"))
+        killed_after_epoch(killed, "sparsity0.9/final-epochs", at, monkeypatch)
+        epochs = []
+        with monkeypatch.context() as patch:
+            patch.setattr(BudgetTrainer, "_train_epoch", lambda self, data, epoch, *a, **kw: epochs.append(epoch) or real_epoch(
+                self, data, epoch, *a, **kw))
+            again = run_recbole_bet("LightGCN", "ml-100k", config_dict=killed)
+        assert epochs == list(range(at + 1, 6)), at
+        assert (again["curve"], again["test"], again["valid"]) == (whole["curve"], whole["test"], whole["valid"])
 
 
 SEARCHES = {"pep": {"pep_max_epochs": 2}, "optembed": {"optembed_generations": 2, "optembed_keep": 3},
@@ -272,14 +321,16 @@ def test_ciess_keeps_each_steps_transitions_once_not_its_whole_replay_buffer(fas
         patch.setattr(KeptLoop, "keep", keep)
         with pytest.raises(Killed):
             run_recbole_bet("LightGCN", "ml-100k", config_dict=keys)
-    state = RunState(Path(keys["checkpoint_dir"]) / "unfinished-run")
+    state = RunState(run_folders(keys["checkpoint_dir"])[0])
     kept, _ = state.load("sparsity0.9/ciess-search-epochs")
     assert kept["next"] == 3 and set(kept["agents"]["user"]) == {"networks", "actor_optimizer", "critic_optimizer", "updates"}
     parts = [state.load(f"sparsity0.9/ciess-search-epochs-part{i}") for i in range(4)]
     assert parts[3] is None  # the step after the kill was never taken
     for part in parts[:3]:
-        assert {name: len(part[name]["s"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
-    assert not (parts[0]["user"]["s"] == parts[1]["user"]["s"]).all()  # each step's own states (an episode starts alike)
+        assert {name: len(part[name]["s2"]) for name in ("user", "item")} == {"user": 943, "item": 1682}
+    # a step's states are the previous step's next states: kept at an episode's first step only (2 steps an episode)
+    assert ["s" in part["user"] for part in parts[:3]] == [True, False, True]
+    assert not (parts[0]["user"]["s2"] == parts[1]["user"]["s2"]).all()  # each step's own next states
 
     kept, trained, real_keep_loop, real_fit = [], [], KeptLoop.keep, BudgetTrainer.fit_phase
     monkeypatch.setattr(KeptLoop, "keep", lambda self, s: kept.append(s["next"]) or real_keep_loop(self, s))

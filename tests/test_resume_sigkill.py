@@ -15,6 +15,8 @@ import pytest
 
 from recbole_bet.export import read_table
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m "not slow"` leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["--model=LightGCN", "--dataset=ml-100k", "--method=bet", "--sparsity=0.9", "--epochs=3", "--bet_iterations=4",
         "--bet_candidates=4", "--bet_finetune_epochs=1", "--bet_retrain_top=2", "--show_progress=False", "--state=WARNING",
@@ -39,11 +41,11 @@ def what_counts(folder: Path) -> dict:
 def run_until_killed(folder: Path, unit: str, rng: random.Random) -> None:
     """Start the command and SIGKILL it a random moment (0-0.5 s) after the unfinished run's folder first holds a
     file whose name starts with ``unit``: inside that phase, wherever it then is."""
-    state = folder / "saved" / "unfinished-run"
+    state = folder / "saved" / "runs"  # <run id>/<units>
     process = subprocess.Popen(command(folder), cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 600
-        while not any(p.name.startswith(unit) and p.suffix == ".pt" for p in state.glob("*")):
+        while not any(p.name.startswith(unit) and p.suffix == ".pt" for p in state.glob("*/*")):
             if process.poll() is not None:
                 pytest.fail(f"the run ended (exit {process.returncode}) before {unit}: {process.stderr.read()[-2000:]!r}")
             assert time.time() < deadline
@@ -70,5 +72,5 @@ def test_sigkill_at_random_moments_then_the_same_command_gives_the_uninterrupted
         run_until_killed(killed, unit, rng)
     finished = subprocess.run(command(killed), cwd=killed, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    assert not (killed / "saved" / "unfinished-run").exists()  # a finished run leaves nothing to continue
+    assert not (killed / "saved" / "runs").exists()  # a finished run leaves nothing to continue
     assert what_counts(killed) == what_counts(whole)

@@ -11,19 +11,22 @@ from recbole_bet.errors import ConfigError
 from recbole_bet.methods.base import Method, Outcome, RunContext
 from recbole_bet.methods.bet import Bet
 from recbole_bet.methods.ciess import Ciess
+from recbole_bet.methods.dsl import Dsl
 from recbole_bet.methods.es import EqualSizes
 from recbole_bet.methods.esapn import Esapn
 from recbole_bet.methods.full import Full
+from recbole_bet.methods.graphhash import GraphHash
 from recbole_bet.methods.magprune import MagnitudePruning
 from recbole_bet.methods.mde import MixedDimensionEmbeddings
 from recbole_bet.methods.mr import MixedRandom
 from recbole_bet.methods.optembed import OptEmbed
 from recbole_bet.methods.pep import Pep
+from recbole_bet.methods.qr import QuotientRemainder
 from recbole_bet.methods.recbole import RecBoleModel
 
 METHODS: tuple[type[Method], ...] = (
     Bet, Full, EqualSizes, MixedRandom, Pep, OptEmbed, MagnitudePruning, MixedDimensionEmbeddings, Esapn, Ciess,
-    RecBoleModel,
+    QuotientRemainder, GraphHash, Dsl, RecBoleModel,
 )
 REGISTRY: dict[str, type[Method]] = {cls.name: cls for cls in METHODS}
 

@@ -14,7 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from recbole_bet.budget import Action, Budget, ElementMask, Storage
+from recbole_bet.budget import Action, Budget, ElementMask, SharedBuckets, Storage
+from recbole_bet.errors import ConfigError
 from recbole_bet.resume import KeptLoop, budget_free_phase, kept_phase
 from recbole_bet.trainer import BudgetTrainer
 
@@ -89,7 +90,7 @@ class Outcome:
     Attributes:
         trainer (BudgetTrainer): holds the final model, loaded with its best weights; the test goes through it.
         valid (dict): the final model's best validation result.
-        layout (Action | ElementMask | None): what the tables are masked to (None: RecBole's own model).
+        layout (Action | ElementMask | SharedBuckets | None): what the tables are masked to (None: RecBole's own model).
         checkpoint (str | None): the final model's checkpoint.
         curve (list): the validation curve of the final training.
         extra (dict): the method's own records, added to the result file (e.g. ``{"pep": {...}}``).
@@ -97,7 +98,7 @@ class Outcome:
 
     trainer: BudgetTrainer
     valid: dict
-    layout: Action | ElementMask | None
+    layout: Action | ElementMask | SharedBuckets | None
     checkpoint: str | None
     curve: list
     extra: dict = field(default_factory=dict)
@@ -110,8 +111,16 @@ class Method:
     #: the dataclass of its keys (prefix ``<name>_``), or None for a method without keys
     settings_class: ClassVar[type | None] = None
     #: how its exported table is laid out, which a byte budget counts: ``prefix`` (an Action) or ``element`` (an
-    #: ElementMask, whose index is paid in bytes)
+    #: ElementMask, whose index is paid in bytes); ``shared`` (SharedBuckets: bucket tables at float32, no byte budget)
     layout_kind: ClassVar[str] = "prefix"
+
+    def check_run(self, run) -> None:
+        """Refuse, before any data is read, what the method's tables cannot store: shared bucket tables (QR,
+        GraphHash) are trained and exported at float32 and counted in parameters. ``run``: the RunSettings."""
+        if self.layout_kind == "shared" and (run.value_dtype != "float32" or run.budget_unit != "params"):
+            given = f"value_dtype={run.value_dtype}" if run.value_dtype != "float32" else f"budget_unit={run.budget_unit}"
+            raise ConfigError(f"{given} with method={self.name}: its shared tables are stored at float32 and counted in "
+                              "parameters; allowed: value_dtype=float32, budget_unit=params (or a prefix or element method)")
 
     def make_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int) -> Budget | None:
         """The run's budget: the sparsity's, by default."""
@@ -137,7 +146,7 @@ class Method:
         return dict(vars(context.settings)) if context.settings is not None else {}
 
 
-def train_final(context: RunContext, layout: Action | ElementMask, trainer: BudgetTrainer | None = None, start=None) -> Outcome:
+def train_final(context: RunContext, layout: Action | ElementMask | SharedBuckets, trainer: BudgetTrainer | None = None, start=None) -> Outcome:
     """The final training every method shares: mask the model to ``layout`` (from ``start``, a state
     dict, if given) and train it with RecBole's ``fit`` until early stopping on validation.
 
@@ -155,12 +164,14 @@ def train_final(context: RunContext, layout: Action | ElementMask, trainer: Budg
     return Outcome(trainer, valid, layout, trainer.saved_model_file if context.saved else None, trainer.curve)
 
 
-def fit_final(trainer: BudgetTrainer, context: RunContext) -> dict:
+def fit_final(trainer: BudgetTrainer, context: RunContext, carried=None) -> dict:
     """Train ``trainer``'s model into the run's own checkpoint and load its best epoch; without
     ``saved``, RecBole's ``fit`` without checkpoints (the last epoch is then tested). Returns the
-    best validation result."""
+    best validation result. ``carried``: what else the training carries from epoch to epoch
+    (``BudgetTrainer.fit_phase``'s, e.g. DSL's prune-and-regrow schedule)."""
     if context.saved:
-        return trainer.fit_phase(None, context.train_data, context.valid_data, progress=context.progress("final"))
+        return trainer.fit_phase(None, context.train_data, context.valid_data, progress=context.progress("final"),
+                                 carried=carried)
     trainer.reset_fit()  # a method's earlier phase on this trainer leaves its best score and patience behind
     _, valid = trainer.fit(context.train_data, context.valid_data, saved=False, show_progress=context.show_progress)
     return dict(valid or {})

@@ -10,7 +10,8 @@ items, each a policy shared by the rows of its field:
 * **action**: a continuous size in ``[1, d_max]`` (the actor's tanh, rescaled), explored by a
   **random walk** of ``ciess_walk_steps`` steps of at most ``ciess_walk_span`` sizes (a step of
   ``j`` with probability proportional to ``1 / |j|``) from the actor's proposal, the walk's sizes
-  scored by the first critic and the best kept, plus one Gaussian noise shared by all rows;
+  scored by the first critic and the best kept, plus Gaussian noise drawn for each row
+  (:func:`explore`);
 * **reward** of a row: its quality minus the paper's size penalty ``lambda * ((d - 1) / d_max)^2``;
 * TD3 (Fujimoto et al., 2018): twin critics, target networks updated softly by ``tau``, the actor
   and its target every ``ciess_policy_delay`` critic updates, target-policy smoothing.
@@ -22,8 +23,10 @@ exact repair step) before it is trained or measured, and the projected sizes are
 buffer stores, so the critics learn the value of what was executed. The best action on validation
 is retrained from the initial weights to convergence.
 
-Where we follow the paper and TD3 and not the code: the target-policy noise is drawn per sample (the
-code draws one for the batch); the backbone is evaluated in eval mode (the code leaves NGCF's dropout
+Where we follow the paper and TD3 and not the code: the exploration noise is drawn per row (the code
+draws one per step for every user and item: without a budget that moves the total size, but the
+projection onto the budget absorbs a shift shared by all rows exactly, so one draw would explore nothing
+here); the target-policy noise is drawn per sample (the code draws one for the batch); the backbone is evaluated in eval mode (the code leaves NGCF's dropout
 on); an episode's last transition is terminal; the critics' targets are soft-updated with the actor's,
 every ``ciess_policy_delay`` updates (the code: every update). Other departures: a random-walk move
 that would leave ``[1, d_max]`` is reflected (the code renormalises over the neighbours that exist), and
@@ -74,7 +77,7 @@ class CiessSettings(CheckedSettings):
         ciess_policy_delay (int): critic updates per actor update.
         ciess_target_noise (float): standard deviation of the target-policy smoothing noise, in sizes ...
         ciess_target_noise_clip (float): ... clipped to this.
-        ciess_explore_noise (float): standard deviation of the exploration noise, in sizes.
+        ciess_explore_noise (float): standard deviation of the exploration noise, in sizes, drawn for each row.
         ciess_walk_steps (int): steps of the random walk from the actor's proposal.
         ciess_walk_span (int): the largest move of one step of the walk, in sizes.
         ciess_hidden (int): width of the actor's and critics' two hidden layers.
@@ -173,6 +176,13 @@ def project_to_budget(sizes: np.ndarray, total: int, d_max: int, order: np.ndarr
         else:
             high = middle
     return fit_to_total(at(high), total, d_max, order)
+
+
+def explore(proposed: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """The exploration noise: an independent Gaussian draw of standard deviation ``std`` added to each row's
+    proposed size. One draw shared by all rows (the code's) would shift every size alike, which
+    :func:`project_to_budget` undoes exactly; a draw per row changes the projected sizes."""
+    return np.asarray(proposed, dtype=np.float64) + rng.normal(0, std, size=np.shape(proposed))
 
 
 # ---------------------------------------------------------------------------
@@ -304,6 +314,25 @@ def scaled(values: np.ndarray) -> np.ndarray:
     return 2 * (values - values.min()) / span - 1 if span > 0 else np.zeros_like(values)
 
 
+def slim_part(transitions: dict, first_of_episode: bool) -> dict:
+    """A step's transitions (``{field: {"s", "a", "r", "s2", "done"}}``) as kept: within an episode a step's states
+    ``s`` are the previous step's next states ``s2``, so only an episode's first step keeps them
+    (:func:`rebuilt_parts` puts them back)."""
+    if first_of_episode:
+        return transitions
+    return {name: {k: v for k, v in batch.items() if k != "s"} for name, batch in transitions.items()}
+
+
+def rebuilt_parts(parts):
+    """The kept steps' transitions, in order, each with its states ``s`` again (:func:`slim_part`): the previous
+    step's ``s2`` where the part has none (a part kept whole, an episode's first step, is used as it is)."""
+    previous = None
+    for part in parts:
+        part = {name: batch if "s" in batch else dict(batch, s=previous[name]["s2"]) for name, batch in part.items()}
+        yield part
+        previous = part
+
+
 class Ciess(Method):
     name = "ciess"
     settings_class = CiessSettings
@@ -379,7 +408,7 @@ class CiessSearch:
         self.generator.set_state(kept["generator"])
         for name, agent in self.agents.items():
             agent.load_kept(kept["agents"][name])
-        for transitions in loop.parts(kept["next"]):  # the replay buffers, refilled step by step
+        for transitions in rebuilt_parts(loop.parts(kept["next"])):  # the replay buffers, refilled step by step
             for name, agent in self.agents.items():
                 agent.buffer.add(**transitions[name])
         return kept["next"], kept["sizes"], kept["row_quality"]
@@ -398,7 +427,7 @@ class CiessSearch:
                 sizes, row_quality, transitions = self.step(episode, step, sizes, row_quality)
                 progress.update()
                 progress.set_postfix(best=f"{self.best[1]:.4f}")
-                loop.keep_part(episode * settings.ciess_steps + step, transitions)
+                loop.keep_part(episode * settings.ciess_steps + step, slim_part(transitions, first_of_episode=step == 0))
                 loop.keep({"next": episode * settings.ciess_steps + step + 1, "records": self.records, "best": self.best,
                            "sizes": sizes, "row_quality": row_quality, "generator": self.generator.get_state(),
                            "agents": {name: agent.kept() for name, agent in self.agents.items()}})
@@ -410,8 +439,11 @@ class CiessSearch:
         qualities and the step's transitions (per field)."""
         settings, budget, d_max, context = self.settings, self.budget, self.d_max, self.context
         s = self.state(sizes, row_quality)
-        proposed = self.propose(s)
+        walked = self.propose(s)
+        proposed = explore(walked, settings.ciess_explore_noise, context.rng)
         sizes = project_to_budget(proposed, budget.attainable, d_max, self.order)
+        # how many rows the noise moved: against the projection of the proposal without it
+        noise_moved = int((sizes != project_to_budget(walked, budget.attainable, d_max, self.order)).sum())
         action = Action.from_rows(sizes, budget).check(budget)
         self.trainer.finetune(self.start, action, settings.ciess_step_epochs, settings.ciess_step_lr, settings.ciess_step_lr_decay,
                               settings.ciess_step_lr_step, context.train_data)
@@ -430,6 +462,7 @@ class CiessSearch:
         self.records.append({
             "episode": episode, "step": step, "quality": measured, "reward": float(reward.mean()),
             "params": action.params, "sizes": action.summary(), "proposed_params": int(np.round(proposed).sum()),
+            "noise_moved": noise_moved,
             "critic_loss": {name: loss[0] for name, loss in losses.items()},
             "actor_loss": {name: loss[1] for name, loss in losses.items()},
         })
@@ -443,8 +476,8 @@ class CiessSearch:
         return sizes, row_quality, transitions
 
     def propose(self, states: np.ndarray) -> np.ndarray:
-        """The actor's sizes, explored by the random walk (the first critic picks each row's best visited size)
-        and one Gaussian noise shared by all rows: real sizes ``[n_rows]``, before the projection."""
+        """The actor's sizes, explored by the random walk (the first critic picks each row's best visited size):
+        integer sizes ``[n_rows]``, before the exploration noise (:func:`explore`) and the projection."""
         settings, d_max, rng = self.settings, self.d_max, self.context.rng
         proposed = np.empty(len(states))
         for name, part in self.fields.items():
@@ -455,4 +488,4 @@ class CiessSearch:
             n, width = path.shape
             q = agent.q1(s.repeat_interleave(width, 0), torch.from_numpy(to_action(path.reshape(-1), d_max)).float().unsqueeze(1))
             proposed[part] = path[np.arange(n), q.view(n, width).argmax(1).numpy()]
-        return proposed + rng.normal(0, settings.ciess_explore_noise)
+        return proposed

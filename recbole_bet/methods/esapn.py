@@ -1,30 +1,36 @@
-"""ESAPN: embedding sizes that only grow, chosen by policy networks, here under a hard budget.
+"""ESAPN: embedding sizes chosen by policy networks, here under a hard budget that the rows trade.
 
 Liu, Zhao, Chen, Li, Liu, Wang, Liu, "Automated Embedding Size Search in Deep Recommender Systems",
 SIGIR 2020 (code: ``zgahhblhc/ESAPN``, read, not copied). Every row starts at the smallest candidate
 size ``{2, 4, 8, 16, 64, 128}`` (scaled by ``d_max / 128``); a policy network per field (users,
 items) reads a row's state, its training frequency (log-scaled), its current size (one-hot) and its
-recent loss, and chooses **keep** or **enlarge** (to the next candidate); sizes never shrink. The
-policy is trained by REINFORCE on the row's improvement: its quality now against the mean of its
-last five (the code's ``ave_loss`` baseline); a row's loss here is ``1 - quality``, its quality the
-mean of Recall and NDCG at 5, 10, 20 on validation (an item's, the mean of its training users').
+recent loss, and chooses its next size among the candidates. The policy is trained by REINFORCE on the
+row's improvement: its quality now against the mean of its last five (the code's ``ave_loss``
+baseline); a row's loss here is ``1 - quality``, its quality the mean of Recall and NDCG at 5, 10, 20
+on validation (an item's, the mean of its training users').
 
-The hard budget: the code has none. Here an enlargement that would pass the budget is masked out of
-the policy's choices before it samples, and where the enlargements sampled together would pass it,
-they are admitted in the order of their probability and the rest masked too (and left out of the
-policy's loss, since that choice was not open to them): no state of the search is ever over the
-budget (:func:`admit_growth`).
+The hard budget: the code has none, and its rows only **keep** or **enlarge**. Under a budget that
+alone fills the table within a few episodes (every row starts small and only grows), after which no
+enlargement fits, no choice is left and the policy stops learning. Here a row may also **shrink** to the
+previous candidate, so that once the budget is full rows trade: the parameters the rows that shrink
+give back pay for the enlargements, admitted in the order of their probability within what is free
+(:func:`trade`); an enlargement that does not fit is refused (the row keeps its size, and that choice,
+which was not open to it, is left out of the policy's loss). Every episode is then a decision of every
+row and a policy update, and no state of the search is ever over the budget. The first episode's reward
+is measured against the rows' quality before any training (the code's baseline starts at its first
+batch's loss), so that the first update has a reward too.
 
 Where we depart from the code, and why: the code streams the data once and decides per batch,
 scoring the "validation" on the training batch it just saw; here an episode is one epoch of
 RecBole's training, decisions are made once per episode for every row, and the reward is measured on
 the validation split. The code realises each size as its own table, projected to ``d_max`` by
 linear maps (parameters outside any budget); here a size is the row's prefix of one ``d_max``-wide
-masked table, the layout every method shares and exports. The final sizes are retrained from the
-initial weights to convergence, as every method's. Rows grow by the action the policy samples (the
-code samples only to train its controller and grows by the argmax; sampling keeps exploring, and the
-policy's loss is then on-policy); the policy is Linear-Tanh-Linear (the code has a BatchNorm after the
-first layer and a learned 32-wide embedding of the frequency, here one log-scaled number).
+masked table, the layout every method shares and exports (a row that shrinks keeps its cut columns'
+weights, which come back if it grows again). The final sizes are retrained from the initial weights to
+convergence, as every method's. Rows move by the action the policy samples (the code samples only to
+train its controller and grows by the argmax; sampling keeps exploring, and the policy's loss is then
+on-policy); the policy is Linear-Tanh-Linear (the code has a BatchNorm after the first layer and a
+learned 32-wide embedding of the frequency, here one log-scaled number).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class EsapnSettings(CheckedSettings):
     """ESAPN's keys (``properties/method/esapn.yaml``).
 
     Attributes:
-        esapn_episodes (int): episodes, one training epoch and one decision per row each.
+        esapn_episodes (int): episodes, one training epoch and one decision (shrink, keep, enlarge) per row each.
         esapn_policy_lr (float): Adam learning rate of the policies (the code: 1e-4).
         esapn_hidden (int): hidden width of a policy (the code: 512).
         esapn_window (int): episodes in a row's baseline and recent loss (the code: 5).
@@ -77,6 +83,17 @@ def candidate_sizes(d_max: int) -> np.ndarray:
     return np.unique(np.append(scaled, d_max))
 
 
+SHRINK, KEEP, ENLARGE = 0, 1, 2  # a row's choices: the previous candidate, its size, the next candidate
+
+
+def step_cost(level: np.ndarray, candidates: np.ndarray, up: int) -> np.ndarray:
+    """Parameters one step costs each row: enlarging (``up=1``, the next candidate minus its size) or shrinking
+    (``up=-1``, its size minus the previous candidate, which the shrink gives back); 0 where there is no such step."""
+    top = len(candidates) - 1
+    other = np.clip(level + up, 0, top)
+    return np.abs(candidates[other] - candidates[level])
+
+
 def admit_growth(level: np.ndarray, want: np.ndarray, p_enlarge: np.ndarray, candidates: np.ndarray, room: int):
     """Grow the rows that chose to, within ``room`` parameters.
 
@@ -85,13 +102,13 @@ def admit_growth(level: np.ndarray, want: np.ndarray, p_enlarge: np.ndarray, can
         want (np.ndarray): bool ``[n]``, rows that chose **enlarge** (only among rows where it was open).
         p_enlarge (np.ndarray): ``[n]``, the policy's probability of enlarging: the order of admission.
         candidates (np.ndarray): the candidate sizes, increasing.
-        room (int): parameters left in the budget.
+        room (int): parameters free in the budget.
 
     Returns:
         (new levels ``[n]``, bool ``[n]`` rows whose enlargement was admitted, bool ``[n]`` rows that wanted
         it and were refused for want of room)
     """
-    cost = np.where(level + 1 < len(candidates), candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level], 0)
+    cost = step_cost(level, candidates, 1)
     asked = np.flatnonzero(want)
     ranked = asked[np.argsort(-p_enlarge[asked], kind="stable")]
     fits = np.cumsum(cost[ranked]) <= room  # a prefix in probability order
@@ -101,30 +118,50 @@ def admit_growth(level: np.ndarray, want: np.ndarray, p_enlarge: np.ndarray, can
     return level + admitted, admitted, refused
 
 
+def trade(level: np.ndarray, choice: np.ndarray, p_enlarge: np.ndarray, candidates: np.ndarray, room: int):
+    """Carry out the rows' choices within the budget: every shrink, then the enlargements that fit in ``room``
+    plus what the shrinks gave back, in the order of their probability (:func:`admit_growth`).
+
+    Args:
+        level (np.ndarray): int ``[n]``, each row's index into ``candidates``.
+        choice (np.ndarray): int ``[n]``, SHRINK, KEEP or ENLARGE (a shrink at the first candidate, or an
+            enlargement at the last, is never chosen: :func:`decide` masks them).
+        p_enlarge (np.ndarray): ``[n]``, the policy's probability of enlarging.
+        room (int): parameters free in the budget before the episode's choices.
+
+    Returns:
+        (new levels ``[n]``, bool ``[n]`` rows grown, bool ``[n]`` rows shrunk, bool ``[n]`` enlargements refused)
+    """
+    shrunk = choice == SHRINK
+    freed = int(step_cost(level, candidates, -1)[shrunk].sum())
+    grown_level, grown, refused = admit_growth(level, choice == ENLARGE, p_enlarge, candidates, room + freed)
+    return grown_level - shrunk, grown, shrunk, refused
+
+
 class Policy(nn.Module):
-    """A field's policy: state -> logits of (keep, enlarge)."""
+    """A field's policy: state -> logits of (shrink, keep, enlarge)."""
 
     def __init__(self, state_dim: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+        self.net = nn.Sequential(nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, 3))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)
 
 
-def decide(policies: dict, fields: dict, states: torch.Tensor, level: np.ndarray, candidates: np.ndarray, room: int,
+def decide(policies: dict, fields: dict, states: torch.Tensor, level: np.ndarray, candidates: np.ndarray,
            generator: torch.Generator) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Each row's keep-or-enlarge decision, drawn from its field's policy, with an enlargement that would not fit
-    ``room`` (or past the largest candidate) masked out before sampling.
+    """Each row's choice (shrink, keep or enlarge), drawn from its field's policy, with a shrink below the first
+    candidate or an enlargement past the last masked out before sampling. An enlargement stays open however full
+    the budget is: the rows that shrink may pay for it (:func:`trade`).
 
     Returns:
-        (logits ``[n_rows, 2]``, enlarge ``[n_rows]`` bool, open ``[n_rows]`` bool: whether enlarging was allowed)
+        (logits ``[n_rows, 3]``, choice ``[n_rows]`` int, open ``[n_rows, 3]`` bool: the choices each row had)
     """
-    cost = np.where(level + 1 < len(candidates), candidates[np.minimum(level + 1, len(candidates) - 1)] - candidates[level], 0)
-    open_ = (level + 1 < len(candidates)) & (cost <= room)
+    open_ = np.stack([level > 0, np.ones(len(level), dtype=bool), level + 1 < len(candidates)], 1)
     logits = torch.cat([policies[name](states[part]) for name, part in fields.items()])
-    logits = logits.masked_fill(torch.from_numpy(~open_).unsqueeze(1) & torch.tensor([False, True]), float("-inf"))
-    choice = torch.multinomial(torch.softmax(logits, 1), 1, generator=generator).squeeze(1).numpy().astype(bool)
+    logits = logits.masked_fill(torch.from_numpy(~open_), float("-inf"))
+    choice = torch.multinomial(torch.softmax(logits, 1), 1, generator=generator).squeeze(1).numpy()
     return logits, choice, open_
 
 
@@ -175,71 +212,106 @@ class Esapn(Method):
         return outcome
 
     def search(self, context: RunContext, trainer: BudgetTrainer, candidates: np.ndarray) -> tuple[np.ndarray, list[dict]]:
-        """The episodes: one epoch of the recommender each, then the policies' keep-or-enlarge decisions and their
-        REINFORCE step. Returns the rows' final sizes and one record per episode."""
-        model, settings, budget, rng = context.model, context.settings, context.budget, context.rng
-        logger = getLogger()
-        n_users = budget.n_users
-        torch.manual_seed(int(rng.integers(2**62)))  # the policies' initial weights
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        pairs = training_pairs(context)
-        fields = {"user": slice(0, n_users), "item": slice(n_users, budget.n_rows)}
-        state_dim = 2 + len(candidates)
-        policies = {name: Policy(state_dim, settings.esapn_hidden) for name in fields}
-        optimizers = {name: torch.optim.Adam(p.parameters(), lr=settings.esapn_policy_lr) for name, p in policies.items()}
-        log_frequency = np.concatenate([np.log1p(f) / max(np.log1p(f).max(), 1e-12) for f in (context.user_frequency, context.item_frequency)])
-
-        level = np.zeros(budget.n_rows, dtype=np.int64)
-        history = []  # per-row quality of each episode (the state reads the last `window`, and only those are kept)
-        trainer.optimizer = trainer._build_optimizer()  # the recommender's, for the whole search
-        records = []
-        # each finished episode is kept: a run killed in the middle of the search goes on after its last episode
+        """The episodes: each row's choice (shrink, keep, enlarge) carried out within the budget, one epoch of the
+        recommender, then the policies' REINFORCE step on the rows' rewards. Returns the rows' final sizes and one
+        record per episode."""
+        search = EsapnSearch(context, trainer, candidates)
         loop, first = context.kept_loop("esapn-search"), 0
         kept = loop.restore()
         if kept is not None:
-            first, level, history, records = kept["next"], kept["level"], kept["history"], kept["records"]
-            model.load_state_dict(kept["model"])
-            trainer.optimizer.load_state_dict(kept["optimizer"])
-            generator.set_state(kept["generator"])
-            for name in fields:
-                policies[name].load_state_dict(kept["policies"][name])
-                optimizers[name].load_state_dict(kept["policy_optimizers"][name])
-        progress = tqdm(range(first, settings.esapn_episodes), desc="ESAPN search", ncols=100, disable=not context.show_progress,
-                        initial=first, total=settings.esapn_episodes)
+            first = search.load_kept(kept)
+        else:
+            search.measure_start()
+        progress = tqdm(range(first, context.settings.esapn_episodes), desc="ESAPN search", ncols=100,
+                        disable=not context.show_progress, initial=first, total=context.settings.esapn_episodes)
         for episode in progress:
-            recent = np.mean(history[-settings.esapn_window:], axis=0) if history else np.zeros(budget.n_rows)
-            states = torch.from_numpy(
-                np.concatenate([log_frequency[:, None], np.eye(len(candidates))[level], (1 - recent)[:, None]], 1)
-            ).float()
-            # ---- decide: keep or enlarge, an enlargement that cannot fit masked out before sampling
-            room = budget.params - int(candidates[level].sum())
-            logits, choice, open_ = decide(policies, fields, states, level, candidates, room, generator)
-            level, admitted, refused = admit_growth(level, choice & open_, torch.softmax(logits, 1)[:, 1].detach().numpy(),
-                                                    candidates, room)
-            sizes = candidates[level]
-            action = Action.from_rows(sizes, budget).check(budget)
-            action.apply_to(model)
-            # ---- one epoch of the recommender, then the reward on validation
-            loss = trainer._train_epoch(context.train_data, episode, show_progress=False)
-            model.clear_cached_embeddings()
-            result, row_quality = row_qualities(trainer, context, pairs)
-            row_quality = np.nan_to_num(row_quality)
-            reward = row_quality - recent if history else np.zeros(budget.n_rows)
-            history.append(row_quality)
-            # ---- REINFORCE on the rows whose choice was open to them
-            policy_losses = reinforce(optimizers, fields, logits, np.where(refused, 0, choice), open_ & ~refused, reward)
-            measured = quality(result)
-            record = {"episode": episode, "quality": measured, "reward": float(reward.mean()), "params": action.params,
-                      "grown": int(admitted.sum()), "refused": int(refused.sum()), "sizes": action.summary(),
-                      "train_loss": float(np.sum(loss)), "policy_loss": policy_losses}
-            records.append(record)
-            progress.set_postfix(quality=f"{measured:.4f}", params=action.params)
-            logger.info(
-                set_color(f"ESAPN episode {episode}", "green") + f" [validation quality {measured:.4f}, {action.params} of "
-                f"{budget.params} parameters, {record['grown']} rows grown, {record['refused']} refused for the budget]"
-            )
-            loop.keep({"next": episode + 1, "level": level, "history": history[-settings.esapn_window:], "records": records,
-                       "model": model.state_dict(), "optimizer": trainer.optimizer.state_dict(), "generator": generator.get_state(),
-                       "policies": {name: p.state_dict() for name, p in policies.items()},
-                       "policy_optimizers": {name: o.state_dict() for name, o in optimizers.items()}})
-        return candidates[level], records
+            record = search.episode(episode)
+            progress.set_postfix(quality=f"{record['quality']:.4f}", params=record["params"])
+            loop.keep(search.kept(episode + 1))
+        return candidates[search.level], search.records
+
+
+class EsapnSearch:
+    """ESAPN's search state: the policies and their optimisers, each row's level and recent qualities, the records.
+
+    Args:
+        context (RunContext): the run.
+        trainer (BudgetTrainer): trains the recommender an epoch per episode and measures it.
+        candidates (np.ndarray): the candidate sizes (:func:`candidate_sizes`).
+    """
+
+    def __init__(self, context: RunContext, trainer: BudgetTrainer, candidates: np.ndarray):
+        self.context, self.trainer, self.candidates = context, trainer, candidates
+        self.settings, self.budget = context.settings, context.budget
+        torch.manual_seed(int(context.rng.integers(2**62)))  # the policies' initial weights
+        self.generator = torch.Generator().manual_seed(int(context.rng.integers(2**62)))
+        self.pairs = training_pairs(context)
+        self.fields = {"user": slice(0, self.budget.n_users), "item": slice(self.budget.n_users, self.budget.n_rows)}
+        self.policies = {name: Policy(2 + len(candidates), self.settings.esapn_hidden) for name in self.fields}
+        self.optimizers = {name: torch.optim.Adam(p.parameters(), lr=self.settings.esapn_policy_lr) for name, p in self.policies.items()}
+        frequencies = (context.user_frequency, context.item_frequency)
+        self.log_frequency = np.concatenate([np.log1p(f) / max(np.log1p(f).max(), 1e-12) for f in frequencies])
+        self.level = np.zeros(self.budget.n_rows, dtype=np.int64)
+        self.history = []  # per-row quality of the last `window` episodes (the state's recent loss, the reward's baseline)
+        self.records = []
+        trainer.optimizer = trainer._build_optimizer()  # the recommender's, for the whole search
+
+    def measure_start(self) -> None:
+        """The rows' quality at the start (every row at the first candidate, nothing trained yet): the first
+        episode's baseline, so that its reward is an improvement as every later one's."""
+        Action.from_rows(self.candidates[self.level], self.budget).check(self.budget).apply_to(self.context.model)
+        _, row_quality = row_qualities(self.trainer, self.context, self.pairs)
+        self.history = [np.nan_to_num(row_quality)]
+
+    def episode(self, episode: int) -> dict:
+        """One episode: decide, trade within the budget, train an epoch, reward, update the policies."""
+        context, budget, candidates = self.context, self.budget, self.candidates
+        recent = np.mean(self.history[-self.settings.esapn_window:], axis=0)
+        states = torch.from_numpy(
+            np.concatenate([self.log_frequency[:, None], np.eye(len(candidates))[self.level], (1 - recent)[:, None]], 1)
+        ).float()
+        # ---- decide, then carry the choices out within the budget: shrinks pay for enlargements
+        room = budget.params - int(candidates[self.level].sum())
+        logits, choice, open_ = decide(self.policies, self.fields, states, self.level, candidates, self.generator)
+        p_enlarge = torch.softmax(logits, 1)[:, ENLARGE].detach().numpy()
+        self.level, grown, shrunk, refused = trade(self.level, choice, p_enlarge, candidates, room)
+        action = Action.from_rows(candidates[self.level], budget).check(budget)
+        action.apply_to(context.model)
+        # ---- one epoch of the recommender, then the reward on validation
+        loss = self.trainer._train_epoch(context.train_data, episode, show_progress=False)
+        context.model.clear_cached_embeddings()
+        result, row_quality = row_qualities(self.trainer, context, self.pairs)
+        row_quality = np.nan_to_num(row_quality)
+        reward = row_quality - recent
+        self.history = (self.history + [row_quality])[-self.settings.esapn_window:]
+        # ---- REINFORCE on the rows that had a choice and whose choice was carried out
+        policy_losses = reinforce(self.optimizers, self.fields, logits, choice, (open_.sum(1) > 1) & ~refused, reward)
+        record = {"episode": episode, "quality": quality(result), "reward": float(reward.mean()), "params": action.params,
+                  "grown": int(grown.sum()), "shrunk": int(shrunk.sum()), "refused": int(refused.sum()),
+                  "sizes": action.summary(), "train_loss": float(np.sum(loss)), "policy_loss": policy_losses}
+        self.records.append(record)
+        getLogger().info(
+            set_color(f"ESAPN episode {episode}", "green") + f" [validation quality {record['quality']:.4f}, {action.params} of "
+            f"{budget.params} parameters, {record['grown']} rows grown, {record['shrunk']} shrunk, {record['refused']} "
+            "enlargements refused for the budget]"
+        )
+        return record
+
+    def kept(self, next_episode: int) -> dict:
+        """What a killed search needs to go on after its last finished episode."""
+        return {"next": next_episode, "level": self.level, "history": self.history, "records": self.records,
+                "model": self.context.model.state_dict(), "optimizer": self.trainer.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "policies": {name: p.state_dict() for name, p in self.policies.items()},
+                "policy_optimizers": {name: o.state_dict() for name, o in self.optimizers.items()}}
+
+    def load_kept(self, kept: dict) -> int:
+        """Put back what :meth:`kept` returned; returns the episode to go on with."""
+        self.level, self.history, self.records = kept["level"], kept["history"], kept["records"]
+        self.context.model.load_state_dict(kept["model"])
+        self.trainer.optimizer.load_state_dict(kept["optimizer"])
+        self.generator.set_state(kept["generator"])
+        for name in self.fields:
+            self.policies[name].load_state_dict(kept["policies"][name])
+            self.optimizers[name].load_state_dict(kept["policy_optimizers"][name])
+        return kept["next"]

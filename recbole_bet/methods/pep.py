@@ -36,11 +36,10 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_bet.budget import ElementMask, keep_largest
+from recbole_bet.budget import FIELDS, ElementMask, keep_largest
 from recbole_bet.settings import CheckedSettings, choice, integer, real
 from recbole_bet.embedding import MaskedEmbedding, swap_tables
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final
-from recbole_bet.model.budgeted import FIELDS
 from recbole_bet.trainer import BudgetTrainer
 
 GRANULARITIES = ("feature_dimension", "feature", "dimension", "global")

@@ -9,11 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbole_bet.budget import Action, ElementMask, sizes_for_tables
-from recbole_bet.embedding import MaskedEmbedding, inject_masked_embeddings
+from recbole_bet.budget import FIELDS, Action, ElementMask, SharedBuckets, sizes_for_tables
+from recbole_bet.embedding import MaskedEmbedding, SharedEmbedding, inject_masked_embeddings, swap_tables
 from recbole_bet.ranking import ScreenedItems
-
-FIELDS = ("user", "item")
 
 
 class BudgetedRecommender:
@@ -53,8 +51,8 @@ class BudgetedRecommender:
 
     @property
     def value_dtype(self) -> str:
-        """The precision of the tables' values (every table has one)."""
-        return self.masked_tables("user")[0].value_dtype
+        """The precision of the tables' values (every table has one; shared bucket tables are float32)."""
+        return getattr(self.masked_tables("user")[0], "value_dtype", "float32")
 
     def set_value_dtype(self, dtype: str) -> None:
         """Store and train every table's values at ``dtype`` (:mod:`recbole_bet.precision`); drop cached propagations."""
@@ -114,6 +112,26 @@ class BudgetedRecommender:
                 table.set_element_mask(torch.from_numpy(part))
                 start += table.embedding_dim
         self.clear_cached_embeddings()
+
+    @torch.no_grad()
+    def apply_shared_buckets(self, layout: SharedBuckets) -> None:
+        """Replace every table by a :class:`~recbole_bet.embedding.SharedEmbedding` of ``layout``'s buckets (QR,
+        GraphHash), new bucket vectors drawn at the scale of the table it replaces. A field's width is split across its
+        tables as a row's size is (NeuMF: GMF, then MLP), every table with the field's partitions."""
+        if layout.d_max != self.d_max or (layout.user.n_rows, layout.item.n_rows) != (self.n_users - 1, self.n_items - 1):
+            raise ValueError(
+                f"layout for {layout.user.n_rows} users, {layout.item.n_rows} items at d_max={layout.d_max} "
+                f"does not fit this model's {self.n_users - 1} users, {self.n_items - 1} items at d_max={self.d_max}"
+            )
+        shared = {}
+        for field, buckets in zip(FIELDS, (layout.user, layout.item)):
+            names = self.tables(field)
+            tables = [self.get_submodule(name) for name in names]
+            widths = sizes_for_tables(np.array([buckets.width]), [t.embedding_dim for t in tables])
+            for name, table, width in zip(names, tables, widths):
+                std = float(table.weight[1:].std()) if table.weight.shape[0] > 2 else 1.0
+                shared[name] = SharedEmbedding(buckets, table.embedding_dim, int(width[0]), std).to(table.weight.device)
+        swap_tables(self, shared)
 
     @torch.no_grad()
     def field_weights(self, field: str) -> np.ndarray:

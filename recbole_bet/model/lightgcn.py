@@ -23,6 +23,11 @@ class LightGCN(BudgetedRecommender, lightgcn.LightGCN):
         self.inject_budget_tables()
         self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
 
+    def package_architecture(self) -> dict:
+        """What :mod:`recbole_bet.serve` needs besides the weights to rebuild the scores: the layer count and
+        RecBole's normalisation of the training graph, ``D^-1/2 A D^-1/2`` with ``D = degree + 1e-7``."""
+        return {"n_layers": self.n_layers, "adjacency": {"normalisation": "symmetric", "degree_epsilon": 1e-7}}
+
     def get_ego_embeddings(self):
         """RecBole's ``[n_users + n_items, d]`` ego embeddings, cut to the used width.
 

@@ -59,6 +59,29 @@ class NeuMF(BudgetedRecommender, neumf.NeuMF):
         self.neumf_loss = config["neumf_loss"] or "bce"
         self.bpr_loss = BPRLoss()
 
+    def package_architecture(self) -> dict:
+        """What :mod:`recbole_bet.serve` needs besides the weights: the GMF and MLP widths, the MLP's linear layers
+        in order (each followed by a ReLU; dropouts are identities in evaluation) and the scoring block size.
+
+        Raises:
+            ValueError: a NeuMF that trains only one tower, or whose MLP is not RecBole's Linear/ReLU/Dropout stack.
+        """
+        if not (self.mf_train and self.mlp_train):
+            raise ValueError("a NeuMF package needs both towers (mf_train and mlp_train)")
+        layers = list(self.mlp_layers.mlp_layers)
+        if not all(isinstance(layer, (nn.Linear, nn.ReLU, nn.Dropout)) for layer in layers):
+            raise ValueError(f"a NeuMF package needs an MLP of Linear, ReLU and Dropout layers, got {self.mlp_layers}")
+        linear = [f"mlp_layers.mlp_layers.{i}" for i, layer in enumerate(layers) if isinstance(layer, nn.Linear)]
+        relu = [isinstance(after, nn.ReLU) for layer, after in zip(layers, layers[1:] + [None]) if isinstance(layer, nn.Linear)]
+        if not all(relu):
+            raise ValueError(f"a NeuMF package needs a ReLU after every linear layer of the MLP, got {self.mlp_layers}")
+        return {
+            "mf_embedding_size": self.mf_embedding_size,
+            "mlp_embedding_size": self.mlp_embedding_size,
+            "linear_layers": linear,
+            "block_floats": _BLOCK_FLOATS,
+        }
+
     def calculate_loss(self, interaction):
         """RecBole's BCE on labelled pairs, or BPR on (user, positive, sampled negative) triples."""
         if self.neumf_loss != "bpr":

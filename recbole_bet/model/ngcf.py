@@ -77,6 +77,17 @@ class NGCF(BudgetedRecommender, ngcf.NGCF):
         if not self.node_dropout:  # node dropout resamples the COO matrix every batch: keep RecBole's
             self.norm_adj_matrix = SymmetricAdjacency(self.norm_adj_matrix)
 
+    def package_architecture(self) -> dict:
+        """What :mod:`recbole_bet.serve` needs besides the weights (``GNNlayers.<i>.{linear,interActTransform}``):
+        the layer count, LeakyReLU's slope, the normalisation's clamp and the graph's normalisation, RecBole's
+        ``D^-1/2 A D^-1/2`` with ``D = degree + 1e-7``. Dropouts are identities in evaluation."""
+        return {
+            "n_layers": len(self.GNNlayers),
+            "leaky_relu_slope": BiInteraction.SLOPE,
+            "norm_eps": 1e-12,
+            "adjacency": {"normalisation": "symmetric", "degree_epsilon": 1e-7},
+        }
+
     def layer_outputs(self, last_rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The ego embeddings and each GNN layer's output, as RecBole's ``forward`` makes them before concatenating.
 

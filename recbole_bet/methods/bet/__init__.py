@@ -54,6 +54,8 @@ class Bet(Method):
                 "retrained": search.retrained,
                 "seconds": search.seconds,
                 "warm_start": search.warm_start,
+                "sampler": search.sampler,
+                "rank_correlation": search.rank_correlation,
                 "settings": self.settings_record(context),
             },
         }

@@ -10,6 +10,8 @@ builds the backbone, loads the start weights and trains on as many threads as th
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from recbole.utils import init_seed
 
@@ -28,6 +30,33 @@ def retraining_progress(resume, budget_key: str, rank: int):
     return (resume, f"{budget_key}/bet-retrain{rank}-epochs") if resume is not None else None
 
 
+def seed_retraining(trainer: BudgetTrainer, rank: int, train_data, valid_data) -> None:
+    """Seed every random stream (torch, numpy, Python, RecBole's loaders) with :func:`retraining_seed`."""
+    seed = retraining_seed(trainer.config["seed"], rank)
+    init_seed(seed, trainer.config["reproducibility"])
+    for loader in (train_data, valid_data):
+        loader.generator.manual_seed(seed)
+
+
+def rank_retrain(trainer: BudgetTrainer, start: dict, action, rank: int, epochs: int, train_data, valid_data) -> tuple[dict, dict]:
+    """A short retraining that ranks the top actions before the full one (``bet_retrain_rank_epochs``): ``epochs``
+    epochs of RecBole's training (its optimiser, learner and learning rate) from ``start`` under ``action``, seeded as
+    the ``rank``-th retraining.
+
+    Returns:
+        (the validation result after the last epoch, the weights then)
+    """
+    seed_retraining(trainer, rank, train_data, valid_data)
+    trainer.model.load_state_dict(start)
+    trainer.model.apply_action(action)
+    trainer.optimizer = trainer._build_optimizer()
+    for epoch in range(epochs):
+        trainer._train_epoch(train_data, epoch, show_progress=False)
+    trainer.model.clear_cached_embeddings()
+    valid = trainer.evaluate(valid_data, load_best_model=False)
+    return valid, copy.deepcopy(trainer.model.state_dict())
+
+
 def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, valid_data, progress=None,
             stopping_step: int | None = None) -> tuple[dict, str, list]:
     """Train ``action`` from the weights ``start`` to convergence (patience ``stopping_step``, default RecBole's)
@@ -37,10 +66,7 @@ def retrain(trainer: BudgetTrainer, start: dict, action, rank: int, train_data, 
     Returns:
         (the best validation result, its checkpoint, the validation curve)
     """
-    seed = retraining_seed(trainer.config["seed"], rank)
-    init_seed(seed, trainer.config["reproducibility"])
-    for loader in (train_data, valid_data):
-        loader.generator.manual_seed(seed)
+    seed_retraining(trainer, rank, train_data, valid_data)
     trainer.model.load_state_dict(start)
     trainer.model.apply_action(action)
     valid = trainer.fit_phase(f"retrain{rank}", train_data, valid_data, stopping_step, progress=progress)

@@ -26,15 +26,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from recbole.utils import set_color
+from scipy import stats
 from tqdm import tqdm
 
 from recbole_bet.budget import Action, Budget
 from recbole_bet.methods.bet.predictor import FitnessPredictor, SizesOnlyPredictor
-from recbole_bet.methods.bet.retraining import ray_retrainings, retrain, retraining_progress
+from recbole_bet.methods.bet.pretraining import random_prefixes
+from recbole_bet.methods.bet.retraining import rank_retrain, ray_retrainings, retrain, retraining_progress
 from recbole_bet.methods.bet.sampler import ActionSampler, Candidates
 from recbole_bet.methods.bet.settings import BetSettings
 from recbole_bet.quality import quality
 from recbole_bet.resume import budget_free_phase, keep_unit, restore_unit, write_atomically
+from recbole_bet.safe_load import kept_type
 from recbole_bet.trainer import BudgetTrainer
 
 
@@ -44,6 +47,7 @@ def strategy_for(t: int, selection: str = "hybrid") -> str:
     return "II" if selection == "random" else ("I", "I", "I", "II", "III")[t % 5]
 
 
+@kept_type  # kept in the search's units: read back without torch's full unpickler (recbole_bet.safe_load)
 @dataclass
 class Population:
     """``A``: the measured actions and their fitness, in the order they were measured."""
@@ -60,11 +64,16 @@ class Population:
 
     @property
     def fitness(self) -> np.ndarray:
-        return np.array([r["measured"] for r in self.records])
+        """Each action's fitness: its measure, or the mean of its measures once re-measured (``bet_remeasure_top``)."""
+        return np.array([np.mean([r["measured"], *r["remeasured"]]) if "remeasured" in r else r["measured"] for r in self.records])
 
     def top(self, k: int) -> list[int]:
-        """Indices of the ``k`` best measured actions, best first (earlier wins a tie)."""
-        return list(np.argsort(-self.fitness, kind="stable")[:k])
+        """Indices of the ``k`` best measured actions, best first (earlier wins a tie); once some were re-measured,
+        the best among those."""
+        order = np.argsort(-self.fitness, kind="stable")
+        if any("remeasured" in r for r in self.records):
+            order = [i for i in order if "remeasured" in self.records[i]]
+        return list(order[:k])
 
     def save(self, path) -> None:
         """Write the population so it can be inspected while the search runs (sizes as uint8/uint16)."""
@@ -94,11 +103,13 @@ class SearchResult:
     retrained: list
     seconds: dict
     warm_start: dict | None = None  # bet_share_population: the predictor's training on earlier budgets' actions
+    sampler: dict | None = None  # how often each path of the sampler ran (ActionSampler.counts)
+    rank_correlation: dict | None = None  # Spearman's rho between fitness and retrained quality (rank_correlation)
 
     @property
     def retrained_curve(self) -> list:
         """The validation curve of the winning retraining."""
-        return next(record["curve"] for record in self.retrained if record["checkpoint"] == self.checkpoint)
+        return next(record["curve"] for record in self.retrained if record.get("checkpoint") == self.checkpoint)
 
 
 class BetTrainer(BudgetTrainer):
@@ -125,7 +136,11 @@ class BetTrainer(BudgetTrainer):
         # a killed run's finished units of work (recbole_bet.resume), and this budget's name among them
         self.resume, self.budget_key = resume, budget_key
         dtypes = settings.bet_dtypes  # searching precision: each action carries its dtype
-        self.sampler = ActionSampler(budget, user_frequency, item_frequency, beta_max=settings.beta_max, dtypes=dtypes)
+        self.sampler = ActionSampler(
+            budget, user_frequency, item_frequency, beta_max=settings.beta_max, probabilities=settings.distribution_weights,
+            overflow=settings.bet_overflow, overflow_tries=settings.bet_overflow_tries, share_sampling=settings.bet_share_sampling,
+            dtypes=dtypes,
+        )
         predictor = FitnessPredictor if settings.bet_predictor == "deepsets" else SizesOnlyPredictor
         searched = dtypes if dtypes and len(dtypes) > 1 else None  # the predictor reads the dtype when it varies
         self.predictor = predictor(user_frequency, item_frequency, budget.d_max, dtypes=searched).to(self.device)
@@ -144,8 +159,14 @@ class BetTrainer(BudgetTrainer):
         def pretrain():
             budget = self.budget  # the full table: every row at d_max
             self.model.apply_action(Action.uniform(budget.d_max, budget.n_users, budget.n_items, budget.d_max))
-            valid = self.fit_phase("pretrain", train_data, valid_data, self.settings.bet_pretrain_stopping_step,
-                                   progress=(self.resume, "bet-pretrain-epochs"))
+            patience, progress = self.settings.bet_pretrain_stopping_step, (self.resume, "bet-pretrain-epochs")
+            if self.settings.bet_pretrain_prefix == "random":  # OptEmbed's supernet idea (pretraining.py)
+                optimizer = self._build_optimizer()
+                with random_prefixes(self.model, optimizer, int(self.rng.integers(2**62))) as streams:
+                    valid = self.fit_phase("pretrain", train_data, valid_data, patience, optimizer=optimizer,
+                                           progress=progress, carried=streams)
+            else:
+                valid = self.fit_phase("pretrain", train_data, valid_data, patience, progress=progress)
             return copy.deepcopy(self.model.state_dict()), quality(valid), self.curve
 
         self.pretrained_state, q_full, self.curve = budget_free_phase(
@@ -179,8 +200,19 @@ class BetTrainer(BudgetTrainer):
 
     # -- lines 4-5 -----------------------------------------------------------------------------------
 
-    def sample_candidates(self) -> Candidates:
-        return self.sampler.sample(self.settings.bet_candidates, self.rng)
+    def sample_candidates(self, t: int = 0, population: Population | None = None) -> Candidates:
+        return self.sampler.sample(self.settings.bet_candidates, self.rng, self.share_range(t, population))
+
+    def share_range(self, t: int, population: Population | None) -> tuple[float, float]:
+        """Where iteration ``t`` draws the user share w: [0, 1] (the paper), or with ``bet_share_narrow`` s > 0 a window
+        of width ``1 - s * t / T`` around the mean w of the 3 best measured actions, kept inside [0, 1]."""
+        narrow = self.settings.bet_share_narrow
+        if not narrow or population is None or not len(population):
+            return 0.0, 1.0
+        width = 1.0 - narrow * t / self.settings.bet_iterations
+        centre = float(np.mean([population.records[i]["user_share"] for i in population.top(3)]))
+        low = min(max(centre - width / 2, 0.0), 1.0 - width)
+        return low, low + width
 
     # -- lines 6-12 ----------------------------------------------------------------------------------
 
@@ -289,10 +321,12 @@ class BetTrainer(BudgetTrainer):
         Returns:
             (population index of the winner, its checkpoint, its validation result, one record per retrained action)
         """
-        retrained = {}
         start = self.pretrained_state if self.settings.bet_retrain_from == "pretrained" else self.initial_state
         patience = self.settings.bet_retrain_stopping_step
         top = population.top(self.settings.bet_retrain_top)
+        if self.settings.bet_retrain_rank_epochs:
+            return self.ranked_retrain(population, top, start, train_data, valid_data)
+        retrained = {}
         todo = []
         for rank, index in enumerate(top):
             done = self.load_progress(f"bet-retrain{rank}", train_data, valid_data)
@@ -306,24 +340,95 @@ class BetTrainer(BudgetTrainer):
         else:
             finished = ((rank, retrain(self, start, action, rank, train_data, valid_data, self.progress(rank), patience))
                         for rank, action in todo)
-        for rank, (valid, checkpoint, curve) in finished:
-            index = top[rank]
-            retrained[rank] = {"index": int(index), "checkpoint": checkpoint, "valid": valid, "quality": quality(valid), "curve": curve}
-            self.save_progress(f"bet-retrain{rank}", {"record": retrained[rank]}, train_data, valid_data)
-            getLogger().info(
-                set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
-                f" validation quality {quality(valid):.4f}"
-            )
+        for rank, outcome in finished:
+            retrained[rank] = self.retrained_record(population, top[rank], rank, outcome, train_data, valid_data)
         retrained = [retrained[rank] for rank in range(len(top))]
         winner = max(retrained, key=lambda r: r["quality"])  # first of equals
         return winner["index"], winner["checkpoint"], winner["valid"], retrained
+
+    def retrained_record(self, population: Population, index: int, rank: int, outcome, train_data, valid_data,
+                         record: dict | None = None) -> dict:
+        """The record of a finished retraining (``outcome``: its validation result, checkpoint and curve), kept for a
+        rerun of a killed run, and logged."""
+        valid, checkpoint, curve = outcome
+        record = dict(record or {}, index=int(index), checkpoint=checkpoint, valid=valid, quality=quality(valid), curve=curve)
+        self.save_progress(f"bet-retrain{rank}", {"record": record}, train_data, valid_data)
+        getLogger().info(
+            set_color(f"retrained action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
+            f" validation quality {quality(valid):.4f}"
+        )
+        return record
+
+    def ranked_retrain(self, population: Population, top: list, start: dict, train_data, valid_data) -> tuple[int, str, dict, list]:
+        """``bet_retrain_rank_epochs`` E > 0: each of the ``top`` actions trained E epochs from ``start``
+        (:func:`~recbole_bet.methods.bet.retraining.rank_retrain`); the best of them on validation goes on from
+        there to convergence. Returns what :meth:`selective_retrain` returns; a ranked action's record holds its
+        ``rank_quality``, the winner's also its full retraining's."""
+        epochs, records, states = self.settings.bet_retrain_rank_epochs, [], []
+        for rank, index in enumerate(top):
+            done = self.load_progress(f"bet-rank{rank}", train_data, valid_data)
+            if done is None:
+                valid, state = rank_retrain(self, start, population.actions[index], rank, epochs, train_data, valid_data)
+                done = {"record": {"index": int(index), "rank_epochs": epochs, "rank_valid": valid, "rank_quality": quality(valid)},
+                        "state": state}
+                self.save_progress(f"bet-rank{rank}", done, train_data, valid_data)
+            records.append(done["record"])
+            states.append(done["state"])
+            getLogger().info(set_color(f"ranked action {index}", "green") + f" (search fitness {population.fitness[index]:.4f}):"
+                             f" validation quality {done['record']['rank_quality']:.4f} after {epochs} epochs")
+        best = max(range(len(top)), key=lambda rank: records[rank]["rank_quality"])  # first of equals
+        done = self.load_progress(f"bet-retrain{best}", train_data, valid_data)
+        if done is not None:
+            records[best] = done["record"]
+        else:
+            outcome = retrain(self, states[best], population.actions[top[best]], best, train_data, valid_data,
+                              self.progress(best), self.settings.bet_retrain_stopping_step)
+            records[best] = self.retrained_record(population, top[best], best, outcome, train_data, valid_data, records[best])
+        winner = records[best]
+        return winner["index"], winner["checkpoint"], winner["valid"], records
+
+    # -- beyond the paper: the best measured actions measured again (bet_remeasure_top) ---------------------
+
+    def remeasure(self, population: Population, q_full: float, train_data, valid_data) -> None:
+        """Fine-tune and measure the ``bet_remeasure_top`` best measured actions ``bet_remeasure_repeats`` more times
+        each: their fitness becomes the mean of their measures (:attr:`Population.fitness`), and the retraining
+        takes its top among them (:meth:`Population.top`). Nothing with ``bet_remeasure_top: 0`` (the paper)."""
+        s = self.settings
+        if not s.bet_remeasure_top:
+            return
+        saved = self.load_progress("bet-remeasure", train_data, valid_data)
+        if saved is not None:  # re-measured by a killed run of this command
+            population.records[:] = saved["records"]
+            return
+        for index in population.top(s.bet_remeasure_top):
+            record = population.records[index]
+            record["remeasured"] = []
+            for _ in range(s.bet_remeasure_repeats):
+                self.finetune(population.actions[index], train_data)
+                record["remeasured"].append(self.measure(valid_data) / q_full)
+            getLogger().info(set_color(f"re-measured action {index}", "green") + f": {record['measured']:.4f} then "
+                             + ", ".join(f"{f:.4f}" for f in record["remeasured"]))
+        population.save(f"{self.run_name}-population.npz")
+        self.save_progress("bet-remeasure", {"records": population.records}, train_data, valid_data)
+
+
+def rank_correlation(population: Population, retrained: list) -> dict | None:
+    """Spearman's rho between the search's fitness of the retrained actions and their retrained validation quality
+    (the full retraining's, or with ``bet_retrain_rank_epochs`` the ranking one's); None for fewer than 3 actions."""
+    if len(retrained) < 3:
+        return None
+    key = "rank_quality" if all("rank_quality" in r for r in retrained) else "quality"
+    fitness = [float(population.fitness[r["index"]]) for r in retrained]
+    measured = [r[key] for r in retrained]
+    rho = stats.spearmanr(fitness, measured).statistic if np.ptp(fitness) > 0 and np.ptp(measured) > 0 else float("nan")
+    return {"spearman": None if np.isnan(rho) else float(rho), "actions": len(retrained), "quality": key,
+            "fitness": fitness, "retrained": measured}
 
 
 def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     """Algorithm 1: embedding size search with BET. Uses the training and validation splits only."""
     logger, settings = getLogger(), trainer.settings
-    seconds = {}
-    started = time.time()
+    seconds, started = {}, time.time()
 
     q_full = trainer.pretrain(train_data, valid_data)  # line 2
     pretrain_curve = trainer.curve
@@ -335,6 +440,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     saved = trainer.load_progress("bet-search", train_data, valid_data)
     if saved is not None:  # a killed run of this command finished iterations 0 .. t
         population, first, warm_start = saved["population"], saved["t"] + 1, saved.get("warm_start")
+        trainer.sampler.counts = saved.get("sampler", trainer.sampler.counts)
         logger.info(set_color("BET search", "green") + f": continuing after iteration {saved['t']} of a killed run")
     else:
         warm_start = trainer.warm_start_predictor()
@@ -343,7 +449,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     search_started = time.time()
     for t in iterations:  # line 3
         tick = time.time()
-        candidates = trainer.sample_candidates()  # lines 4-5
+        candidates = trainer.sample_candidates(t, population)  # lines 4-5
         chosen, predicted = trainer.select(t, candidates, population)  # lines 6-12
         action = candidates.action(chosen)
         trainer.finetune(action, train_data)  # line 13
@@ -361,13 +467,15 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         record["predictor_loss"] = trainer.update_predictor(population)  # lines 16-20
         record["seconds"] = round(time.time() - tick, 3)
         population.save(population_file)
-        trainer.save_progress("bet-search", {"t": t, "population": population, "warm_start": warm_start}, train_data, valid_data)
+        trainer.save_progress("bet-search", {"t": t, "population": population, "warm_start": warm_start,
+                                             "sampler": trainer.sampler.counts}, train_data, valid_data)
         best = float(population.fitness.max())
         iterations.set_postfix(best=f"{best:.4f}")
         logger.info(
             set_color(f"BET iteration {t}", "green") + f" [strategy {record['strategy']}, predicted {record['predicted']:.4f}, "
             f"measured {fitness:.4f}, best {best:.4f}, predictor loss {record['predictor_loss']:.5f}, {record['seconds']:.1f}s]"
         )
+    trainer.remeasure(population, q_full, train_data, valid_data)  # beyond the paper: bet_remeasure_top
     seconds["search"] = time.time() - search_started
     trainer.share_measured(population)
 
@@ -384,4 +492,6 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
         retrained=retrained,
         seconds={k: round(v, 2) for k, v in seconds.items()},
         warm_start=warm_start,
+        sampler=copy.deepcopy(trainer.sampler.counts),
+        rank_correlation=rank_correlation(population, retrained),
     )

@@ -1,0 +1,274 @@
+"""QR and GraphHash: their layouts within the budget, their shared tables (every id a vector), the exported table
+(its bytes, and the same scores), and each end to end on ml-100k."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recbole_bet.budget import Budget, FieldBuckets, Partition, SharedBuckets
+from recbole_bet.embedding import SharedEmbedding
+from recbole_bet.errors import BudgetError, ConfigError
+from recbole_bet.export import export_table, load_table, read_table
+from recbole_bet.methods.graphhash import fit_buckets, graphhash_layout
+from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
+from recbole_bet.model import get_model
+from recbole_bet.quick_start import run_recbole_bet, training_frequencies
+
+from conftest import build_data
+
+cases = st.tuples(
+    st.integers(1, 60),  # users
+    st.integers(1, 60),  # items
+    st.sampled_from([4, 8, 16, 128]),  # d_max
+    st.sampled_from([0.5, 0.8, 0.9, 0.95]),  # sparsity
+    st.integers(0, 2**32 - 1),  # seed
+)
+
+
+def make_budget(n_users, n_items, d_max, sparsity):
+    try:
+        return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
+    except BudgetError:
+        return None
+
+
+def smallest_pair(n: int) -> int:
+    return int(qr_rows(n, np.arange(1, n + 1)).min())
+
+
+# ---- QR ---------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(cases, st.sampled_from(["mult", "sum"]))
+def test_qr_never_exceeds_the_budget_and_leaves_less_than_one_width(case, combine):
+    n_users, n_items, d_max, sparsity, _ = case
+    budget = make_budget(n_users, n_items, d_max, sparsity)
+    if budget is None:
+        return
+    user_share = budget.attainable * n_users // budget.n_rows
+    try:
+        layout = qr_layout(budget, combine)
+    except BudgetError as error:  # only where not even one column of the smallest pair of tables fits a field
+        assert user_share < smallest_pair(n_users) or budget.attainable - user_share < smallest_pair(n_items), error
+        return
+    assert layout.check(budget).params <= budget.params
+    # the items take what the users leave, unless they are at their most (a field of n rows uses at most n + 1 buckets)
+    assert budget.attainable - layout.params < layout.item.width or sum(layout.item.buckets) == n_items + 1
+    for field in (layout.user, layout.item):
+        index = field.bucket_index()
+        assert len({(q, r) for q, r in index.T}) == field.n_rows  # complementary: no two rows share both buckets
+        assert all(index[k].max() < p.buckets for k, p in enumerate(field.partitions))
+        assert field.index_bytes == 0  # computed from the id: nothing stored
+        assert field.combine == combine
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 400), st.integers(0, 900))
+def test_qr_divisor_uses_the_most_rows_that_fit(n, rows):
+    divisor = qr_divisor(n, rows)
+    everything = {m: int(qr_rows(n, np.array([m]))[0]) for m in range(1, n + 1)}
+    fitting = [used for used in everything.values() if used <= rows]
+    if not fitting:
+        assert divisor is None
+        return
+    assert everything[divisor] == max(fitting)
+
+
+def test_qr_narrows_the_width_only_where_the_smallest_pair_does_not_fit():
+    budget = Budget.from_sparsity(0.99, 128, 10000, 10000)  # 12,800 per field; the smallest pair: 200 rows
+    layout = qr_layout(budget)
+    assert layout.user.width == 64 and layout.params <= budget.params
+    assert qr_layout(Budget.from_sparsity(0.9, 128, 943, 1682)).user.width == 128
+
+
+# ---- GraphHash --------------------------------------------------------------------------------------------
+
+
+def random_pairs(rng, n_users, n_items):
+    size = int(rng.integers(1, 4 * (n_users + n_items)))
+    return rng.integers(0, n_users, size), rng.integers(0, n_items, size)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases)
+def test_graphhash_buckets_times_width_fit_the_budget_and_cover_every_row(case):
+    n_users, n_items, d_max, sparsity, seed = case
+    budget = make_budget(n_users, n_items, d_max, sparsity)
+    if budget is None:
+        return
+    rng = np.random.default_rng(seed)
+    layout, record = graphhash_layout(budget, random_pairs(rng, n_users, n_items), None, seed=seed % 1000, steps=4)
+    assert layout.check(budget).params <= budget.params
+    width = layout.user.width
+    assert layout.item.width == width and width <= d_max
+    assert sum(record["buckets"]) == min(budget.attainable // width, budget.n_rows)  # buckets x width: the budget
+    assert budget.attainable - layout.params < width or width * budget.n_rows == layout.params
+    for field in (layout.user, layout.item):
+        (partition,) = field.partitions
+        assert partition.kind == "stored" and len(partition.assignment) == field.n_rows
+        assert np.array_equal(np.unique(partition.assignment), np.arange(partition.buckets))  # no empty bucket
+        assert field.index_bytes == field.n_rows * partition.assignment.itemsize
+
+
+def test_graphhash_clusters_the_graph_and_is_the_same_for_the_same_seed():
+    # two separate blocks of users and items: one cluster each, whatever the seed
+    users = np.repeat(np.arange(8), 4)
+    items = np.concatenate([np.tile(np.arange(4), 4), np.tile(np.arange(4, 8), 4)])
+    budget = Budget.from_sparsity(0.75, 4, 8, 8)  # 16 parameters: 4 buckets of width 4
+    layout, _ = graphhash_layout(budget, (users, items), None, seed=1, steps=10)
+    assert layout.user.partitions[0].assignment.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert layout.item.partitions[0].assignment.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    rng = np.random.default_rng(5)
+    pairs = random_pairs(rng, 40, 50)
+    budget = Budget.from_sparsity(0.9, 16, 40, 50)
+    first, second = (graphhash_layout(budget, pairs, None, seed=3, steps=5)[0] for _ in range(2))
+    for a, b in zip((first.user, first.item), (second.user, second.item)):
+        assert np.array_equal(a.partitions[0].assignment, b.partitions[0].assignment)
+
+
+def test_fit_buckets_merges_the_smallest_and_splits_the_largest():
+    labels = np.array([3, 3, 3, 3, 1, 1, -1])
+    assert fit_buckets(labels, 3).tolist() == [0, 0, 0, 0, 1, 1, 2]  # as they are, numbered by first row
+    assert fit_buckets(labels, 2).tolist() == [0, 0, 0, 0, 1, 1, 1]  # the two smallest merged
+    assert fit_buckets(labels, 4).tolist() == [0, 1, 0, 1, 2, 2, 3]  # the largest split, alternate rows
+    assert fit_buckets(labels, 7).tolist() == list(range(7))
+    assert fit_buckets(labels, 1).tolist() == [0] * 7
+
+
+# ---- the shared table -------------------------------------------------------------------------------------
+
+
+def qr_field(n_rows=7, width=3, combine="mult"):
+    return FieldBuckets(n_rows, width, (Partition("quotient", -(-n_rows // 3), divisor=3), Partition("remainder", 3, divisor=3)), combine)
+
+
+@pytest.mark.parametrize("combine", ["mult", "sum"])
+def test_shared_embedding_gives_every_id_a_vector_from_its_buckets(combine):
+    torch.manual_seed(0)
+    field = qr_field(combine=combine)
+    table = SharedEmbedding(field, embedding_dim=5, width=3)
+    weight = table.weight
+    assert weight.shape == (8, 5) and table.kept_params == 3 * (3 + 3)
+    assert torch.all(weight[0] == 0) and torch.all(weight[:, 3:] == 0)  # padding row; columns past the width
+    q, r = table.tables
+    for row in range(1, 8):
+        n = row - 1
+        expected = q[n // 3] * r[n % 3] if combine == "mult" else q[n // 3] + r[n % 3]
+        assert torch.equal(weight[row, :3], expected)
+    assert len({tuple(v.tolist()) for v in weight[1:]}) == 7  # every id its own vector
+    idx = torch.tensor([[1, 7], [4, 0]])
+    assert torch.equal(table(idx), weight[idx])
+    assert torch.equal(table.masked_columns(2), weight[:, :2]) and table.masked_columns(6).shape == (8, 6)
+    table(torch.tensor([1])).sum().backward()  # row 0: quotient 0, remainder 0
+    assert q.grad[0].abs().sum() > 0 and torch.all(q.grad[1:] == 0) and torch.all(r.grad[1:] == 0)
+
+
+def test_shared_layout_checks_itself():
+    with pytest.raises(BudgetError, match="allowed: at most d_max=4"):
+        SharedBuckets(qr_field(width=5), qr_field(), d_max=4)
+    with pytest.raises(BudgetError, match="has 3 buckets, not 2"):
+        FieldBuckets(7, 3, (Partition("quotient", 2, divisor=3),))
+    with pytest.raises(BudgetError, match=r"allowed: \[0, 1\]"):
+        Partition("stored", 2, assignment=np.array([0, 2]))
+    layout = SharedBuckets(qr_field(), qr_field(), d_max=4)
+    with pytest.raises(BudgetError, match="over the budget of 30"):
+        layout.check(Budget(0.5, 4, 7, 7, 30))
+    assert layout.check(Budget(0.5, 4, 7, 7, 36)).params == 36
+
+
+def shared_model(model_name, make_layout):
+    config, train, valid, _ = build_data(model_name)
+    model = get_model(model_name)(config, train._dataset).eval()
+    users, items = training_frequencies(train._dataset, config)
+    budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
+    inter = train._dataset.inter_feat
+    pairs = inter[config["USER_ID_FIELD"]].numpy() - 1, inter[config["ITEM_ID_FIELD"]].numpy() - 1
+    layout = make_layout(budget, pairs)
+    layout.check(budget).apply_to(model)
+    return config, train, valid, model, layout
+
+
+LAYOUTS = {
+    "qr": lambda budget, pairs: qr_layout(budget, "mult"),
+    "qr-sum": lambda budget, pairs: qr_layout(budget, "sum"),
+    "graphhash": lambda budget, pairs: graphhash_layout(budget, pairs, None, seed=0, steps=3)[0],
+}
+
+
+@pytest.mark.parametrize("model_name, kind", [("LightGCN", "qr"), ("NeuMF", "qr-sum"), ("LightGCN", "graphhash"), ("NeuMF", "graphhash")])
+def test_exported_shared_table_counts_its_bytes_and_scores_the_same(tmp_path, model_name, kind):
+    config, train, valid, model, layout = shared_model(model_name, LAYOUTS[kind])
+    assert sum(model.get_submodule(name).kept_params for name in model.budget_tables) == layout.params
+    batch = next(iter(valid))[0]
+    with torch.no_grad():
+        expected = model.full_sort_predict(batch).clone()
+
+    info = export_table(model, tmp_path / "table.npz")
+    assert info["kept_params"] == layout.params and info["index_bytes"] == layout.index_bytes
+    assert info["payload_bytes"] == 4 * layout.params + layout.index_bytes  # bucket tables and assignments, nothing per row
+    if kind.startswith("qr"):
+        assert info["index_bytes"] == 0
+    else:
+        assert info["index_bytes"] == model.n_users - 1 + model.n_items - 1  # one uint8 bucket per row
+
+    fresh = get_model(model_name)(config, train._dataset).eval()
+    fresh.load_state_dict({k: v for k, v in model.state_dict().items() if "embedding" not in k}, strict=False)
+    load_table(tmp_path / "table.npz", fresh)
+    with torch.no_grad():
+        assert torch.equal(fresh.full_sort_predict(batch), expected)
+    _, tables, _ = read_table(tmp_path / "table.npz")  # a reader without torch gets every row's vector
+    for name, table in tables.items():
+        assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy())
+
+
+# ---- end to end -------------------------------------------------------------------------------------------
+
+BUDGET = 33600  # ml-100k at sparsity 0.9
+TINY = {"qr": {}, "graphhash": {"graphhash_search_steps": 3}}
+
+
+def run(model, method, fast_config, **keys):
+    return run_recbole_bet(model, "ml-100k", config_dict=dict(fast_config, epochs=1, sparsity=0.9, method=method, **TINY[method], **keys))
+
+
+@pytest.mark.parametrize("model, method", [
+    ("LightGCN", "qr"), ("NGCF", "qr"), ("NeuMF", "qr"), ("LightGCN", "graphhash"), ("NGCF", "graphhash"), ("NeuMF", "graphhash"),
+])
+def test_each_weight_sharing_method_runs_within_the_budget_and_records_itself(model, method, fast_config, tmp_path):
+    result_file = tmp_path / "r.json"
+    result = run(model, method, fast_config, result_file=str(result_file))
+    assert json.loads(result_file.read_text()) == json.loads(json.dumps(result))
+    assert result["budget_params"] == BUDGET and BUDGET - 128 < result["used_params"] <= BUDGET
+    assert result["sizes"]["layout"] == "shared" and result["sizes"]["params"] == result["used_params"]
+    assert result[method]["settings"] and result[method]["tables"]["params"] == result["used_params"]
+    index_bytes = 0 if method == "qr" else 943 + 1682
+    assert result["export"]["index_bytes"] == index_bytes and result["export"]["kept_params"] == result["used_params"]
+    assert result["bytes"] == result["export"]["bytes"] > 4 * result["used_params"] + index_bytes
+    assert all(0 <= v <= 1 for v in result["test"].values())
+
+
+@pytest.mark.parametrize("method", ["qr", pytest.param("graphhash", marks=pytest.mark.slow)])
+def test_weight_sharing_same_seed_same_result(method, fast_config, tmp_path):
+    first, second = (run("LightGCN", method, dict(fast_config, checkpoint_dir=str(tmp_path / f"s{i}"))) for i in range(2))
+    assert first["test"] == second["test"] and first["valid"] == second["valid"]
+    with np.load(first["export"]["path"]) as a, np.load(second["export"]["path"]) as b:
+        assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"method": "qr", "qr_combine": "concat"}, "qr_combine='concat'; allowed: mult, sum"),
+    ({"method": "qr", "qr_width": 0}, "qr_width=0; allowed: an integer >= 1 or ~ (none)"),
+    ({"method": "graphhash", "graphhash_search_steps": 0}, "graphhash_search_steps=0; allowed: an integer >= 1"),
+    ({"method": "graphhash", "graphhash_resolution": 3}, "unknown key 'graphhash_resolution'"),
+    ({"method": "dsl", "qr_combine": "sum"}, "key 'qr_combine' belongs to method qr"),
+])
+def test_bad_keys_are_one_line_errors(keys, message, fast_config):
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
+        run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **keys))
+    assert "\n" not in str(error.value)
