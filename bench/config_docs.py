@@ -150,6 +150,8 @@ def allowed(f, kind: str, settings, properties: Path) -> str:
         return "`True`, `False`"
     if rule["rule"] == "choice":
         return ", ".join(f"`{value}`" for value in rule["allowed"]) + none
+    if rule["rule"] == "choice_list":
+        return "list of distinct " + ", ".join(f"`{value}`" for value in rule["allowed"]) + none
     if rule["rule"] == "integer":
         return f"integer >= {rule['least']}{none}"
     if rule["rule"] == "integer_list":

@@ -78,6 +78,146 @@ def check_budget_fits(budget: int, n_rows: int, d_max: int, sparsity: float | No
         )
 
 
+# ---------------------------------------------------------------------------
+# Bytes: the exported table's values at their precision, and what is stored beside them
+
+#: the precisions a table's values may be stored at (``value_dtype``)
+VALUE_DTYPES = ("float32", "float16", "int8", "int4")
+#: bits of one stored value
+VALUE_BITS = {"float32": 32, "float16": 16, "int8": 8, "int4": 4}
+#: the largest ``|q|`` of a quantised value: symmetric, zero point 0, ``q`` in ``[-qmax, qmax]``
+QUANT_MAX = {"int8": 127, "int4": 7}
+#: bytes of the per-row scale (float16 of 1024 times it) that an int8 or int4 table stores for every row
+SCALE_BYTES = 2
+
+
+def check_value_dtype(dtype) -> str:
+    """``dtype`` if it is one of :data:`VALUE_DTYPES`, else a BudgetError naming the allowed ones."""
+    if dtype not in VALUE_DTYPES:
+        raise BudgetError(f"value_dtype={dtype!r}; allowed: {', '.join(VALUE_DTYPES)}")
+    return dtype
+
+
+def is_quantised(dtype: str) -> bool:
+    """Whether values at ``dtype`` are integers with a per-row scale (int8, int4)."""
+    return check_value_dtype(dtype) in QUANT_MAX
+
+
+def index_itemsize(largest: int) -> int:
+    """Bytes of one entry of a size or column index holding numbers up to ``largest``: uint8, else uint16."""
+    return 1 if largest <= 255 else 2
+
+
+def budget_bytes(sparsity: float, d_max: int, n_rows: int) -> int:
+    """Bytes a sparsity allows: ``floor((1 - sparsity) * 4 * d_max * n_rows)``, a share of the float32 full table's
+    values, computed exactly from the decimal typed (see :func:`budget_params`)."""
+    check_sparsity(sparsity)
+    return math.floor((1 - Fraction(str(sparsity))) * 4 * d_max * n_rows)
+
+
+@dataclass(frozen=True, eq=False)
+class Storage:
+    """What an exported table's bytes are made of besides its kept values (:func:`recbole_bet.export.table_storage`
+    builds it from a model): the byte count of :func:`recbole_bet.export.export_table`'s file, as a pure function of
+    the number of kept values.
+
+    For ``kept`` values at ``dtype`` the file holds (:meth:`bytes_for`): the container (the ``.npz``'s zip records,
+    ``.npy`` headers and JSON meta); one size per row of each field, padding included; for int8/int4 one float16 scale
+    per row of each table; the values, ``kept * bits / 8`` bytes (int4: two a byte, per table, so at most
+    ``(kept + tables) // 2``); for an element mask, each table's smaller index (:func:`recbole_bet.export.element_index`),
+    at most the smaller of every table as a bitmap and every table as columns. Each part is exact or an upper bound,
+    so a file never exceeds :meth:`bytes_for`.
+
+    Attributes:
+        layout (str): ``prefix`` (BET, ES, MR, MDE, OptEmbed, ...) or ``element`` (PEP, magnitude pruning).
+        d_max (int): width of a row of a field (the sum of its tables' widths).
+        tables (tuple): ``(field, width, rows)`` of every table, rows with padding, in the export's order.
+        containers (tuple): ``(dtype, bytes)``: the container's bytes at each value dtype, the largest over the
+            index encodings an element mask may take.
+    """
+
+    layout: str
+    d_max: int
+    tables: tuple
+    containers: tuple
+
+    def __post_init__(self):
+        if self.layout not in ("prefix", "element"):
+            raise BudgetError(f"Storage.layout={self.layout!r}; allowed: prefix, element")
+
+    @property
+    def field_rows(self) -> dict:
+        """``{field: rows}``, padding included (every table of a field has its rows)."""
+        return {field: rows for field, _, rows in self.tables}
+
+    @property
+    def max_kept(self) -> int:
+        """Values of the full table (padding rows excluded): every row at d_max."""
+        return sum((rows - 1) * width for _, width, rows in self.tables)
+
+    def fixed_bytes(self, dtype: str) -> int:
+        """Bytes whatever is kept: the container, the size index and, for int8/int4, the scales."""
+        sizes = sum(self.field_rows.values()) * index_itemsize(self.d_max)
+        scales = sum(rows for _, _, rows in self.tables) * SCALE_BYTES if is_quantised(dtype) else 0
+        return dict(self.containers)[dtype] + sizes + scales
+
+    def value_bytes(self, kept: int, dtype: str) -> int:
+        """Bytes of ``kept`` values at ``dtype``, whichever tables hold them (an upper bound for int4)."""
+        if dtype == "int4":
+            return (kept + len(self.tables)) // 2
+        return kept * VALUE_BITS[check_value_dtype(dtype)] // 8
+
+    def index_bytes(self, kept: int) -> int:
+        """An element mask's index for ``kept`` weights (0 for a prefix layout): at most every table as a bitmap or
+        every table as columns, whichever is smaller."""
+        if self.layout == "prefix":
+            return 0
+        bitmap = sum(rows * ((width + 7) // 8) for _, width, rows in self.tables)
+        column = max(index_itemsize(width - 1) for _, width, _ in self.tables)
+        columns = kept * column + sum(rows * index_itemsize(width) for _, width, rows in self.tables)
+        return min(bitmap, columns)
+
+    def bytes_for(self, kept: int, dtype: str) -> int:
+        """The exported file's bytes for ``kept`` values at ``dtype``, at most (exact but for int4's last nibble of each
+        table and an element mask's choice of index)."""
+        return self.fixed_bytes(dtype) + self.value_bytes(kept, dtype) + self.index_bytes(kept)
+
+    def params_for(self, total_bytes: int, dtype: str) -> int:
+        """The most values at ``dtype`` whose file fits in ``total_bytes`` (at most the full table; 0 if nothing fits)."""
+        low, high = 0, self.max_kept  # bytes_for grows with kept: the largest kept that fits, by bisection
+        if self.bytes_for(low, dtype) > total_bytes:
+            return 0
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.bytes_for(middle, dtype) <= total_bytes:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def max_sparsity(self, dtype: str) -> float:
+        """The largest sparsity (6 decimals, rounded down) whose byte budget holds one value per row at ``dtype``."""
+        n_rows = sum(rows - 1 for rows in self.field_rows.values())
+        need = self.bytes_for(n_rows, dtype)
+        return math.floor((1 - Fraction(need, 4 * self.d_max * n_rows)) * 10**6) / 10**6
+
+
+def check_bytes_fit(total_bytes: int, storage: Storage, dtype: str, n_rows: int, sparsity: float) -> None:
+    """Raise unless ``total_bytes`` hold one value per row at ``dtype``, naming the sparsity that would (and the
+    smallest precision's, when it is another)."""
+    if storage.params_for(total_bytes, dtype) >= n_rows:
+        return
+    need = storage.bytes_for(n_rows, dtype)
+    allowed = f"sparsity <= {storage.max_sparsity(dtype):g} at {dtype}"
+    smallest = VALUE_DTYPES[-1]
+    if dtype != smallest:
+        allowed += f", or <= {storage.max_sparsity(smallest):g} at {smallest}"
+    raise BudgetError(
+        f"sparsity={sparsity} leaves {total_bytes} bytes for {n_rows} user and item rows, but one {dtype} value per row "
+        f"needs {need} bytes with its size index{', scales' if is_quantised(dtype) else ''} and file headers; allowed: {allowed}"
+    )
+
+
 @dataclass(frozen=True)
 class Budget:
     """The parameter budget of one run.
@@ -94,6 +234,40 @@ class Budget:
     n_users: int
     n_items: int
     params: int
+    #: ``params`` (the paper: kept parameters) or ``bytes`` (the exported file, :meth:`from_bytes`)
+    unit: str = "params"
+    #: the precision the run's values are stored at (:data:`VALUE_DTYPES`)
+    value_dtype: str = "float32"
+    #: the byte budget (``unit == "bytes"``), else None
+    bytes: int | None = None
+    #: what the exported file stores besides the values (``unit == "bytes"``), else None
+    storage: Storage | None = None
+
+    @classmethod
+    def from_bytes(cls, sparsity: float, d_max: int, n_users: int, n_items: int, storage: Storage, value_dtype: str) -> "Budget":
+        """The budget of ``1 - sparsity`` of the float32 full table's bytes: ``params`` is then the most values at
+        ``value_dtype`` whose exported file fits in those bytes (:meth:`Storage.params_for`).
+
+        Raises:
+            BudgetError: a bad sparsity or dtype, or bytes too few for one value per row at ``value_dtype``.
+        """
+        check_value_dtype(value_dtype)
+        n_rows = n_users + n_items
+        total = budget_bytes(sparsity, d_max, n_rows)
+        check_bytes_fit(total, storage, value_dtype, n_rows, sparsity)
+        params = storage.params_for(total, value_dtype)
+        return cls(float(sparsity), int(d_max), int(n_users), int(n_items), params, "bytes", value_dtype, total, storage)
+
+    def params_for(self, dtype: str | None = None) -> int:
+        """Parameters a layout at ``dtype`` may keep: ``params`` for a parameter budget or the budget's own dtype;
+        under a byte budget, what its bytes hold at that precision (BET's search of precision)."""
+        if dtype is None or self.unit == "params" or dtype == self.value_dtype:
+            return self.params
+        return self.storage.params_for(self.bytes, dtype)
+
+    def attainable_for(self, dtype: str | None = None) -> int:
+        """:attr:`attainable` at ``dtype`` (:meth:`params_for`)."""
+        return min(self.params_for(dtype), self.n_rows * self.d_max)
 
     @classmethod
     def from_sparsity(cls, sparsity: float, d_max: int, n_users: int, n_items: int) -> "Budget":
@@ -137,13 +311,20 @@ class TableLayout:
                 f"{self.layout} layout for {shape[0]} users, {shape[1]} items at d_max={self.d_max} "
                 f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
             )
-        if self.params > budget.params:
-            raise BudgetError(f"{self.layout} layout keeps {self.params} parameters, over the budget of {budget.params}")
+        dtype = getattr(self, "value_dtype", None)
+        limit = budget.params_for(dtype)
+        if self.params > limit:
+            at = f" at {dtype}" if dtype is not None and budget.unit == "bytes" else ""
+            raise BudgetError(f"{self.layout} layout keeps {self.params} parameters, over the budget of {limit}{at}")
         return self
 
     def summary(self) -> dict:
-        """Kept parameters per row (min / median / max / mean) per field, and in all."""
-        return {"layout": self.layout, "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
+        """Kept parameters per row (min / median / max / mean) per field, and in all (and the precision, when the
+        layout carries one)."""
+        summary = {"layout": self.layout, "users": size_stats(self.user_sizes), "items": size_stats(self.item_sizes), "params": self.params}
+        if getattr(self, "value_dtype", None) is not None:
+            summary["value_dtype"] = self.value_dtype
+        return summary
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,18 +337,23 @@ class Action(TableLayout):
         item_sizes (np.ndarray): int16 ``[n_items]``, the same for items.
         d_max (int): width of the full table.
         min_size (int): 1 (BET, ES, MR: every row keeps a dimension) or 0 (OptEmbed prunes whole rows).
+        value_dtype (str | None): the precision of the values (BET searching precision, ``bet_dtypes``): applying the
+            action sets its tables to it; None leaves the tables' precision as it is.
     """
 
     user_sizes: np.ndarray
     item_sizes: np.ndarray
     d_max: int
     min_size: int = 1
+    value_dtype: str | None = None
 
     layout = "prefix"
 
     def __post_init__(self):
         if self.min_size not in (0, 1):
             raise BudgetError(f"Action.min_size={self.min_size}; allowed: 1 (every row kept) or 0 (rows may be pruned)")
+        if self.value_dtype is not None:
+            check_value_dtype(self.value_dtype)
         for name in ("user_sizes", "item_sizes"):
             sizes = np.asarray(getattr(self, name))
             if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
@@ -212,6 +398,7 @@ class Action(TableLayout):
         return (
             isinstance(other, Action)
             and self.d_max == other.d_max
+            and self.value_dtype == other.value_dtype
             and np.array_equal(self.user_sizes, other.user_sizes)
             and np.array_equal(self.item_sizes, other.item_sizes)
         )

@@ -24,7 +24,7 @@ import yaml
 from recbole.config import Config
 from recbole.model import general_recommender
 
-from recbole_bet.budget import check_sparsity
+from recbole_bet.budget import VALUE_DTYPES, check_sparsity
 from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.settings import CheckedSettings, boolean, choice, integer
 from recbole_bet.methods import REGISTRY, key_owners, method_name
@@ -174,6 +174,15 @@ class RunSettings(CheckedSettings):
         start (str): the backbone's weights before the method runs: ``initial``, the seed's random initialisation
             (every method's paper), or ``pretrained``, the full table trained to convergence first (once per run),
             so every method's table is masked from the same trained one (the fairness ablation of docs/results.md).
+        budget_unit (str): what the sparsity is a share of: ``params``, the full table's parameters (the paper), or
+            ``bytes``, the float32 full table's bytes, counting everything the exported table stores (values at their
+            precision, per-row scales, the size index, an element mask's index, the file's headers):
+            ``--sparsity=0.9`` then allows a file of 10% of ``4 * d_max * (users + items)`` bytes.
+        value_dtype (str): the precision the table's values are stored and trained at: ``float32``, ``float16``,
+            ``int8`` or ``int4`` (per-row float16 scale; int4 two a byte), trained quantisation-aware (fake
+            quantisation with a straight-through gradient, :mod:`recbole_bet.precision`), every method alike.
+        ptq (bool): train at float32 and quantise the finished table to ``value_dtype`` (post-training quantisation,
+            the simplest baseline) instead of training quantisation-aware.
     """
 
     method: str = "bet"
@@ -187,6 +196,9 @@ class RunSettings(CheckedSettings):
     ray: bool = field(default=False, metadata=boolean())
     ray_address: str | None = None
     start: str = field(default="initial", metadata=choice("initial", "pretrained"))
+    budget_unit: str = field(default="params", metadata=choice("params", "bytes"))
+    value_dtype: str = field(default="float32", metadata=choice(*VALUE_DTYPES))
+    ptq: bool = field(default=False, metadata=boolean())
 
     def __post_init__(self):
         object.__setattr__(self, "method", method_name(self.method))
@@ -205,6 +217,18 @@ class RunSettings(CheckedSettings):
         except BudgetError as error:
             raise ConfigError(str(error)) from None
         super().__post_init__()
+        self.check_precision()
+
+    def check_precision(self) -> None:
+        """Refuse a precision or byte budget for RecBole's own models, and ptq with nothing to quantise."""
+        if self.method == "recbole" and (self.value_dtype != "float32" or self.budget_unit != "params" or self.ptq):
+            given = f"value_dtype={self.value_dtype}" if self.value_dtype != "float32" else (
+                f"budget_unit={self.budget_unit}" if self.budget_unit != "params" else "ptq=True")
+            raise ConfigError(f"{given}: method=recbole runs RecBole's own model unchanged, float32 and without a budget; "
+                              "allowed: value_dtype=float32, budget_unit=params, ptq=False (or another method)")
+        if self.ptq and self.value_dtype == "float32":
+            raise ConfigError("ptq=True quantises the finished table to value_dtype, which is float32; allowed: "
+                              f"value_dtype={', '.join(VALUE_DTYPES[1:])} with ptq=True")
 
     @property
     def sparsities(self) -> tuple[float, ...]:

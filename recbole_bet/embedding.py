@@ -17,6 +17,9 @@ import torch.nn.functional as F
 
 from recbole_bet.budget import FieldBuckets
 
+from recbole_bet.budget import check_value_dtype
+from recbole_bet.precision import fake_quantise, quantise_rows
+
 
 class MaskedEmbedding(nn.Module):
     """Drop-in for :class:`torch.nn.Embedding` whose row ``n`` keeps its first ``sizes[n]`` dimensions.
@@ -44,6 +47,11 @@ class MaskedEmbedding(nn.Module):
         sizes: int16 ``[num_embeddings]``, the kept prefix of every row.
         element_mask: bool ``[num_embeddings, embedding_dim]`` when single weights are kept
             (:meth:`set_element_mask`), else empty ``[0, embedding_dim]``.
+
+    Precision (not saved: set by the model from the run's ``value_dtype``, or by an action that carries one):
+        value_dtype (str): ``float32`` (the default: the values as they are), ``float16``, ``int8`` or ``int4``:
+            ``.weight``, ``module(idx)`` and :meth:`masked_columns` return the masked values as a table at that
+            precision stores them, with a straight-through gradient (:func:`recbole_bet.precision.fake_quantise`).
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class MaskedEmbedding(nn.Module):
         # Derived from sizes; not saved, rebuilt on load.
         self.register_buffer("mask", torch.ones(num_embeddings, embedding_dim), persistent=False)
         self._unmasked = True
+        self.value_dtype = "float32"
         if sizes is not None:
             self.set_sizes(sizes)
 
@@ -104,6 +113,17 @@ class MaskedEmbedding(nn.Module):
         self.element_mask = mask.clone()
         self._refresh_mask()
 
+    def set_value_dtype(self, dtype: str) -> None:
+        """Store (and train) the values at ``dtype`` (:data:`recbole_bet.budget.VALUE_DTYPES`)."""
+        self.value_dtype = check_value_dtype(dtype)
+
+    @torch.no_grad()
+    def stored_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What an int8/int4 table stores: ``(q, scales)``, int8 ``[num_embeddings, embedding_dim]`` (0 where nothing is
+        kept) and float32 ``[num_embeddings]`` (2-byte scales, :func:`~recbole_bet.precision.row_scales`), with ``q * scales`` equal to :attr:`weight`."""
+        masked = self.full_weight if self._unmasked else self.full_weight * self.mask
+        return quantise_rows(masked, self.value_dtype)
+
     @property
     def is_element_masked(self) -> bool:
         return self.element_mask.numel() > 0
@@ -129,17 +149,18 @@ class MaskedEmbedding(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """Masked table, ``[num_embeddings, embedding_dim]``."""
+        """Masked table, ``[num_embeddings, embedding_dim]``, at the table's precision."""
         if self._unmasked:
-            return self.full_weight
-        return self.full_weight * self.mask
+            return fake_quantise(self.full_weight, self.value_dtype)
+        return fake_quantise(self.full_weight * self.mask, self.value_dtype)
 
     def masked_columns(self, width: int) -> torch.Tensor:
         """The first ``width`` columns of :attr:`weight`, ``[num_embeddings, width]``, computed on
         those columns only (the same values; the gradient of the others is zero either way)."""
         if width == self.embedding_dim:
             return self.weight
-        return self.full_weight[:, :width] * self.mask[:, :width]
+        # a row's scale is the same on these columns: no row keeps a value beyond them
+        return fake_quantise(self.full_weight[:, :width] * self.mask[:, :width], self.value_dtype)
 
     @property
     def kept_params(self) -> int:
@@ -151,11 +172,12 @@ class MaskedEmbedding(nn.Module):
         """Rows ``idx`` (any shape), masked: ``[*idx.shape, embedding_dim]``."""
         rows = self.full_weight[idx]
         if self._unmasked:
-            return rows
-        return rows * self.mask[idx]
+            return fake_quantise(rows, self.value_dtype)
+        return fake_quantise(rows * self.mask[idx], self.value_dtype)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}, kept={self.kept_params}"
+        precision = f", {self.value_dtype}" if self.value_dtype != "float32" else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}, kept={self.kept_params}{precision}"
 
 
 class SharedEmbedding(nn.Module):

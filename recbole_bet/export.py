@@ -21,17 +21,29 @@ without torch or RecBole through :func:`read_table`:
 
     user_sizes   uint8 [n_users]   prefix sizes, RecBole ids (row 0 is padding, size 0); for an element
     item_sizes   uint8 [n_items]   mask, the prefix that covers each row's kept weights
-    <table>      float32 [kept]    e.g. user_embedding, item_embedding
+    <table>      float32 [kept]    e.g. user_embedding, item_embedding (at value_dtype: float16 [kept],
+                                   int8 [kept], or int4 two a byte, uint8 [ceil(kept / 2)], low nibble first)
+    <table>.scales   float16 [n_rows]   (int8 / int4 only) per-row scale times 1024: a value is q * scales / 1024
     <table>.bitmap   uint8 [n_rows, ceil(width / 8)]   (element masks, bitmap encoding)
     <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
     <table>.bucket<k>      float32 [buckets_k, width]   (shared tables: partition k's bucket vectors)
     <field>.assignment<k>  uint8/16/32 [rows]           (shared tables: a stored partition's bucket per row, padding excluded)
     meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns|shared},
                                    shared {field: {width, combine, partitions: [{kind, buckets, divisor}]}} for shared tables
+                                   (below float32, format 3: value_dtype, and scale_dtype, scale_shift for int8 / int4)
+
+Shared tables are stored at float32 only (a run with them at a lower ``value_dtype`` or a byte budget is refused when
+it is configured, :func:`recbole_bet.methods.base.check_precision`).
+
+:func:`read_table` returns float32 values equal, bit for bit, to the model's dequantised ``.weight``
+(:mod:`recbole_bet.precision`). The file's size is the container (:func:`container_bytes`) plus the arrays' data, so a
+byte budget can count it before anything is trained (:func:`table_storage`, :class:`recbole_bet.budget.Storage`).
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
 import zipfile
@@ -39,8 +51,10 @@ import zipfile
 import numpy as np
 import torch
 
-from recbole_bet.budget import FIELDS, FieldBuckets, Partition, SharedBuckets, sizes_for_tables
+from recbole_bet.budget import FIELDS, VALUE_DTYPES, FieldBuckets, Partition, SharedBuckets, Storage, is_quantised, sizes_for_tables
 from recbole_bet.embedding import SharedEmbedding
+from recbole_bet.errors import ConfigError
+from recbole_bet.precision import SCALE_SHIFT, dequantise, pack_int4, stored_scales
 
 
 def _size_dtype(d_max: int):
@@ -68,74 +82,166 @@ def element_mask_from_index(index: dict[str, np.ndarray], rows: int, width: int)
     return mask
 
 
+def write_npz(file, arrays: dict) -> None:
+    """``np.savez(file, **arrays)`` (uncompressed, zip64 records), written here so that :func:`container_bytes`
+    counts, byte for byte, what this writes around the arrays."""
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
+
+
+def container_bytes(arrays: dict) -> int:
+    """The bytes :func:`write_npz` writes for ``arrays`` beyond their data (the ``meta`` string's data included):
+    zip records and ``.npy`` headers. A header does not depend on the length of an array's first axis (numpy pads it),
+    so the same names, dtypes and other axes give the same container."""
+    stubs = {key: value if key == "meta" else np.empty((0,) + value.shape[1:], value.dtype) for key, value in arrays.items()}
+    buffer = io.BytesIO()
+    write_npz(buffer, stubs)
+    return len(buffer.getvalue())
+
+
+def _meta(model, encoding: dict, dtype: str, shared: dict | None = None) -> np.ndarray:
+    """The ``meta`` entry: JSON of the model, d_max, tables, index encodings, shared fields and, below float32, the
+    precision."""
+    tables = {name: [field, model.get_submodule(name).embedding_dim] for field in FIELDS for name in model.tables(field)}
+    meta = {"model": type(model).__name__, "d_max": model.d_max, "tables": tables, "encoding": encoding, "format": 2}
+    if shared:
+        meta["shared"] = shared
+    if dtype != "float32":
+        meta.update(format=3, value_dtype=dtype, **({"scale_dtype": "float16", "scale_shift": SCALE_SHIFT} if is_quantised(dtype) else {}))
+    return np.array(json.dumps(meta))
+
+
+def _values_dtype(dtype: str):
+    return {"float32": np.float32, "float16": np.float16, "int8": np.int8, "int4": np.uint8}[dtype]
+
+
+def _stub_arrays(model, dtype: str, encoding: dict) -> dict:
+    """Empty arrays of every name, dtype and trailing shape the export of ``model`` at ``dtype`` writes with the
+    index ``encoding`` (table -> prefix, bitmap or columns), and its meta: what :func:`container_bytes` needs."""
+    arrays = {}
+    for field in FIELDS:
+        arrays[f"{field}_sizes"] = np.empty(0, _size_dtype(model.d_max))
+        for name in model.tables(field):
+            width = model.get_submodule(name).embedding_dim
+            arrays[name] = np.empty(0, _values_dtype(dtype))
+            if is_quantised(dtype):
+                arrays[f"{name}.scales"] = np.empty(0, np.float16)
+            if encoding[name] == "bitmap":
+                arrays[f"{name}.bitmap"] = np.empty((0, (width + 7) // 8), np.uint8)
+            elif encoding[name] == "columns":
+                arrays[f"{name}.columns"] = np.empty(0, _size_dtype(width - 1))
+                arrays[f"{name}.counts"] = np.empty(0, _size_dtype(width))
+    arrays["meta"] = _meta(model, encoding, dtype)
+    return arrays
+
+
+def table_storage(model, layout: str) -> Storage:
+    """What :func:`export_table` stores for ``model``'s tables in ``layout`` (prefix or element) besides the values,
+    at every precision: the byte count a byte budget is made of (:meth:`recbole_bet.budget.Budget.from_bytes`)."""
+    if layout not in ("prefix", "element"):
+        raise ConfigError(f"budget_unit=bytes: the export counts prefix and element layouts, not {layout!r}")
+    names = [name for field in FIELDS for name in model.tables(field)]
+    choices = [("prefix",)] * len(names) if layout == "prefix" else [("bitmap", "columns")] * len(names)
+    containers = tuple(
+        (dtype, max(container_bytes(_stub_arrays(model, dtype, dict(zip(names, pick)))) for pick in itertools.product(*choices)))
+        for dtype in VALUE_DTYPES
+    )
+    tables = tuple((field, model.get_submodule(name).embedding_dim, model.get_submodule(name).num_embeddings)
+                   for field in FIELDS for name in model.tables(field))
+    return Storage(layout, model.d_max, tables, containers)
+
+
+def _stored_values(table, mask: torch.Tensor) -> dict[str, np.ndarray]:
+    """``{"values": ..., "scales": ...}``: one table's kept values, row-major, as its precision stores them."""
+    dtype = table.value_dtype
+    if dtype == "float32":
+        return {"values": table.full_weight.detach()[mask].cpu().numpy().astype(np.float32)}
+    if dtype == "float16":
+        return {"values": table.weight.detach()[mask].cpu().numpy().astype(np.float16)}
+    q, scales = table.stored_rows()
+    kept = q[mask].cpu().numpy()
+    return {"values": pack_int4(kept) if dtype == "int4" else kept, "scales": stored_scales(scales.cpu().numpy())}
+
+
 def table_arrays(model) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays of ``model``'s masked tables, as :func:`export_table` writes them (the table meta as JSON under
-    ``meta``), and their sizes: ``payload_bytes`` (values, sizes and indices), ``index_bytes`` (the element masks'
-    indices, or the shared tables' stored assignments, alone), ``kept_params``. A model package
-    (:mod:`recbole_bet.package`) holds the same arrays."""
-    arrays, meta = {}, {"model": type(model).__name__, "d_max": model.d_max, "tables": {}, "encoding": {}, "format": 2}
-    kept, index_bytes = 0, 0
+    """The arrays of ``model``'s masked tables, as :func:`export_table` writes them at the tables' precision (the
+    table meta as JSON under ``meta``), and their sizes: ``payload_bytes`` (values, scales, sizes and indices),
+    ``index_bytes`` (the element masks' indices, or the shared tables' stored assignments, alone), ``kept_params``,
+    ``value_dtype``. A model package (:mod:`recbole_bet.package`) holds the same arrays."""
+    arrays, encoding, shared = {}, {}, {}
+    kept, index_bytes, dtype = 0, 0, "float32"
     for field in FIELDS:
         names = model.tables(field)
         modules = [model.get_submodule(name) for name in names]
-        for name, table in zip(names, modules):
-            meta["tables"][name] = [field, table.embedding_dim]
         if all(isinstance(table, SharedEmbedding) for table in modules):
-            parts = _shared_arrays(field, names, modules, arrays, meta)
+            parts = _shared_arrays(field, names, modules, arrays, encoding, shared)
         else:
+            dtype = model.value_dtype
             sizes = sum(table.sizes.long() for table in modules).cpu().numpy()
             arrays[f"{field}_sizes"] = sizes.astype(_size_dtype(model.d_max))
-            parts = [_masked_arrays(name, table, arrays, meta) for name, table in zip(names, modules)]
+            parts = [_masked_arrays(name, table, arrays, encoding) for name, table in zip(names, modules)]
         kept += sum(part[0] for part in parts)
         index_bytes += sum(part[1] for part in parts)
     payload = sum(a.nbytes for a in arrays.values())
-    arrays["meta"] = np.array(json.dumps(meta))
-    return arrays, {"payload_bytes": int(payload), "index_bytes": int(index_bytes), "kept_params": int(kept)}
+    arrays["meta"] = _meta(model, encoding, dtype, shared)
+    return arrays, {"payload_bytes": int(payload), "index_bytes": int(index_bytes), "kept_params": int(kept), "value_dtype": dtype}
 
 
 def export_table(model, path) -> dict:
-    """Write ``model``'s masked tables to ``path`` (``.npz``).
+    """Write ``model``'s masked tables to ``path`` (``.npz`` file or a writable binary file object), at the tables'
+    precision.
 
     Returns:
-        dict: ``path``, ``bytes`` (file size), and :func:`table_arrays`' ``payload_bytes``, ``index_bytes`` and
-        ``kept_params``.
+        dict: ``path`` (None for a file object), ``bytes`` (file size), and :func:`table_arrays`' ``payload_bytes``,
+        ``index_bytes``, ``kept_params`` and ``value_dtype``.
     """
     arrays, sizes = table_arrays(model)
-    path = os.fspath(path)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-    return {"path": path, "bytes": os.path.getsize(path), **sizes}
+    if hasattr(path, "write"):
+        write_npz(path, arrays)  # written here, so that container_bytes counts the file exactly
+        path, size = None, path.tell()
+    else:
+        path = os.fspath(path)
+        with open(path, "wb") as handle:
+            write_npz(handle, arrays)
+        size = os.path.getsize(path)
+    return {"path": path, "bytes": size, **sizes}
 
 
-def _masked_arrays(name: str, table, arrays: dict, meta: dict) -> tuple[int, int]:
-    """A masked table's kept values (and an element mask's index) into ``arrays``: ``(kept values, index bytes)``."""
+def _masked_arrays(name: str, table, arrays: dict, encoding: dict) -> tuple[int, int]:
+    """A masked table's kept values at its precision (and their scales, and an element mask's index) into ``arrays``:
+    ``(kept values, index bytes)``."""
     mask = table.mask.bool()
-    values = table.full_weight.detach()[mask]  # row-major: prefixes, or the kept weights of each row
-    arrays[name] = values.cpu().numpy().astype(np.float32)
-    meta["encoding"][name] = "prefix"
+    stored = _stored_values(table, mask)  # row-major: prefixes, or the kept weights of each row
+    arrays[name] = stored["values"]
+    if "scales" in stored:
+        arrays[f"{name}.scales"] = stored["scales"]
+    encoding[name] = "prefix"
     index_bytes = 0
     if table.is_element_masked:
         index = element_index(mask.cpu().numpy())
-        meta["encoding"][name] = next(iter(index))
+        encoding[name] = next(iter(index))
         for part, array in index.items():
             arrays[f"{name}.{part}"] = array
             index_bytes += array.nbytes
-    return values.numel(), index_bytes
+    return int(mask.sum()), index_bytes
 
 
-def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, meta: dict) -> list[tuple[int, int]]:
-    """A shared field's bucket tables and stored assignments (once for the field's tables) into ``arrays``, its
-    partitions into ``meta``: ``[(kept values, index bytes)]``. No size per row: every row reads the field's width."""
+def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, encoding: dict, shared: dict) -> list[tuple[int, int]]:
+    """A shared field's bucket tables (float32) and stored assignments (once for the field's tables) into ``arrays``,
+    its partitions into ``shared``: ``[(kept values, index bytes)]``. No size per row: every row reads the field's
+    width."""
     buckets = tables[0].field
-    meta.setdefault("shared", {})[field] = {"rows": buckets.n_rows, "width": buckets.width, "combine": buckets.combine,
-                                            "partitions": [p.record() for p in buckets.partitions]}
+    shared[field] = {"rows": buckets.n_rows, "width": buckets.width, "combine": buckets.combine,
+                     "partitions": [p.record() for p in buckets.partitions]}
     index_bytes = 0
     for k, partition in enumerate(buckets.partitions):
         if partition.kind == "stored":
             arrays[f"{field}.assignment{k}"] = partition.assignment
             index_bytes += partition.assignment.nbytes
     for name, table in zip(names, tables):
-        meta["encoding"][name] = "shared"
+        encoding[name] = "shared"
         for k, values in enumerate(table.tables):
             arrays[f"{name}.bucket{k}"] = values.detach().cpu().numpy().astype(np.float32)
     return [(sum(t.kept_params for t in tables), index_bytes)]
@@ -184,14 +290,14 @@ def decode_tables(data: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict]:
                 kept = element_mask_from_index(index, len(part), width)
                 part = kept.sum(1)
             table = np.zeros((len(part), width), dtype=np.float32)
-            table[kept] = data[name]
+            table[kept] = dequantise(data[name], meta.get("value_dtype", "float32"), kept, data.get(f"{name}.scales"))
             tables[name], sizes[name], masks[name] = table, part, kept
     return meta, tables, sizes, masks
 
 
 @torch.no_grad()
 def load_table(path, model) -> None:
-    """Rebuild ``model``'s masked tables (values and sizes) from an exported file."""
+    """Rebuild ``model``'s masked tables (values, sizes and precision) from an exported file."""
     meta, tables, sizes, masks = read_table_masks(path)
     expected = {name: [field, model.get_submodule(name).embedding_dim] for name, field in model.budget_tables.items()}
     if meta["tables"] != expected:
@@ -204,6 +310,7 @@ def load_table(path, model) -> None:
         if table.shape != tuple(module.full_weight.shape):
             raise ValueError(f"{path}: table {name} is {table.shape}, the model's is {tuple(module.full_weight.shape)}")
         module.full_weight.copy_(torch.from_numpy(table))
+        module.set_value_dtype(meta.get("value_dtype", "float32"))  # quantising the dequantised values changes nothing
         if meta.get("encoding", {}).get(name, "prefix") == "prefix":
             module.set_sizes(torch.from_numpy(sizes[name]))
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ from recbole_bet.allocator import keep_freed_memory
 from recbole_bet.budget import Action
 from recbole_bet.config import BetConfig, RunSettings, check_config_files, check_dataset_present, method_settings
 from recbole_bet.errors import BudgetError, ConfigError, UnsafeFileError
-from recbole_bet.export import export_table
+from recbole_bet.export import export_table, table_storage
 from recbole_bet.fanout import ray_task, task_splits
 from recbole_bet.known_warnings import silence_known_warnings
 from recbole_bet.methods import RunContext, get_method
@@ -86,7 +87,9 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     check_dataset_present(config)
     if run.tune_allocator:
         keep_freed_memory()
-    plan = RunPlan(config, run, get_method(run.method), settings, saved)
+    method = get_method(run.method)
+    method.check_run(run)  # what the method cannot store (a shared table below float32) fails here too
+    plan = RunPlan(config, run, method, settings, saved)
     with deterministic_algorithms(config["reproducibility"]):
         results = _run(plan, started)
     return results if len(run.sparsities) > 1 else results[0]
@@ -245,10 +248,11 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
     user_frequency, item_frequency = training_frequencies(train_data._dataset, config)
 
     # ---- 4. the budget (none for RecBole's own models, the reference rows)
-    budget = plan.method.make_budget(run.sparsity, getattr(net, "d_max", None), len(user_frequency), len(item_frequency))
+    budget = make_run_budget(plan.method, run, net, len(user_frequency), len(item_frequency))
     if budget:
-        logger.info(set_color("budget", "blue") + f": {budget.params} parameters (sparsity {budget.sparsity}, d_max "
-                    f"{budget.d_max}, {budget.n_users} users + {budget.n_items} items)")
+        in_bytes = f"{budget.bytes} bytes at {budget.value_dtype}: " if budget.unit == "bytes" else ""
+        logger.info(set_color("budget", "blue") + f": {in_bytes}{budget.params} parameters (sparsity {budget.sparsity}, "
+                    f"d_max {budget.d_max}, {budget.n_users} users + {budget.n_items} items)")
     rng = np.random.default_rng(config["seed"])
     if run.start == "pretrained":  # the ablation's common start: the trained full table, once per run
         net.load_state_dict(budget_free_phase(plan.shared, resume, "start_pretrained", plan.splits[:2], rng,
@@ -258,6 +262,8 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
     context = RunContext(config, plan.settings, net, budget, user_frequency, item_frequency, rng, train_data,
                          valid_data, plan.saved, plan.shared, resume, budget_key(sparsity))
     outcome = plan.method.run(context)
+    if run.ptq and outcome.layout is not None:  # post-training quantisation: the finished table, as it will be stored
+        net.set_value_dtype(run.value_dtype)
     logger.info(net)
     used = used_params(net, outcome.layout, budget)
 
@@ -271,11 +277,12 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
     if run.export_table and outcome.layout is not None:
         export = export_table(net, Path(outcome.checkpoint or outcome.trainer.saved_model_file).with_suffix(".table.npz"))
         logger.info(set_color("exported table", "blue") + f": {export}")
+    used_bytes = stored_bytes(net, outcome.layout, budget, export)
 
     # ---- 8. the result file, and beside it the model package (recbole_bet.serve recommends from it)
     seconds = time.time() - started + (resume.before if resume else 0.0)  # with the killed runs' time on this budget
     result = result_record(config, run, budget, (len(user_frequency), len(item_frequency)), used, outcome, test_result,
-                           export, seconds)
+                           export, seconds, used_bytes)
     result["package"] = None
     if outcome.layout is not None:
         beside = run.result_file or outcome.checkpoint or outcome.trainer.saved_model_file
@@ -285,6 +292,30 @@ def run_budget(plan: RunPlan, sparsity: float, started: float) -> dict:
         write_result(result, run.result_file)
         logger.info(set_color("result written to", "blue") + f" {run.result_file}")
     return result
+
+
+def make_run_budget(method, run: RunSettings, net, n_users: int, n_items: int):
+    """The budget of one sparsity: the method's, in parameters (the paper) or, with ``budget_unit: bytes``, in the
+    bytes of the table the export would write for the method's layout at ``value_dtype``; None for RecBole's models."""
+    d_max = getattr(net, "d_max", None)
+    if run.budget_unit == "bytes":
+        return method.make_byte_budget(run.sparsity, d_max, n_users, n_items, table_storage(net, method.layout_kind),
+                                       run.value_dtype)
+    budget = method.make_budget(run.sparsity, d_max, n_users, n_items)
+    return replace(budget, value_dtype=run.value_dtype) if budget is not None else None
+
+
+def stored_bytes(net, layout, budget, export: dict | None) -> int | None:
+    """The bytes of the exported table (written to memory when ``export_table`` is off); None for RecBole's models.
+    A byte budget's file must fit it: BudgetError otherwise."""
+    if layout is None:
+        return None
+    size = export["bytes"] if export else export_table(net, io.BytesIO())["bytes"]
+    if budget.unit == "bytes" and size > budget.bytes:
+        raise BudgetError(f"the exported table takes {size} bytes, over the byte budget of {budget.bytes}")
+    getLogger().info(set_color("used", "blue") + f": {size} bytes at {net.value_dtype}"
+                     + (f" of {budget.bytes}" if budget.unit == "bytes" else ""))
+    return size
 
 
 def used_params(net, layout, budget) -> int:
@@ -304,7 +335,7 @@ def used_params(net, layout, budget) -> int:
 
 
 def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used: int, outcome, test_result: dict,
-                  export: dict | None, seconds: float) -> dict:
+                  export: dict | None, seconds: float, used_bytes: int | None = None) -> dict:
     """The result file of one budget: what ran, what it used, its metrics, the method's own records."""
     layout, best_valid = outcome.layout, outcome.valid
     result = {
@@ -319,6 +350,11 @@ def result_record(config, run: RunSettings, budget, rows: tuple[int, int], used:
         "budget_params": budget.params if budget else used,
         "bytes": export["bytes"] if export else None,
         "used_params": used,
+        "budget_unit": budget.unit if budget else "params",
+        "value_dtype": getattr(layout, "value_dtype", None) or run.value_dtype,  # BET searching precision: the winner's
+        "ptq": run.ptq,
+        "budget_bytes": budget.bytes if budget else None,
+        "used_bytes": used_bytes,
         "sizes": layout.summary() if layout is not None else None,
         "valid": {k: float(v) for k, v in (best_valid or {}).items()},
         "test": {k: float(v) for k, v in test_result.items()},
@@ -426,6 +462,8 @@ def summary_lines(result: dict) -> str:
     lines = [
         f"{result['model']} on {result['dataset']}, method={result['method']}, sparsity={result['sparsity']}, seed={result['seed']}",
         f"budget: {result['budget_params']} parameters; used: {result['used_params']}",
+        *([f"bytes ({result['value_dtype']}): budget {result['budget_bytes']}; used {result['used_bytes']}"]
+          if result.get("budget_unit") == "bytes" else []),
         f"test: {metrics}",
     ]
     if result["export"]:

@@ -40,6 +40,11 @@ def choice(*allowed: str, optional: bool = False) -> dict:
     return {"rule": "choice", "allowed": allowed, "optional": optional}
 
 
+def choice_list(*allowed: str, optional: bool = False) -> dict:
+    """A non-empty list of distinct values, each one of ``allowed``; ``optional``: also None."""
+    return {"rule": "choice_list", "allowed": allowed, "optional": optional}
+
+
 def boolean() -> dict:
     return {"rule": "boolean"}
 
@@ -64,6 +69,14 @@ def check_key(name: str, value, rule: dict):
         if value not in rule["allowed"]:
             raise ConfigError(f"{name}={value!r}; allowed: {', '.join(rule['allowed'])}")
         return value
+    if kind == "choice_list":
+        if isinstance(value, str):  # from the command line: float32,int8 or [float32, int8]
+            value = [part.strip(" '\"") for part in value.strip("[]").split(",")]
+        values = value if isinstance(value, (list, tuple)) else None
+        if not values or any(v not in rule["allowed"] for v in values) or len(set(values)) != len(values):
+            raise ConfigError(f"{name}={value!r}; allowed: a list of distinct values of {', '.join(rule['allowed'])}, "
+                              f"e.g. [{', '.join(rule['allowed'][:2])}]")
+        return tuple(values)
     if kind == "integer":
         if not _is_number(value) or value != int(value) or value < rule["least"]:
             none = " or ~ (none)" if rule["optional"] else ""

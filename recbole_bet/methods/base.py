@@ -14,7 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from recbole_bet.budget import Action, Budget, ElementMask, SharedBuckets
+from recbole_bet.budget import Action, Budget, ElementMask, SharedBuckets, Storage
+from recbole_bet.errors import ConfigError
 from recbole_bet.resume import KeptLoop, budget_free_phase, kept_phase
 from recbole_bet.trainer import BudgetTrainer
 
@@ -109,10 +110,27 @@ class Method:
     name: ClassVar[str] = ""
     #: the dataclass of its keys (prefix ``<name>_``), or None for a method without keys
     settings_class: ClassVar[type | None] = None
+    #: how its exported table is laid out, which a byte budget counts: ``prefix`` (an Action) or ``element`` (an
+    #: ElementMask, whose index is paid in bytes); ``shared`` (SharedBuckets: bucket tables at float32, no byte budget)
+    layout_kind: ClassVar[str] = "prefix"
+
+    def check_run(self, run) -> None:
+        """Refuse, before any data is read, what the method's tables cannot store: shared bucket tables (QR,
+        GraphHash) are trained and exported at float32 and counted in parameters. ``run``: the RunSettings."""
+        if self.layout_kind == "shared" and (run.value_dtype != "float32" or run.budget_unit != "params"):
+            given = f"value_dtype={run.value_dtype}" if run.value_dtype != "float32" else f"budget_unit={run.budget_unit}"
+            raise ConfigError(f"{given} with method={self.name}: its shared tables are stored at float32 and counted in "
+                              "parameters; allowed: value_dtype=float32, budget_unit=params (or a prefix or element method)")
 
     def make_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int) -> Budget | None:
         """The run's budget: the sparsity's, by default."""
         return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
+
+    def make_byte_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int, storage: Storage,
+                         value_dtype: str) -> Budget | None:
+        """The run's budget with ``budget_unit: bytes``: the parameters at ``value_dtype`` whose exported table fits in
+        ``1 - sparsity`` of the float32 full table's bytes (:meth:`Budget.from_bytes`)."""
+        return Budget.from_bytes(sparsity, d_max, n_users, n_items, storage, value_dtype)
 
     def run(self, context: RunContext) -> Outcome:
         raise NotImplementedError

@@ -200,6 +200,7 @@ class DslTrainer(BudgetTrainer):
 class Dsl(Method):
     name = "dsl"
     settings_class = DslSettings
+    layout_kind = "element"  # single weights: the export pays their index
 
     def run(self, context: RunContext) -> Outcome:
         model, budget = context.model, context.budget

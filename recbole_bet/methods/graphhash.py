@@ -161,6 +161,7 @@ def graphhash_layout(budget: Budget, pairs, width: int | None, seed: int, steps:
 class GraphHash(Method):
     name = "graphhash"
     settings_class = GraphhashSettings
+    layout_kind = "shared"  # bucket tables, stored at float32 (Method.check_run)
 
     def run(self, context: RunContext) -> Outcome:
         settings = context.settings

@@ -116,6 +116,7 @@ def magnitude_mask(user_weights: np.ndarray, item_weights: np.ndarray, budget: B
 class MagnitudePruning(Method):
     name = "magprune"
     settings_class = MagpruneSettings
+    layout_kind = "element"  # single weights: the export pays their index
 
     def run(self, context: RunContext) -> Outcome:
         min_width_grid(context.settings, context.budget)  # a grid the budget cannot hold fails before any training

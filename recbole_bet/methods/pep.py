@@ -121,6 +121,7 @@ class _BudgetReached(Exception):
 class Pep(Method):
     name = "pep"
     settings_class = PepSettings
+    layout_kind = "element"  # single weights: the export pays their index
 
     def run(self, context: RunContext) -> Outcome:
         model, settings, budget = context.model, context.settings, context.budget

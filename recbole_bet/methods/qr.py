@@ -91,6 +91,7 @@ def qr_layout(budget: Budget, combine: str = "mult", width: int | None = None) -
 class QuotientRemainder(Method):
     name = "qr"
     settings_class = QrSettings
+    layout_kind = "shared"  # bucket tables, stored at float32 (Method.check_run)
 
     def run(self, context: RunContext) -> Outcome:
         layout = qr_layout(context.budget, context.settings.qr_combine, context.settings.qr_width)

@@ -35,12 +35,31 @@ class BudgetedRecommender:
     # Training makes a GNN's last layer for the batch's rows only when they are at most this share of the nodes.
     last_layer_share = 0.5
 
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        # the precision the tables train at (quantisation-aware), from the run's value_dtype; float32 under ptq, whose
+        # quantisation comes after training
+        self.training_dtype = "float32" if config["ptq"] else (config["value_dtype"] or "float32")
+
     def inject_budget_tables(self) -> None:
         inject_masked_embeddings(self, list(self.budget_tables))
         widths = {field: [self.get_submodule(n).embedding_dim for n in self.tables(field)] for field in FIELDS}
         if sum(widths["user"]) != sum(widths["item"]):
             raise ValueError(f"user and item rows must have one width, got {widths}")
         self.apply_action(Action.uniform(sum(widths["user"]), self.n_users - 1, self.n_items - 1, sum(widths["user"])))
+        self.set_value_dtype(getattr(self, "training_dtype", "float32"))
+
+    @property
+    def value_dtype(self) -> str:
+        """The precision of the tables' values (every table has one; shared bucket tables are float32)."""
+        return getattr(self.masked_tables("user")[0], "value_dtype", "float32")
+
+    def set_value_dtype(self, dtype: str) -> None:
+        """Store and train every table's values at ``dtype`` (:mod:`recbole_bet.precision`); drop cached propagations."""
+        for field in FIELDS:
+            for table in self.masked_tables(field):
+                table.set_value_dtype(dtype)
+        self.clear_cached_embeddings()
 
     def tables(self, field: str) -> list[str]:
         return [name for name, f in self.budget_tables.items() if f == field]
@@ -58,7 +77,8 @@ class BudgetedRecommender:
         return max(1, max(int(t.sizes.max()) for field in FIELDS for t in self.masked_tables(field)))
 
     def apply_action(self, action: Action) -> None:
-        """Mask every table to ``action``'s sizes and drop cached propagated embeddings."""
+        """Mask every table to ``action``'s sizes (and precision, if it carries one) and drop cached propagated
+        embeddings."""
         if action.d_max != self.d_max or (len(action.user_sizes), len(action.item_sizes)) != (
             self.n_users - 1,
             self.n_items - 1,
@@ -72,6 +92,8 @@ class BudgetedRecommender:
             with_padding = np.concatenate([[0], sizes])
             for table, part in zip(tables, sizes_for_tables(with_padding, [t.embedding_dim for t in tables])):
                 table.set_sizes(torch.from_numpy(part))
+        if getattr(action, "value_dtype", None) is not None:  # an action of BET's search of precision
+            self.set_value_dtype(action.value_dtype)
         self.clear_cached_embeddings()
 
     def apply_element_mask(self, mask: ElementMask) -> None:

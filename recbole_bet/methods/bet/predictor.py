@@ -11,6 +11,9 @@ and frequency have the same code, so a set's sum of codes is a count of its
 rows per frequency group times the group codes: one ``bincount`` over
 ``(action, size, group)`` and one matrix product, rather than a scatter of
 ``m * n_rows`` code vectors.
+
+When the search draws precision too (``bet_dtypes``), the action embedding is followed by a one-hot of the
+action's value dtype, and the decoder reads both.
 """
 
 from __future__ import annotations
@@ -21,6 +24,19 @@ from torch import nn
 
 # Largest (actions x sizes x frequency groups) count block built at once.
 _BLOCK_BINS = 2**23
+
+
+def with_dtypes(embeddings: torch.Tensor, dtypes, allowed) -> torch.Tensor:
+    """``embeddings`` ``[m, h]`` followed by a one-hot ``[m, len(allowed)]`` of each action's dtype; unchanged when
+    the search does not draw precision (``allowed`` None)."""
+    if allowed is None:
+        return embeddings
+    if dtypes is None or isinstance(dtypes, str):
+        dtypes = [dtypes] * len(embeddings)
+    if len(dtypes) != len(embeddings) or any(d not in allowed for d in dtypes):
+        raise ValueError(f"dtypes {list(dtypes)[:3]}... for {len(embeddings)} actions; allowed: {', '.join(allowed)}")
+    codes = torch.tensor([[float(d == a) for a in allowed] for d in dtypes], dtype=embeddings.dtype, device=embeddings.device)
+    return torch.cat([embeddings, codes], dim=1)
 
 
 def mlp(*widths: int) -> nn.Sequential:
@@ -48,11 +64,15 @@ class FitnessPredictor(nn.Module):
         d_max (int): width of the full table; sizes are in ``[1, d_max]``.
         code_size (int): width of row codes ``q_n`` (16 in the paper).
         hidden_size (int): width of set and action embeddings (64 in the paper).
+        dtypes (tuple[str], optional): the value dtypes the search draws (``bet_dtypes``): the action embedding then
+            ends with a one-hot of the action's dtype. None: sizes only (the paper).
     """
 
-    def __init__(self, user_frequency, item_frequency, d_max: int, code_size: int = 16, hidden_size: int = 64):
+    def __init__(self, user_frequency, item_frequency, d_max: int, code_size: int = 16, hidden_size: int = 64,
+                 dtypes=None):
         super().__init__()
         self.d_max = d_max
+        self.dtypes = tuple(dtypes) if dtypes else None
         groups, group_frequency = [], []
         for freq in (user_frequency, item_frequency):
             freq = np.asarray(freq, dtype=np.float64)
@@ -65,22 +85,23 @@ class FitnessPredictor(nn.Module):
         self.user_encoder = mlp(1, code_size, code_size)  # rho_U
         self.item_encoder = mlp(1, code_size, code_size)  # rho_V
         self.size_encoder = mlp(code_size + 1, hidden_size, hidden_size)  # mu
-        self.decoder = mlp(hidden_size, hidden_size, 1)  # pi
+        self.decoder = mlp(hidden_size + len(self.dtypes or ()), hidden_size, 1)  # pi
 
     @property
     def row_frequency(self) -> torch.Tensor:
         """Normalised frequency of every row, users then items: ``[n_users + n_items]``."""
         return self.group_frequency[torch.from_numpy(self.group_of_row).long(), 0]
 
-    def embed(self, user_sizes, item_sizes) -> torch.Tensor:
+    def embed(self, user_sizes, item_sizes, dtypes=None) -> torch.Tensor:
         """Action embeddings ``h_a`` (Eq. 9).
 
         Args:
             user_sizes: int ``[m, n_users]`` (or ``[n_users]`` for one action).
             item_sizes: int ``[m, n_items]``.
+            dtypes (list[str] | str | None): each action's value dtype, read when the predictor has ``dtypes``.
 
         Returns:
-            torch.Tensor: ``[m, hidden_size]``.
+            torch.Tensor: ``[m, hidden_size]`` (``+ len(self.dtypes)`` with precision).
         """
         device = self.group_frequency.device
         user_sizes, item_sizes = np.atleast_2d(np.asarray(user_sizes)), np.atleast_2d(np.asarray(item_sizes))
@@ -109,11 +130,11 @@ class FitnessPredictor(nn.Module):
         means = torch.cat(sums) / torch.cat(sizes_of_sets).clamp(min=1)  # empty sets have mean 0
         ratio = (torch.arange(1, self.d_max + 1, device=device, dtype=codes.dtype) / self.d_max).repeat(m).unsqueeze(1)
         set_embeddings = self.size_encoder(torch.cat([means, ratio], dim=1))  # s_d, [m * d_max, hidden]
-        return set_embeddings.view(m, self.d_max, -1).mean(1)  # Eq. 9
+        return with_dtypes(set_embeddings.view(m, self.d_max, -1).mean(1), dtypes, self.dtypes)  # Eq. 9
 
-    def forward(self, user_sizes, item_sizes) -> torch.Tensor:
+    def forward(self, user_sizes, item_sizes, dtypes=None) -> torch.Tensor:
         """Predicted fitness ``r_hat`` of each action (Eq. 10): ``[m]``."""
-        return self.decoder(self.embed(user_sizes, item_sizes)).squeeze(1)
+        return self.decoder(self.embed(user_sizes, item_sizes, dtypes)).squeeze(1)
 
 
 class SizesOnlyPredictor(nn.Module):
@@ -125,19 +146,21 @@ class SizesOnlyPredictor(nn.Module):
         user_frequency, item_frequency (array-like): only their lengths are read.
         d_max (int): width of the full table.
         hidden_size (int): width of the action embedding (64, as the DeepSets predictor's).
+        dtypes (tuple[str], optional): as :class:`FitnessPredictor`'s.
     """
 
-    def __init__(self, user_frequency, item_frequency, d_max: int, hidden_size: int = 64):
+    def __init__(self, user_frequency, item_frequency, d_max: int, hidden_size: int = 64, dtypes=None):
         super().__init__()
         self.d_max = d_max
+        self.dtypes = tuple(dtypes) if dtypes else None
         self.encoder = mlp(len(user_frequency) + len(item_frequency), hidden_size, hidden_size)
-        self.decoder = mlp(hidden_size, hidden_size, 1)
+        self.decoder = mlp(hidden_size + len(self.dtypes or ()), hidden_size, 1)
 
-    def embed(self, user_sizes, item_sizes) -> torch.Tensor:
+    def embed(self, user_sizes, item_sizes, dtypes=None) -> torch.Tensor:
         """``[m, hidden_size]`` embeddings of ``m`` actions (or of one, from 1-d sizes)."""
         sizes = np.concatenate([np.atleast_2d(np.asarray(user_sizes)), np.atleast_2d(np.asarray(item_sizes))], axis=1)
         device = next(self.parameters()).device
-        return self.encoder(torch.from_numpy(sizes.astype(np.float32) / self.d_max).to(device))
+        return with_dtypes(self.encoder(torch.from_numpy(sizes.astype(np.float32) / self.d_max).to(device)), dtypes, self.dtypes)
 
-    def forward(self, user_sizes, item_sizes) -> torch.Tensor:
-        return self.decoder(self.embed(user_sizes, item_sizes)).squeeze(1)
+    def forward(self, user_sizes, item_sizes, dtypes=None) -> torch.Tensor:
+        return self.decoder(self.embed(user_sizes, item_sizes, dtypes)).squeeze(1)

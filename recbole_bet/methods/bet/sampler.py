@@ -179,6 +179,8 @@ class Candidates:
         distributions (list[tuple[str, str]]): (user, item) distribution of each action.
         betas (np.ndarray): float ``[m, 2]``, the user and item beta.
         user_share (np.ndarray): float ``[m]``, w of Eq. 6.
+        dtypes (list[str] | None): the value dtype of each action when the search draws precision (``bet_dtypes``),
+            else None.
     """
 
     user_sizes: np.ndarray
@@ -187,12 +189,14 @@ class Candidates:
     distributions: list = field(default_factory=list)
     betas: np.ndarray | None = None
     user_share: np.ndarray | None = None
+    dtypes: list | None = None
 
     def __len__(self) -> int:
         return len(self.user_sizes)
 
     def action(self, index: int) -> Action:
-        return Action(self.user_sizes[index], self.item_sizes[index], self.d_max)
+        dtype = self.dtypes[index] if self.dtypes is not None else None
+        return Action(self.user_sizes[index], self.item_sizes[index], self.d_max, value_dtype=dtype)
 
 
 def share_fractions(m: int, rng: np.random.Generator, sampling: str = "uniform") -> np.ndarray:
@@ -234,6 +238,8 @@ class ActionSampler:
             excess handed to the other rows) or ``redraw`` (drawn again, distribution and beta included, with
             the same share w, as the authors' code does; after ``overflow_tries`` tries, repaired).
         share_sampling (str): ``uniform`` or ``stratified`` (:func:`share_fractions`).
+        dtypes (tuple[str], optional): value dtypes to draw from (``bet_dtypes``): each action draws one first, then
+            uses exactly what the (byte) budget holds at it (:meth:`Budget.attainable_for`); None: no precision drawn.
 
     Attributes:
         counts (dict): :func:`empty_counts`, summed over every call of :meth:`sample`.
@@ -242,8 +248,9 @@ class ActionSampler:
     default_beta_max = {"powerlaw": 20.0, "exponential": 5.0, "normal": 20.0, "lognormal": 0.5}
 
     def __init__(self, budget: Budget, user_frequency, item_frequency, beta_max=None, probabilities=None, threads=None,
-                 overflow: str = "repair", overflow_tries: int = 100, share_sampling: str = "uniform"):
+                 overflow: str = "repair", overflow_tries: int = 100, share_sampling: str = "uniform", dtypes=None):
         self.budget = budget
+        self.dtypes = tuple(dtypes) if dtypes else None
         self.threads = available_cores() if threads is None else threads
         if self.threads < 1:
             raise ValueError(f"threads={threads}: must be at least 1")
@@ -260,17 +267,20 @@ class ActionSampler:
         self.counts = empty_counts()
 
     def sample(self, m: int, rng: np.random.Generator, share_range: tuple[float, float] = (0.0, 1.0)) -> Candidates:
-        """Draw ``m`` candidate actions, each using exactly ``budget.attainable`` parameters.
+        """Draw ``m`` candidate actions, each using exactly ``budget.attainable`` parameters (with ``dtypes``: its
+        dtype's, :meth:`Budget.attainable_for`). Each action's dtype is drawn first, then its share; without
+        ``dtypes`` nothing is drawn for it, so the random numbers are those of the sampler without precision.
 
         Args:
             share_range (tuple[float, float]): the user share w is drawn in ``[low, high]`` (the paper: [0, 1]).
         """
         b = self.budget
+        dtypes = self.draw_dtypes(m, rng)
         share = share_fractions(m, rng, self.share_sampling)  # w of Eq. 6
         low, high = share_range
         if (low, high) != (0.0, 1.0):
             share = low + (high - low) * share
-        totals = split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
+        totals = self.split_totals(share, dtypes)
         sizes, picks, betas = [], [], []
         with ThreadPoolExecutor(self.threads) as pool:
             for name, n, rank, total in (("users", b.n_users, self.user_rank, totals[0]), ("items", b.n_items, self.item_rank, totals[1])):
@@ -278,7 +288,7 @@ class ActionSampler:
                 sizes.append(self.place_field(pool, drawn, total, rank))
                 picks.append([FAMILY[c] for c in choice])
                 betas.append(beta)
-        return Candidates(sizes[0], sizes[1], b.d_max, list(zip(*picks)), np.stack(betas, axis=1), share)
+        return Candidates(sizes[0], sizes[1], b.d_max, list(zip(*picks)), np.stack(betas, axis=1), share, dtypes)
 
     def draw_field(self, pool, n: int, total: np.ndarray, rng: np.random.Generator, counts: dict):
         """One field's member, beta and sizes before the repair (:func:`floors`) for each action; with
@@ -329,3 +339,22 @@ class ActionSampler:
         for part, job in jobs:
             sizes[part] = job.result()
         return sizes
+
+    def draw_dtypes(self, m: int, rng: np.random.Generator) -> list | None:
+        """Each action's value dtype, uniform over ``dtypes`` (no draw for one dtype or none)."""
+        if self.dtypes is None:
+            return None
+        if len(self.dtypes) == 1:
+            return [self.dtypes[0]] * m
+        return [self.dtypes[k] for k in rng.integers(len(self.dtypes), size=m)]
+
+    def split_totals(self, share: np.ndarray, dtypes: list | None) -> tuple[np.ndarray, np.ndarray]:
+        """The users' and items' parameters of each action (Eq. 6): its dtype's attainable total, split by ``share``."""
+        b = self.budget
+        if dtypes is None:
+            return split_total(b.attainable, share, b.n_users, b.n_items, b.d_max)
+        users, items = np.empty(len(share), np.int64), np.empty(len(share), np.int64)
+        for dtype in dict.fromkeys(dtypes):  # in order of first appearance
+            rows = np.array([d == dtype for d in dtypes])
+            users[rows], items[rows] = split_total(b.attainable_for(dtype), share[rows], b.n_users, b.n_items, b.d_max)
+        return users, items

@@ -135,12 +135,15 @@ class BetTrainer(BudgetTrainer):
         self.shared = shared if shared is not None else {}  # the pretraining, for a run's later budgets
         # a killed run's finished units of work (recbole_bet.resume), and this budget's name among them
         self.resume, self.budget_key = resume, budget_key
+        dtypes = settings.bet_dtypes  # searching precision: each action carries its dtype
         self.sampler = ActionSampler(
             budget, user_frequency, item_frequency, beta_max=settings.beta_max, probabilities=settings.distribution_weights,
             overflow=settings.bet_overflow, overflow_tries=settings.bet_overflow_tries, share_sampling=settings.bet_share_sampling,
+            dtypes=dtypes,
         )
         predictor = FitnessPredictor if settings.bet_predictor == "deepsets" else SizesOnlyPredictor
-        self.predictor = predictor(user_frequency, item_frequency, budget.d_max).to(self.device)
+        searched = dtypes if dtypes and len(dtypes) > 1 else None  # the predictor reads the dtype when it varies
+        self.predictor = predictor(user_frequency, item_frequency, budget.d_max, dtypes=searched).to(self.device)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=settings.bet_predictor_lr)
         self.initial_state = copy.deepcopy(model.state_dict())  # the "fresh backbone" of selective retraining
         self.pretrained_state = None
@@ -217,14 +220,14 @@ class BetTrainer(BudgetTrainer):
     def select(self, t: int, candidates: Candidates, population: Population) -> tuple[int, np.ndarray]:
         """Index of the candidate to measure, and the predicted fitness of all candidates."""
         self.predictor.eval()
-        embeddings = self.predictor.embed(candidates.user_sizes, candidates.item_sizes)
+        embeddings = self.predictor.embed(candidates.user_sizes, candidates.item_sizes, candidates.dtypes)
         predicted = self.predictor.decoder(embeddings).squeeze(1).cpu().numpy()
         strategy = strategy_for(t, self.settings.bet_selection)
         if strategy == "II":  # random: keeps the predictor's training set diverse
             return int(self.rng.integers(len(candidates))), predicted
         if strategy == "III" and len(population):  # nearest neighbour of the best measured action
             best = population.actions[population.top(1)[0]]
-            anchor = self.predictor.embed(best.user_sizes, best.item_sizes)  # re-embedded with the current predictor
+            anchor = self.predictor.embed(best.user_sizes, best.item_sizes, best.value_dtype)  # with the current predictor
             return int(torch.cdist(anchor, embeddings).argmin()), predicted
         return int(np.argmax(predicted)), predicted  # I: greedy on predicted fitness
 
@@ -261,7 +264,8 @@ class BetTrainer(BudgetTrainer):
             users = np.stack([actions[i].user_sizes for i in picks])
             items = np.stack([actions[i].item_sizes for i in picks])
             target = torch.tensor(fitness[picks], dtype=torch.float32, device=self.device)
-            loss = torch.nn.functional.mse_loss(self.predictor(users, items), target)
+            dtypes = [actions[i].value_dtype for i in picks]
+            loss = torch.nn.functional.mse_loss(self.predictor(users, items, dtypes), target)
             self.predictor_optimizer.zero_grad()
             loss.backward()
             self.predictor_optimizer.step()
@@ -424,8 +428,7 @@ def rank_correlation(population: Population, retrained: list) -> dict | None:
 def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
     """Algorithm 1: embedding size search with BET. Uses the training and validation splits only."""
     logger, settings = getLogger(), trainer.settings
-    seconds = {}
-    started = time.time()
+    seconds, started = {}, time.time()
 
     q_full = trainer.pretrain(train_data, valid_data)  # line 2
     pretrain_curve = trainer.curve
@@ -458,6 +461,7 @@ def bet_search(trainer: BetTrainer, train_data, valid_data) -> SearchResult:
             "measured": fitness,
             "distributions": list(candidates.distributions[chosen]),
             "user_share": float(candidates.user_share[chosen]),
+            **({"value_dtype": action.value_dtype} if action.value_dtype is not None else {}),
         }
         population.add(action, record)  # line 15
         record["predictor_loss"] = trainer.update_predictor(population)  # lines 16-20

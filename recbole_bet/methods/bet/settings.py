@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from recbole_bet.budget import VALUE_DTYPES
 from recbole_bet.errors import ConfigError
 from recbole_bet.methods.bet.sampler import FAMILY
-from recbole_bet.settings import CheckedSettings, boolean, choice, integer, real, real_list
+from recbole_bet.settings import CheckedSettings, boolean, choice, choice_list, integer, real, real_list
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class BetSettings(CheckedSettings):
             E > 0: each is first trained E epochs from its start, and only the best of them on validation goes on
             from there to convergence (one by one, also with ``ray``).
         bet_profile (str | None): a schedule from ``properties/method/bet/`` laid under the user's keys.
+        bet_dtypes (tuple[str] | None): search precision with sizes (``budget_unit: bytes``): each candidate draws
+            one of these value dtypes, then its sizes under what the byte budget holds at that precision, and the
+            fitness predictor reads the dtype; None: every action at the run's ``value_dtype`` (the paper's search).
     """
 
     prefix = "bet_"
@@ -97,6 +101,7 @@ class BetSettings(CheckedSettings):
     bet_pretrain_prefix: str = field(default="full", metadata=choice("full", "random"))
     bet_retrain_rank_epochs: int = field(default=0, metadata=integer(0))
     bet_profile: str | None = None
+    bet_dtypes: tuple | None = field(default=None, metadata=choice_list(*VALUE_DTYPES, optional=True))
 
     def __post_init__(self):
         super().__post_init__()
