@@ -274,6 +274,7 @@ def test_paper_ratios_compare_like_with_like_and_read_the_misprints_as_meant(tmp
     assert [r[0] for r in rows] == ["gowalla (gowalla)"] and rows[0][3] == f"{0.0998 / 0.08:.3f}" and rows[0][4] == "1.200"
 
 
+@pytest.mark.slow
 def test_sensitivity_retraining_the_whole_population_gives_the_run_itself(tmp_path, monkeypatch):
     """Figure 5's point at t = T is the run's own selective retraining: the same winner and test metrics."""
     from bench import common, sensitivity

@@ -154,6 +154,7 @@ def test_simple_predictor_reads_only_the_sizes(bet):
     assert predicted.shape == (len(candidates),) and predicted.unique().numel() > 1  # it tells the candidates apart
 
 
+@pytest.mark.slow
 def test_table_2_variants_run_end_to_end(fast_config):
     from recbole_bet.quick_start import run_recbole_bet
 

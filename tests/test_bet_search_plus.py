@@ -170,6 +170,7 @@ def test_random_prefix_pretraining_cuts_rows_while_training_only_and_leaves_the_
     assert set(state) == {"generator", "widths"}
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_with_every_new_key_on(fast_config):
     from recbole_bet.quick_start import run_recbole_bet
 

@@ -11,6 +11,7 @@ from recbole_bet.known_warnings import KNOWN, silence_known_warnings
 from conftest import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["LightGCN", "NGCF"])
 def test_a_normal_run_prints_no_warning(model, tmp_path):
     run = subprocess.run(
