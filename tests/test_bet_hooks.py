@@ -16,20 +16,6 @@ from recbole_bet.methods.bet.search import BetTrainer, Population, bet_search
 from conftest import FAST, build_data
 
 
-@pytest.fixture
-def bet(tmp_path):
-    def make(**keys):
-        config, train, valid, _ = build_data("LightGCN", **keys)
-        config["checkpoint_dir"] = str(tmp_path)
-        model = get_model("LightGCN")(config, train._dataset)
-        users, items = training_frequencies(train._dataset, config)
-        budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
-        settings = BetSettings.from_config(config)
-        return BetTrainer(config, model, settings, budget, users, items, np.random.default_rng(0)), train, valid
-
-    return make
-
-
 class Fixed(torch.nn.Module):
     """A decoder that predicts ``values`` for the candidates, whatever their embeddings."""
 

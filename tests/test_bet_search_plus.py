@@ -3,34 +3,15 @@ actions ranked by their mean fitness, the Spearman correlation of fitness and re
 narrowed toward the best measured shares, the short ranking retraining before the full one, the random-prefix
 pretraining; and the same seed giving the same run with every new key on."""
 
-import numpy as np
 import pytest
 import torch
 
-from recbole_bet.budget import Action, Budget
+from recbole_bet.budget import Action
 from recbole_bet.embedding import MaskedEmbedding
 from recbole_bet.methods.bet import search
 from recbole_bet.methods.bet.pretraining import RandomPrefixEmbedding, random_prefixes
 from recbole_bet.methods.bet.search import BetTrainer, Population, rank_correlation
 from recbole_bet.methods.bet.settings import BetSettings
-from recbole_bet.model import get_model
-from recbole_bet.quick_start import training_frequencies
-
-from conftest import build_data
-
-
-@pytest.fixture
-def bet(tmp_path):
-    def make(**keys):
-        config, train, valid, _ = build_data("LightGCN", **keys)
-        config["checkpoint_dir"] = str(tmp_path)
-        model = get_model("LightGCN")(config, train._dataset)
-        users, items = training_frequencies(train._dataset, config)
-        budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
-        settings = BetSettings.from_config(config)
-        return BetTrainer(config, model, settings, budget, users, items, np.random.default_rng(0)), train, valid
-
-    return make
 
 
 def population_of(trainer, measured, shares=None):

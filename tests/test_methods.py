@@ -22,20 +22,9 @@ from recbole_bet.methods.optembed import BinaryStep, OptEmbedSettings, evolve, f
 from recbole_bet.methods.pep import SoftThresholdEmbedding, threshold_shape
 from recbole_bet.quality import row_quality
 
-tables = st.tuples(
-    st.integers(1, 40),  # users
-    st.integers(1, 40),  # items
-    st.sampled_from([4, 8, 16, 128]),  # d_max
-    st.sampled_from([0.5, 0.8, 0.9, 0.95]),  # sparsity
-    st.integers(0, 2**32 - 1),  # seed
-)
+from conftest import make_budget, random_tables
 
-
-def make_budget(n_users, n_items, d_max, sparsity):
-    try:
-        return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
-    except BudgetError:
-        return None
+tables = random_tables(40)
 
 
 @settings(max_examples=60, deadline=None)
@@ -287,7 +276,6 @@ def test_the_pipeline_does_not_branch_on_a_method_name():
 
 
 # ---- CIESS --------------------------------------------------------------------------------------------
-
 
 
 @settings(max_examples=80, deadline=None)

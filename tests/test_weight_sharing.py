@@ -19,22 +19,9 @@ from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
 from recbole_bet.model import get_model
 from recbole_bet.quick_start import run_recbole_bet, training_frequencies
 
-from conftest import build_data
+from conftest import build_data, make_budget, random_tables
 
-cases = st.tuples(
-    st.integers(1, 60),  # users
-    st.integers(1, 60),  # items
-    st.sampled_from([4, 8, 16, 128]),  # d_max
-    st.sampled_from([0.5, 0.8, 0.9, 0.95]),  # sparsity
-    st.integers(0, 2**32 - 1),  # seed
-)
-
-
-def make_budget(n_users, n_items, d_max, sparsity):
-    try:
-        return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
-    except BudgetError:
-        return None
+cases = random_tables(60)
 
 
 def smallest_pair(n: int) -> int:
