@@ -14,8 +14,9 @@ alone fills the table within a few episodes (every row starts small and only gro
 enlargement fits, no choice is left and the policy stops learning. Here a row may also **shrink** to the
 previous candidate, so that once the budget is full rows trade: the parameters the rows that shrink
 give back pay for the enlargements, admitted in the order of their probability (or of their probability
-per parameter, ``esapn_admit``) within what is free (:func:`trade`); an enlargement that does not fit is refused (the row keeps its size, and that choice,
-which was not open to it, is left out of the policy's loss). Every episode is then a decision of every
+per parameter, ``esapn_admit``) within what is free (:func:`trade`); an enlargement that does not fit is
+refused (the row keeps its size, and that choice, which was not open to it, is left out of the policy's
+loss). Every episode is then a decision of every
 row and a policy update, and no state of the search is ever over the budget. The first episode's reward
 is measured against the rows' quality before any training (the code's baseline starts at its first
 batch's loss), so that the first update has a reward too.
