@@ -417,6 +417,20 @@ def test_esapn_trade_pays_enlargements_with_shrinks_and_never_passes_the_budget(
         first = np.flatnonzero(refused)[np.argmax(p[refused])]
         assert cost[grown].sum() + cost[first] > room + freed
         assert p[grown].min(initial=1) >= p[refused].max()  # the likelier enlargements go first
+    # per parameter: the same shrinks, and the enlargements admitted by probability per parameter
+    new2, grown2, shrunk2, refused2 = trade(level, choice, p, candidates, room, per_parameter=True)
+    assert np.array_equal(shrunk2, shrunk) and np.array_equal(grown2 | refused2, choice == ENLARGE)
+    assert candidates[new2].sum() <= candidates[level].sum() + room
+    if grown2.any() and refused2.any():
+        assert (p / np.maximum(cost, 1))[grown2].min() >= (p / np.maximum(cost, 1))[refused2].max()
+
+
+def test_esapn_admits_cheap_enlargements_first_per_parameter():
+    candidates = candidate_sizes(128)  # 2, 4, 8, 16, 64, 128
+    level, choice = np.array([4, 0, 0, 0]), np.full(4, ENLARGE)  # 64 -> 128 costs 64; 2 -> 4 costs 2
+    p = np.array([0.9, 0.5, 0.5, 0.5])
+    assert trade(level, choice, p, candidates, 64)[1].tolist() == [True, False, False, False]
+    assert trade(level, choice, p, candidates, 64, per_parameter=True)[1].tolist() == [False, True, True, True]
 
 
 # ---- review fixes -------------------------------------------------------------------------------------

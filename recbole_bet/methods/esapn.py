@@ -13,9 +13,10 @@ The hard budget: the code has none, and its rows only **keep** or **enlarge**. U
 alone fills the table within a few episodes (every row starts small and only grows), after which no
 enlargement fits, no choice is left and the policy stops learning. Here a row may also **shrink** to the
 previous candidate, so that once the budget is full rows trade: the parameters the rows that shrink
-give back pay for the enlargements, admitted in the order of their probability within what is free
-(:func:`trade`); an enlargement that does not fit is refused (the row keeps its size, and that choice,
-which was not open to it, is left out of the policy's loss). Every episode is then a decision of every
+give back pay for the enlargements, admitted in the order of their probability (or of their probability
+per parameter, ``esapn_admit``) within what is free (:func:`trade`); an enlargement that does not fit is
+refused (the row keeps its size, and that choice, which was not open to it, is left out of the policy's
+loss). Every episode is then a decision of every
 row and a policy update, and no state of the search is ever over the budget. The first episode's reward
 is measured against the rows' quality before any training (the code's baseline starts at its first
 batch's loss), so that the first update has a reward too.
@@ -48,7 +49,7 @@ from tqdm import tqdm
 
 from recbole_bet.budget import Action
 from recbole_bet.errors import BudgetError
-from recbole_bet.settings import CheckedSettings, integer, real
+from recbole_bet.settings import CheckedSettings, choice, integer, real
 from recbole_bet.methods.base import Method, Outcome, RunContext, row_qualities, train_final, training_pairs
 from recbole_bet.quality import quality
 from recbole_bet.trainer import BudgetTrainer
@@ -65,6 +66,9 @@ class EsapnSettings(CheckedSettings):
         esapn_policy_lr (float): Adam learning rate of the policies (the code: 1e-4).
         esapn_hidden (int): hidden width of a policy (the code: 512).
         esapn_window (int): episodes in a row's baseline and recent loss (the code: 5).
+        esapn_admit (str): the order in which enlargements are admitted when the budget cannot take them all: by the
+            policy's probability of enlarging (``probability``) or by that probability per parameter the enlargement
+            costs (``per_parameter``, a knapsack's greedy order). The code has no budget.
         esapn_profile (str | None): a schedule from ``properties/method/esapn/``.
     """
 
@@ -74,6 +78,7 @@ class EsapnSettings(CheckedSettings):
     esapn_policy_lr: float = field(default=1e-4, metadata=real(0))
     esapn_hidden: int = field(default=512, metadata=integer(1))
     esapn_window: int = field(default=5, metadata=integer(1))
+    esapn_admit: str = field(default="probability", metadata=choice("probability", "per_parameter"))
     esapn_profile: str | None = None
 
 
@@ -118,9 +123,11 @@ def admit_growth(level: np.ndarray, want: np.ndarray, p_enlarge: np.ndarray, can
     return level + admitted, admitted, refused
 
 
-def trade(level: np.ndarray, choice: np.ndarray, p_enlarge: np.ndarray, candidates: np.ndarray, room: int):
-    """Carry out the rows' choices within the budget: every shrink, then the enlargements that fit in ``room``
-    plus what the shrinks gave back, in the order of their probability (:func:`admit_growth`).
+def trade(level: np.ndarray, choice: np.ndarray, p_enlarge: np.ndarray, candidates: np.ndarray, room: int,
+          per_parameter: bool = False):
+    """Carry out the rows' choices within the budget: every shrink, then the enlargements that fit in ``room`` plus
+    what the shrinks gave back (:func:`admit_growth`), in the order of their probability or, with ``per_parameter``,
+    of their probability per parameter the enlargement costs.
 
     Args:
         level (np.ndarray): int ``[n]``, each row's index into ``candidates``.
@@ -128,13 +135,15 @@ def trade(level: np.ndarray, choice: np.ndarray, p_enlarge: np.ndarray, candidat
             enlargement at the last, is never chosen: :func:`decide` masks them).
         p_enlarge (np.ndarray): ``[n]``, the policy's probability of enlarging.
         room (int): parameters free in the budget before the episode's choices.
+        per_parameter (bool): admit by ``p_enlarge / cost`` (``esapn_admit: per_parameter``).
 
     Returns:
         (new levels ``[n]``, bool ``[n]`` rows grown, bool ``[n]`` rows shrunk, bool ``[n]`` enlargements refused)
     """
+    order = p_enlarge / np.maximum(step_cost(level, candidates, 1), 1) if per_parameter else p_enlarge
     shrunk = choice == SHRINK
     freed = int(step_cost(level, candidates, -1)[shrunk].sum())
-    grown_level, grown, refused = admit_growth(level, choice == ENLARGE, p_enlarge, candidates, room + freed)
+    grown_level, grown, refused = admit_growth(level, choice == ENLARGE, order, candidates, room + freed)
     return grown_level - shrunk, grown, shrunk, refused
 
 
@@ -274,7 +283,8 @@ class EsapnSearch:
         room = budget.params - int(candidates[self.level].sum())
         logits, choice, open_ = decide(self.policies, self.fields, states, self.level, candidates, self.generator)
         p_enlarge = torch.softmax(logits, 1)[:, ENLARGE].detach().numpy()
-        self.level, grown, shrunk, refused = trade(self.level, choice, p_enlarge, candidates, room)
+        self.level, grown, shrunk, refused = trade(self.level, choice, p_enlarge, candidates, room,
+                                                   self.settings.esapn_admit == "per_parameter")
         action = Action.from_rows(candidates[self.level], budget).check(budget)
         action.apply_to(context.model)
         # ---- one epoch of the recommender, then the reward on validation
