@@ -5,7 +5,9 @@
 Each run is a process of its own (OpenMP reads its wait policy when torch loads), through ``run_recbole_bet`` with
 every training epoch timed. The variants:
 
-* ``ours``: ES at sparsity 0.9 with what :mod:`recbole_bet.threads` sets (the default: the passive wait policy);
+* ``ours``: ES at sparsity 0.9 with what :mod:`recbole_bet.threads` sets (the default: ``GOMP_SPINCOUNT=1000``, a
+  short spin before an idle thread sleeps);
+* ``ours-passive``: the same with ``OMP_WAIT_POLICY=PASSIVE`` (no spin at all: the remedy first chosen);
 * ``ours-defaults``: the same with ``RECBOLE_BET_THREADS=off`` (torch's and OpenMP's defaults, as before);
 * ``ours-1thread``: ``OMP_NUM_THREADS=1``: the target's reference;
 * ``recbole``, ``recbole-defaults``: ``--method=recbole``, RecBole's own LightGCN under our pipeline, with and without.
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # name: (method, environment added to the run's)
 VARIANTS = {
     "ours": ("es", {}),
+    "ours-passive": ("es", {"OMP_WAIT_POLICY": "PASSIVE"}),
     "ours-defaults": ("es", {OFF: "off"}),
     "ours-1thread": ("es", {"OMP_NUM_THREADS": "1"}),
     "recbole": ("recbole", {}),
@@ -72,10 +75,17 @@ def worker(args) -> None:
             "data_path": args.data_path, "checkpoint_dir": folder, "export_table": False, "show_progress": False,
             "state": "WARNING"})
     Path(args.out).write_text(json.dumps({"times": times, "threads": torch.get_num_threads(),
-                                          "wait_policy": os.environ.get("OMP_WAIT_POLICY")}))
+                                          "wait_policy": wait_policy()}))
 
 
 # ---- the measurements ------------------------------------------------------------------------------
+
+
+def wait_policy() -> str | None:
+    """How this process's OpenMP threads wait, as its environment sets it (None: OpenMP's default)."""
+    if os.environ.get("OMP_WAIT_POLICY"):
+        return os.environ["OMP_WAIT_POLICY"]
+    return f"spin {os.environ['GOMP_SPINCOUNT']}" if os.environ.get("GOMP_SPINCOUNT") else None
 
 
 def measure(dataset: str, variant: str, condition: str, args, scratch: Path) -> list[dict]:

@@ -1,6 +1,6 @@
 """recbole-bet: budgeted embedding tables for RecBole (BET, Qu et al., WSDM 2024) and the baselines it compares with.
 
-Importing the package first sets OpenMP's wait policy and the CPU thread count for a machine that other runs may
+Importing the package first sets how long OpenMP threads spin and the CPU thread count for a machine that other runs may
 share (:mod:`recbole_bet.threads`): this must happen before torch is loaded.
 """
 

@@ -1,24 +1,27 @@
-"""CPU threads for runs that share a machine: OpenMP's passive wait policy, and no more threads than the CPUs the
-process may use.
+"""CPU threads for runs that share a machine: OpenMP threads that spin only briefly while they wait, and no more
+threads than the CPUs the process may use.
 
 torch's CPU kernels run on OpenMP (GNU libgomp in the PyPI wheels), with one thread per CPU of the affinity mask
 unless ``OMP_NUM_THREADS`` says otherwise. Between two parallel regions libgomp's idle threads spin (300,000 turns of
 a busy loop by default) before they sleep. Alone on the machine that saves a wake-up; beside another busy process
 each spinning thread takes a core the other needs, and the threads of one region wait for a descheduled partner:
-two LightGCN runs on 2 cores took 6 s an epoch each instead of 1.1 s (issue 37). ``OMP_WAIT_POLICY=PASSIVE`` makes
-an idle thread sleep at once. libgomp reads it once, when it is loaded, so it must be in the environment before
-torch is imported: :func:`configure` runs from ``recbole_bet/__init__.py``, which any ``import recbole_bet...``
-executes first.
+two LightGCN runs on 2 cores took 6 s an epoch each instead of 1.1 s (issue 37). ``GOMP_SPINCOUNT=1000`` keeps a
+short spin (a thousand turns) and then sleeps. Measured by ``bench.contention`` on 2 cores (issue 37): no spin at all
+(``OMP_WAIT_POLICY=PASSIVE``) also cures the collapse but costs a run alone 30-40% on ml-100k, where an epoch is many
+tiny parallel regions; 3,000 turns or more brings the collapse back (two runs at once 2x a one-thread run's epoch or
+worse). libgomp reads the variable once, when it is loaded, so it must be in the environment before torch is
+imported: :func:`configure` runs from ``recbole_bet/__init__.py``, which any ``import recbole_bet...`` executes
+first. Other OpenMP runtimes ignore it.
 
 A container's CPU limit is usually a cgroup quota (``docker --cpus``, a Kubernetes limit), which the affinity mask
 does not show: torch would start a thread per visible core, and the kernel would throttle them all together. The
 threads are capped at ``floor(quota / period)`` (at least 1), read from cgroup v2's ``cpu.max`` or v1's
 ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``.
 
-What the user set wins: an ``OMP_WAIT_POLICY`` already in the environment is left alone, as is the thread count
-where ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set; ``RECBOLE_BET_THREADS=off`` leaves torch's and OpenMP's
-defaults. Neither setting changes what a run computes for a given thread count (the policy changes only how
-threads wait); the thread count a run used is in its result file (``threads``).
+What the user set wins: where ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is already in the environment the spin is
+left alone, as is the thread count where ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set; ``RECBOLE_BET_THREADS=off``
+leaves torch's and OpenMP's defaults. Neither setting changes what a run computes for a given thread count (the spin
+changes only how threads wait); the thread count a run used is in its result file (``threads``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from typing import Mapping, MutableMapping
 
 OFF = "RECBOLE_BET_THREADS"
 THREAD_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+WAIT_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+#: turns of libgomp's busy loop before an idle thread sleeps (its default: 300,000); chosen by bench.contention
+SPIN_COUNT = "1000"
 
 
 def quota_from_cpu_max(text: str) -> float | None:
@@ -108,13 +114,13 @@ def thread_settings(environ: Mapping[str, str], affinity: int, quota: float | No
     Example::
 
         >>> thread_settings({}, affinity=16, quota=2.5)
-        {'OMP_WAIT_POLICY': 'PASSIVE', 'OMP_NUM_THREADS': '2'}
+        {'GOMP_SPINCOUNT': '1000', 'OMP_NUM_THREADS': '2'}
     """
     if environ.get(OFF, "").strip().lower() in ("off", "0", "false", "no"):
         return {}
     settings = {}
-    if "OMP_WAIT_POLICY" not in environ:
-        settings["OMP_WAIT_POLICY"] = "PASSIVE"
+    if not any(key in environ for key in WAIT_KEYS):
+        settings["GOMP_SPINCOUNT"] = SPIN_COUNT
     cpus = usable_cpus(affinity, quota)
     if cpus < affinity and not any(key in environ for key in THREAD_KEYS):
         settings["OMP_NUM_THREADS"] = str(cpus)

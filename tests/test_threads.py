@@ -53,11 +53,12 @@ def test_threads_fit_the_affinity_mask_and_the_whole_cpus_of_the_quota():
 
 
 @pytest.mark.parametrize("environ, affinity, quota, expected", [
-    ({}, 2, None, {"OMP_WAIT_POLICY": "PASSIVE"}),  # no quota: torch's own count, the affinity mask's
-    ({}, 16, 2.5, {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2"}),
+    ({}, 2, None, {"GOMP_SPINCOUNT": "1000"}),  # no quota: torch's own count, the affinity mask's
+    ({}, 16, 2.5, {"GOMP_SPINCOUNT": "1000", "OMP_NUM_THREADS": "2"}),
     ({"OMP_WAIT_POLICY": "ACTIVE"}, 16, 4.0, {"OMP_NUM_THREADS": "4"}),  # the user's policy wins
-    ({"OMP_NUM_THREADS": "8"}, 16, 4.0, {"OMP_WAIT_POLICY": "PASSIVE"}),  # and the user's count
-    ({"MKL_NUM_THREADS": "8"}, 16, 4.0, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ({"GOMP_SPINCOUNT": "50"}, 16, 4.0, {"OMP_NUM_THREADS": "4"}),  # and the user's spin count
+    ({"OMP_NUM_THREADS": "8"}, 16, 4.0, {"GOMP_SPINCOUNT": "1000"}),  # and the user's thread count
+    ({"MKL_NUM_THREADS": "8"}, 16, 4.0, {"GOMP_SPINCOUNT": "1000"}),
     ({"RECBOLE_BET_THREADS": "off"}, 16, 2.0, {}),  # torch's and OpenMP's defaults
 ])
 def test_thread_settings_leave_what_the_user_set(environ, affinity, quota, expected):
@@ -73,29 +74,34 @@ def test_configure_changes_nothing_once_torch_is_loaded():
     assert configure(environ) == {} and environ == {}
 
 
-PROBE = "import os, recbole_bet.errors, torch; print(os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads())"
+PROBE = "import os, recbole_bet.errors, torch; print(os.environ.get('GOMP_SPINCOUNT'), torch.get_num_threads())"
 
 
-@pytest.mark.parametrize("extra, policy, spins", [({}, "PASSIVE", "0"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE", "30000000000"),
-                                                  ({"RECBOLE_BET_THREADS": "off"}, None, "300000")])
-def test_any_import_of_the_package_sets_the_policy_before_torch_loads(extra, policy, spins):
+@pytest.mark.parametrize("extra, set_here, spins", [
+    ({}, "1000", "1000"),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, None, "30000000000"),  # the user's policy wins
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, None, "0"),
+    ({"GOMP_SPINCOUNT": "77"}, "77", "77"),  # and the user's count
+    ({"RECBOLE_BET_THREADS": "off"}, None, "300000"),  # libgomp's default
+])
+def test_any_import_of_the_package_sets_the_spin_before_torch_loads(extra, set_here, spins):
     """Importing any module of the package first reaches libgomp: OMP_DISPLAY_ENV makes it print the spin count it
-    read (0: an idle thread sleeps at once; 300,000 is its default, 30 billion the active policy's)."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "RECBOLE_BET_THREADS")}
+    read (1000: ours; 0: the passive policy's; 300,000 is its default, 30 billion the active policy's)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "RECBOLE_BET_THREADS")}
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=ROOT,
                           env=dict(environ, OMP_DISPLAY_ENV="verbose", **extra), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[0] == str(policy)
+    assert done.stdout.split()[0] == str(set_here)
     assert f"GOMP_SPINCOUNT = '{spins}'" in done.stderr, done.stderr[-2000:]
 
 
 @pytest.mark.slow
 def test_the_wait_policy_does_not_change_a_result(tmp_path):
-    """The same run with the passive policy and with OpenMP's default: the same thread count, the same result."""
+    """The same run with our short spin and with OpenMP's default: the same thread count, the same result."""
     results = []
     for extra in ({}, {"RECBOLE_BET_THREADS": "off"}):
         out = tmp_path / f"result{len(results)}.json"
-        environ = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "RECBOLE_BET_THREADS")}
+        environ = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "RECBOLE_BET_THREADS")}
         done = subprocess.run([sys.executable, str(ROOT / "run_recbole_bet.py"), "--method=es", "--epochs=2", "--show_progress=False",
                                f"--checkpoint_dir={tmp_path / 'saved'}", f"--result_file={out}"],
                               capture_output=True, text=True, cwd=tmp_path, env=dict(environ, **extra), timeout=600)
