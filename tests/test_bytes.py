@@ -212,6 +212,7 @@ def test_only_prefix_and_element_layouts_are_counted():
         (["--method=graphhash", "--budget_unit=bytes"], "budget_unit=bytes with method=graphhash: its shared tables"),
     ],
 )
+@pytest.mark.slow
 def test_bad_precision_input_exits_with_one_clear_line(args, message, tmp_path):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]

@@ -63,6 +63,7 @@ def test_random_mask_keeps_exactly_the_budget():
 
 
 @pytest.mark.parametrize("model_name, growth", [("LightGCN", "gradient"), ("NeuMF", "random"), ("NGCF", "gradient")])
+@pytest.mark.slow
 def test_every_update_keeps_exactly_the_budget_and_pruned_weights_stay_zero(model_name, growth):
     config, train, _, _ = build_data(model_name)
     model = get_model(model_name)(config, train._dataset)
@@ -116,6 +117,7 @@ def run(model, fast_config, **keys):
 
 
 @pytest.mark.parametrize("model", ["LightGCN", "NGCF", "NeuMF"])
+@pytest.mark.slow
 def test_dsl_runs_at_exactly_the_budget_and_records_its_updates(model, fast_config, tmp_path):
     result = run(model, fast_config, result_file=str(tmp_path / "r.json"))
     assert json.loads((tmp_path / "r.json").read_text()) == json.loads(json.dumps(result))
@@ -139,6 +141,7 @@ class Killed(Exception):
     """Stands for kill -9 between two statements."""
 
 
+@pytest.mark.slow
 def test_a_killed_dsl_run_goes_on_with_its_schedule_and_ends_as_the_uninterrupted_one(fast_config, tmp_path, monkeypatch):
     """The prune-and-regrow schedule (steps taken, growth stream, updates) is kept with each epoch: the rerun of a run
     killed after its second epoch trains only the third and ends bit for bit where the whole run did."""

@@ -16,6 +16,7 @@ HEADER_BYTES = 4096  # zip and .npy headers of a handful of arrays, plus the JSO
 
 
 @pytest.mark.parametrize("model_name", ["LightGCN", "NeuMF"])
+@pytest.mark.slow
 def test_export_round_trip(tmp_path, model_name):
     config, train, valid, _ = build_data(model_name)
     model = get_model(model_name)(config, train._dataset).eval()
@@ -54,6 +55,7 @@ def test_reading_a_file_that_is_not_a_table_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("model_name, density, encoding", [("LightGCN", 0.05, "columns"), ("LightGCN", 0.5, "bitmap"), ("NeuMF", 0.1, "columns"), ("NeuMF", 0.3, "bitmap")])
+@pytest.mark.slow
 def test_element_mask_export_reloads_to_the_same_scores(tmp_path, model_name, density, encoding):
     """PEP's and magnitude pruning's layout: single weights kept, stored with the smaller index."""
     from recbole_bet.budget import ElementMask

@@ -24,6 +24,7 @@ def setup(request):
     return config, model, action, valid
 
 
+@pytest.mark.slow
 def test_action_masks_every_table(setup):
     _, model, action, _ = setup
     model.apply_action(action)
@@ -112,6 +113,7 @@ def test_csr_propagation_matches_recbole(name):
 
 @pytest.mark.parametrize("share", [1.0, 0.0])  # the last layer on the batch's rows only, or on every node
 @pytest.mark.parametrize("node_dropout", [0.0, 0.2])
+@pytest.mark.slow
 def test_ngcf_training_step_matches_recbole_with_message_dropout(node_dropout, share):
     """Our NGCF's propagation (fused products, in-place LeakyReLU, per-layer gathers in the loss, the last
     layer for the batch's rows only) against RecBole's, message dropout on, node dropout off (our CSR
@@ -212,6 +214,7 @@ def test_lightgcn_training_on_the_used_width_matches_recbole():
 
 
 @pytest.mark.parametrize("name", ["LightGCN", "NGCF", "NeuMF"])
+@pytest.mark.slow
 def test_building_our_model_draws_what_recboles_draws(name):
     """Same seed: our model starts from RecBole's weights and leaves torch's generator where RecBole's
     model leaves it, so dropout and everything drawn later follow RecBole's stream."""
@@ -266,6 +269,7 @@ def test_lightgcn_ego_masked_on_the_used_width_trains_bit_for_bit_like_cutting_a
 
 @pytest.mark.parametrize("share", [1.0, 0.0])  # the last layer on the batch's rows only, or on every node
 @pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.slow
 def test_lightgcn_loss_on_the_batch_rows_equals_recboles_loss(masked, share):
     """Training propagates the batch's rows only: RecBole's calculate_loss run on our model (every node
     propagated) gives the same loss bit for bit and the same gradients up to float rounding, full and masked."""
@@ -372,6 +376,7 @@ def test_loss_rows_of_a_batch():
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("training", [True, False])
+@pytest.mark.slow
 def test_ngcf_dropout_rows_is_message_dropout_on_those_rows(p, training):
     """NGCF's last layer: dropout of a few rows draws the whole layer's mask, as RecBole's module does."""
     config, train, _, _ = build_data("NGCF", message_dropout=p)
@@ -438,6 +443,7 @@ def test_bi_interaction_gradients():
     assert torch.autograd.gradcheck(BiInteraction.apply, tuple(inputs))
 
 
+@pytest.mark.slow
 def test_neumf_bpr_trains_on_pairwise_batches_with_the_papers_loss(fast_config):
     """neumf_loss=bpr: RecBole's loaders give (user, positive, negative) triples and the loss is BPR's,
     -log sigmoid(score(u, i) - score(u, j)); bce keeps RecBole's labelled pairs. A bad value is one line."""

@@ -99,6 +99,7 @@ def test_the_quantised_forward_is_what_lightgcn_trains_through(ml100k_lightgcn):
 
 
 @pytest.mark.parametrize("model_name, dtype", [("LightGCN", "int8"), ("LightGCN", "int4"), ("LightGCN", "float16"), ("NeuMF", "int4")])
+@pytest.mark.slow
 def test_the_exported_table_scores_as_the_quantised_model(tmp_path, model_name, dtype):
     """Fake quantisation in the forward pass and the exported table agree: the file's float32 values are the model's
     dequantised weights, and a model that loads them (at float32 or at the file's precision) scores the same."""

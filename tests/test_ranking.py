@@ -115,6 +115,7 @@ def evaluate(model, config, valid, screened: bool):
 
 
 @pytest.mark.parametrize("model_name, sparsity", [("LightGCN", None), ("LightGCN", 0.95), ("NGCF", 0.9), ("NeuMF", 0.9)])
+@pytest.mark.slow
 def test_screened_evaluation_gives_recbole_path_metrics(model_name, sparsity, monkeypatch):
     """Validation metrics through the screen equal the float path's, digit for digit; NeuMF (not a dot
     product) keeps RecBole's path."""
@@ -138,6 +139,7 @@ def test_screened_evaluation_gives_recbole_path_metrics(model_name, sparsity, mo
 
 
 @pytest.mark.parametrize("broken", ["missing", "wrong sums", "raises"])
+@pytest.mark.slow
 def test_a_torch_without_a_working_int_mm_keeps_the_float_path(broken, monkeypatch):
     """setup.py allows torch >= 2.0; the screen needs torch._int_mm on the CPU (tested on 2.13). Where it is
     missing, raises or sums wrongly, evaluation takes the float32 path, with the same metrics."""

@@ -68,6 +68,7 @@ def reference_top(model, train, valid, k: int):
 
 @pytest.mark.parametrize("layout", ["prefix", "element"])
 @pytest.mark.parametrize("model_name", ["LightGCN", "NGCF", "NeuMF"])
+@pytest.mark.slow
 def test_top_k_equals_the_trained_models(tmp_path, model_name, layout):
     config, train, valid, model = budgeted_model(model_name, layout)
     info = write_package(model, train._dataset, {"method": "test"}, tmp_path / "m.package.npz", valid=valid._dataset)
@@ -220,6 +221,7 @@ def serve(package, *arguments, block_recbole=True):
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.slow
 def test_the_command_line_serves_without_recbole(tmp_path):
     config, train, valid, model = budgeted_model("NGCF", "prefix", seed=3)
     path = write_package(model, train._dataset, None, tmp_path / "m.npz", valid=valid._dataset)["path"]

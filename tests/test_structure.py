@@ -130,6 +130,7 @@ sys.exit(1 if failed else 0)
 """
 
 
+@pytest.mark.slow
 def test_each_module_imports_first():
     done = subprocess.run([sys.executable, "-c", PROBE, *MODULES], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]

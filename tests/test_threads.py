@@ -84,6 +84,7 @@ PROBE = "import os, recbole_bet.errors, torch; print(os.environ.get('GOMP_SPINCO
     ({"GOMP_SPINCOUNT": "77"}, "77", "77"),  # and the user's count
     ({"RECBOLE_BET_THREADS": "off"}, None, "300000"),  # libgomp's default
 ])
+@pytest.mark.slow
 def test_any_import_of_the_package_sets_the_spin_before_torch_loads(extra, set_here, spins):
     """Importing any module of the package first reaches libgomp: OMP_DISPLAY_ENV makes it print the spin count it
     read (1000: ours; 0: the passive policy's; 300,000 is its default, 30 billion the active policy's)."""

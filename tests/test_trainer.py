@@ -12,6 +12,7 @@ from conftest import build_data
 
 
 @pytest.mark.parametrize("ours", [True, False], ids=["recbole-bet LightGCN", "RecBole LightGCN"])
+@pytest.mark.slow
 def test_loaded_checkpoint_scores_with_its_own_weights_not_a_stale_cache(ours, tmp_path):
     config, train, valid, _ = build_data("LightGCN")
     config["checkpoint_dir"] = str(tmp_path)

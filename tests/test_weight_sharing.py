@@ -189,6 +189,7 @@ LAYOUTS = {
 
 
 @pytest.mark.parametrize("model_name, kind", [("LightGCN", "qr"), ("NeuMF", "qr-sum"), ("LightGCN", "graphhash"), ("NeuMF", "graphhash")])
+@pytest.mark.slow
 def test_exported_shared_table_counts_its_bytes_and_scores_the_same(tmp_path, model_name, kind):
     config, train, valid, model, layout = shared_model(model_name, LAYOUTS[kind])
     assert sum(model.get_submodule(name).kept_params for name in model.budget_tables) == layout.params
@@ -227,6 +228,7 @@ def run(model, method, fast_config, **keys):
 @pytest.mark.parametrize("model, method", [
     ("LightGCN", "qr"), ("NGCF", "qr"), ("NeuMF", "qr"), ("LightGCN", "graphhash"), ("NGCF", "graphhash"), ("NeuMF", "graphhash"),
 ])
+@pytest.mark.slow
 def test_each_weight_sharing_method_runs_within_the_budget_and_records_itself(model, method, fast_config, tmp_path):
     result_file = tmp_path / "r.json"
     result = run(model, method, fast_config, result_file=str(result_file))
@@ -241,6 +243,7 @@ def test_each_weight_sharing_method_runs_within_the_budget_and_records_itself(mo
 
 
 @pytest.mark.parametrize("method", ["qr", pytest.param("graphhash", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_weight_sharing_same_seed_same_result(method, fast_config, tmp_path):
     first, second = (run("LightGCN", method, dict(fast_config, checkpoint_dir=str(tmp_path / f"s{i}"))) for i in range(2))
     assert first["test"] == second["test"] and first["valid"] == second["valid"]
