@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import RESULTS, header, markdown_table, write
+from recbole_bet.quality import quality
 
 METRIC = "ndcg@20"
-SIX = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
 @dataclass(frozen=True)
@@ -155,14 +155,9 @@ def verdict(matched: list) -> dict:
     return out
 
 
-def quality(valid: dict) -> float:
-    """The search's and the retraining's validation quality: mean of the six metrics (recbole_bet.quality)."""
-    return sum(valid[k] for k in SIX) / len(SIX)
-
-
 def pick_by_validation(retrained: list) -> int:
-    """The rank BET keeps: best validation quality, the first of equals."""
-    scores = [r.get("quality", quality(r["valid"])) for r in retrained]
+    """The rank BET keeps: best validation quality (recorded, else recomputed as BET does), the first of equals."""
+    scores = [r["quality"] if "quality" in r else quality(r["valid"]) for r in retrained]
     return max(range(len(scores)), key=lambda rank: scores[rank])
 
 

@@ -5,12 +5,11 @@ import json
 import pytest
 
 from bench import validation_audit as audit
-
-SIX = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
+from recbole_bet.quality import QUALITY_METRICS
 
 
 def metrics(ndcg20, rest=0.1):
-    return {k: (ndcg20 if k == "ndcg@20" else rest) for k in SIX}
+    return {k: (ndcg20 if k == "ndcg@20" else rest) for k in QUALITY_METRICS}
 
 
 def result(valid, test, settings=None, retrained=None, method="bet", sparsity=0.9, seed=0, model="LightGCN", **top):

@@ -242,7 +242,7 @@ def test_each_weight_sharing_method_runs_within_the_budget_and_records_itself(mo
     assert all(0 <= v <= 1 for v in result["test"].values())
 
 
-@pytest.mark.parametrize("method", ["qr", pytest.param("graphhash", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("method", ["qr", "graphhash"])
 @pytest.mark.slow
 def test_weight_sharing_same_seed_same_result(method, fast_config, tmp_path):
     first, second = (run("LightGCN", method, dict(fast_config, checkpoint_dir=str(tmp_path / f"s{i}"))) for i in range(2))
