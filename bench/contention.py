@@ -18,7 +18,7 @@ in (b) within 1.5x of ``ours-1thread`` in (b), and ours in (a) no more than 5% a
 The machine must be otherwise quiet: the table gives the 1-minute load before each dataset's measurements.
 """
 
-from recbole_bet.threads import OFF  # first: the package's thread settings go into the environment before torch loads
+from recbole_bet.threads import OFF, THREAD_KEYS, WAIT_KEYS  # first: the package's thread settings go into the environment before torch loads
 
 import argparse
 import json
@@ -48,7 +48,7 @@ VARIANTS = {
 }
 CONDITIONS = ("alone", "two at once", "beside a busy process")
 # what the user's shell may have set that would make every variant alike
-CLEARED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "RECBOLE_BET_THREADS")
+CLEARED = (*THREAD_KEYS, *WAIT_KEYS, OFF)
 
 
 # ---- one run (a process of its own) ---------------------------------------------------------------

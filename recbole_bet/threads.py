@@ -7,7 +7,7 @@ a busy loop by default) before they sleep. Alone on the machine that saves a wak
 each spinning thread takes a core the other needs, and the threads of one region wait for a descheduled partner:
 two LightGCN runs on 2 cores took 6 s an epoch each instead of 1.1 s (issue 37). ``GOMP_SPINCOUNT=1000`` keeps a
 short spin (a thousand turns) and then sleeps. Measured by ``bench.contention`` on 2 cores (issue 37): no spin at all
-(``OMP_WAIT_POLICY=PASSIVE``) also cures the collapse but costs a run alone 30-40% on ml-100k, where an epoch is many
+(``OMP_WAIT_POLICY=PASSIVE``) also cures the collapse but costs a run alone 30-50% on ml-100k, where an epoch is many
 tiny parallel regions; 3,000 turns or more brings the collapse back (two runs at once 2x a one-thread run's epoch or
 worse). libgomp reads the variable once, when it is loaded, so it must be in the environment before torch is
 imported: :func:`configure` runs from ``recbole_bet/__init__.py``, which any ``import recbole_bet...`` executes
