@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.common import RESULTS, header, markdown_table, write
+from bench.table import fmt, paired_p, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = RESULTS / "bytes"
@@ -73,82 +75,125 @@ def run(args) -> None:
         print(f"{name}: exit {code}", flush=True)
 
 
-def reference_rows(args) -> list[dict]:
-    """The parameter-budget sweep's float32 runs of the same dataset, sparsity and seed (the paper's unit)."""
-    rows = []
+def collect(folder: Path, sparsity: float) -> dict[str, dict[int, dict]]:
+    """{run name: {seed: result}} of the result files in ``folder`` at one sparsity (error files left out)."""
+    pattern = re.compile(rf"LightGCN-(.+)-{re.escape(str(sparsity))}-s(\d+)\.json")
+    runs: dict[str, dict[int, dict]] = {}
+    for path in sorted(folder.glob("*.json")):
+        match = pattern.fullmatch(path.name)
+        if match:
+            runs.setdefault(match[1], {})[int(match[2])] = json.loads(path.read_text())
+    return runs
+
+
+def reference_runs(dataset: str, sparsity: float, seeds: set[int]) -> dict[str, dict[int, dict]]:
+    """The parameter-budget sweep's float32 runs (the paper's unit) of the same dataset, sparsity and seeds."""
+    runs = {}
     for method in LABELS:
-        path = RESULTS / "sweep" / args.dataset / f"LightGCN-{method}-{args.sparsity}-s{args.seed}.json"
-        if path.is_file():
-            result = json.loads(path.read_text())
-            rows.append(dict(result, name=f"{method}-float32-params", value_dtype="float32", budget_unit="params",
-                             used_bytes=(result.get("export") or {}).get("bytes")))
-    return rows
+        for seed in sorted(seeds):
+            path = RESULTS / "sweep" / dataset / f"LightGCN-{method}-{sparsity}-s{seed}.json"
+            if path.is_file():
+                result = json.loads(path.read_text())
+                runs.setdefault(f"{method}-float32-params", {})[seed] = dict(
+                    result, value_dtype="float32", budget_unit="params", used_bytes=(result.get("export") or {}).get("bytes"))
+    return runs
 
 
-def row(result: dict, budget_bytes: int) -> list:
-    method = LABELS[result["method"]]
-    dtype = result["value_dtype"]
-    if result.get("ptq"):
-        dtype += " (PTQ)"
+def values(result: dict) -> str:
+    """What the table's values are: the dtype, '(PTQ)' after post-training quantisation, 'searched' for BET's dtype search."""
+    dtype = result["value_dtype"] + (" (PTQ)" if result.get("ptq") else "")
     if result["method"] == "bet" and (result.get("bet", {}).get("settings", {}).get("bet_dtypes") or ()):
         dtype = f"searched → {dtype}"
-    unit = "bytes" if result.get("budget_unit") == "bytes" else "params (reference)"
-    used = result.get("used_bytes")
-    share = f"{used / budget_bytes:.3f}" if used else "-"
-    return [method, dtype, unit, f"{result['test']['ndcg@20']:.4f}", f"{result['test']['recall@20']:.4f}",
-            f"{result['used_params']:,}", f"{used:,}" if used else "-", share, f"{result['seconds']:.0f}",
-            result.get("measured", "")[:10]]
+    return dtype
+
+
+def describe(runs: dict[int, dict]) -> dict:
+    """One row's figures over its seeds: bench.table's summary (means, std, per-seed values) plus bytes and labels."""
+    first = runs[min(runs)]
+    chosen = sorted({runs[s]["value_dtype"] for s in runs})
+    return dict(summary(runs), method=first["method"], budget_unit=first.get("budget_unit"), ptq=bool(first.get("ptq")),
+                values_label=values(first) if len(chosen) == 1 else values(first).replace(first["value_dtype"], "/".join(chosen)),
+                value_dtype=first["value_dtype"] if len(chosen) == 1 else "mixed",
+                used_bytes=max((runs[s].get("used_bytes") or 0) for s in runs) or None,
+                searched=values(first).startswith("searched"))
+
+
+def row(d: dict, budget_bytes: int, best: dict) -> list:
+    unit = "bytes" if d["budget_unit"] == "bytes" else "params (reference)"
+    used = d["used_bytes"]
+    p = None if d is best else paired_p(best, d, "ndcg@20")
+    return [LABELS[d["method"]], d["values_label"], unit, len(d["seeds"]), fmt(d, "ndcg@20"), fmt(d, "recall@20"),
+            f"{d['used']:,}", f"{used:,}" if used else "-", f"{used / budget_bytes:.3f}" if used else "-",
+            f"{d['seconds'] / 60:.1f}", "best" if d is best else ("-" if p is None else f"{p:.3f}")]
+
+
+def verdict(rows: dict[str, dict]) -> str:
+    """Which (method, values) wins, and by how much over the best float32 table under the same bytes, with a paired test."""
+    best = max(rows.values(), key=lambda d: d["mean"]["ndcg@20"])
+    floats = [d for d in rows.values() if d["value_dtype"] == "float32" and not d["ptq"] and not d["searched"]]
+    text = f"Best: {LABELS[best['method']]} at {best['values_label']}, mean N@20 {best['mean']['ndcg@20']:.4f} over {len(best['seeds'])} seed(s)"
+    if floats and all(d is not best for d in floats):
+        top = max(floats, key=lambda d: d["mean"]["ndcg@20"])
+        p = paired_p(best, top, "ndcg@20")
+        text += (f"; best float32 under the same bytes: {LABELS[top['method']]}, {top['mean']['ndcg@20']:.4f} "
+                 f"({best['mean']['ndcg@20'] / top['mean']['ndcg@20']:.3f}x, paired t-test over common seeds p = "
+                 + ("n/a (fewer than 2)" if p is None else f"{p:.3f}") + ")")
+    return text + "."
 
 
 def table(args) -> None:
     order = {name: k for k, (name, *_) in enumerate(PLAN)}
-    found = {p: json.loads(p.read_text()) for p in (OUT / args.dataset).glob("*.json")}
-    named = {path.stem.removeprefix("LightGCN-").rsplit(f"-{args.sparsity}-s", 1)[0]: r for path, r in found.items()}
-    results = [named[name] for name in sorted(named, key=lambda n: (list(LABELS).index(named[n]["method"]), order.get(n, 99)))]
-    if not results:
-        raise SystemExit(f"no results in {OUT / args.dataset}")
-    budget_bytes = results[0]["budget_bytes"]
-    references = reference_rows(args)
-    columns = ["method", "values", "budget", "N@20", "R@20", "params", "file bytes", "÷ budget", "s", "measured"]
-    rows = [row(r, budget_bytes) for r in results] + [row(r, budget_bytes) for r in references]
-    best = max(results, key=lambda r: r["test"]["ndcg@20"])
-    best_float = max((r for r in results if r["value_dtype"] == "float32" and not r.get("ptq")), key=lambda r: r["test"]["ndcg@20"], default=None)
+    found = collect(OUT / args.dataset, args.sparsity)
+    if not found:
+        raise SystemExit(f"no results at sparsity {args.sparsity} in {OUT / args.dataset}")
+    rows = {name: describe(runs) for name, runs in found.items()}
+    rows = {n: rows[n] for n in sorted(rows, key=lambda n: (list(LABELS).index(rows[n]["method"]), order.get(n, 99), n))}
+    budget_bytes = next(iter(next(iter(found.values())).values()))["budget_bytes"]
+    seeds = {s for runs in found.values() for s in runs}
+    references = {name: describe(runs) for name, runs in reference_runs(args.dataset, args.sparsity, seeds).items()}
+    best = max(rows.values(), key=lambda d: d["mean"]["ndcg@20"])
+    columns = ["method", "values", "budget", "seeds", "N@20", "R@20", "params", "file bytes", "÷ budget", "min", "p vs best"]
+    machines = sorted({r["machine"] for runs in found.values() for r in runs.values()})
     note = (f"LightGCN on {args.dataset}, sparsity {args.sparsity} of the float32 table's bytes: a budget of {budget_bytes:,} bytes "
-            f"for the exported file (values at their precision, per-row scales, size index, element index, headers); seed "
-            f"{args.seed}, one run each, test split. The machines: {', '.join(sorted({r['machine'] for r in results}))}.\n\n"
-            f"Best: {LABELS[best['method']]} at {best['value_dtype']}, N@20 {best['test']['ndcg@20']:.4f}"
-            + (f"; best float32 under the same bytes: {LABELS[best_float['method']]}, N@20 {best_float['test']['ndcg@20']:.4f} "
-               f"({best['test']['ndcg@20'] / best_float['test']['ndcg@20']:.3f}x)" if best_float else "") + ".")
-    text = header(f"Budgets in bytes: {args.dataset}", "python -m bench.bytes_budget --run; python -m bench.bytes_budget --table", note)
-    write(f"bytes-{args.dataset}.md", text + markdown_table(columns, rows))
-    plot(results + references, RESULTS / f"bytes-{args.dataset}.png", budget_bytes, args)
+            f"for the exported file (values at their precision, per-row scales, size index, element index, headers); test "
+            f"split, mean ± std over the seeds each row has; file bytes: the largest over its seeds; min: mean wall minutes "
+            f"(one thread, the other core busy with another run). p vs best: two-sided paired t-test of N@20 over the seeds "
+            f"a row shares with the best row ('-': fewer than 2). The machines: {', '.join(machines)}.\n\n" + verdict(rows))
+    text = header(f"Budgets in bytes: {args.dataset} at {args.sparsity}",
+                  f"python -m bench.bytes_budget --table --dataset={args.dataset} --sparsity={args.sparsity}", note)
+    name = f"bytes-{args.dataset}-{args.sparsity}"
+    write(f"{name}.md", text + markdown_table(columns, [row(d, budget_bytes, best) for d in [*rows.values(), *references.values()]]))
+    plot([*rows.values(), *references.values()], RESULTS / f"{name}.png", budget_bytes, args, sorted(seeds))
 
 
-def plot(results: list[dict], path: Path, budget_bytes: int, args) -> None:
+def plot(rows: list[dict], path: Path, budget_bytes: int, args, seeds: list[int]) -> None:
+    """Mean test N@20 against the largest file of each row (bars: std over seeds); BET's dtype search as a star."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    markers = {"float32": "o", "float16": "D", "int8": "s", "int4": "^"}
+    markers = {"float32": "o", "float16": "D", "int8": "s", "int4": "^", "mixed": "*"}
     colours = dict(zip(LABELS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for r in results:
-        if not r.get("used_bytes"):
+    for d in rows:
+        if not d["used_bytes"]:
             continue
-        params = r.get("budget_unit") != "bytes"
-        searched = r["method"] == "bet" and bool(r.get("bet", {}).get("settings", {}).get("bet_dtypes"))
-        axes.scatter(r["used_bytes"] / 1e3, r["test"]["ndcg@20"], marker=markers[r["value_dtype"]], s=70 if searched else 40,
-                     facecolors="none" if params else colours[r["method"]], edgecolors="k" if searched else colours[r["method"]])
+        params = d["budget_unit"] != "bytes"
+        marker = "*" if d["searched"] else markers[d["value_dtype"]]
+        axes.errorbar(d["used_bytes"] / 1e3, d["mean"]["ndcg@20"], yerr=d["std"]["ndcg@20"], fmt="none",
+                      ecolor=colours[d["method"]], elinewidth=0.8)
+        axes.scatter(d["used_bytes"] / 1e3, d["mean"]["ndcg@20"], marker=marker, s=110 if d["searched"] else 40,
+                     facecolors="none" if params else colours[d["method"]], edgecolors="k" if d["searched"] else colours[d["method"]])
     axes.axvline(budget_bytes / 1e3, color="grey", linestyle="--", linewidth=1)
     for method, colour in colours.items():
         axes.scatter([], [], color=colour, label=LABELS[method])
     for dtype, marker in markers.items():
-        axes.scatter([], [], marker=marker, color="grey", label=dtype)
+        axes.scatter([], [], marker=marker, color="grey", label="BET, dtype searched" if dtype == "mixed" else dtype)
     axes.scatter([], [], facecolors="none", edgecolors="grey", label="float32, parameter budget")
     axes.set_xlabel("exported table, kB (dashed: the byte budget)")
-    axes.set_ylabel("test N@20")
-    axes.set_title(f"LightGCN, {args.dataset}, {args.sparsity} of the float32 bytes, seed {args.seed}")
+    axes.set_ylabel("test N@20, mean over seeds")
+    axes.set_title(f"LightGCN, {args.dataset}, {args.sparsity} of the float32 bytes, seeds {','.join(map(str, seeds))}")
     axes.legend(fontsize=7, ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
