@@ -349,18 +349,20 @@ def minutes(seconds: float) -> str:
 def methods_table(results: list[dict], dataset: str, model: str) -> str:
     """Every method at every budget for one dataset and backbone, compact: the profile each ran with, test N@20 and
     R@20 (mean ± std over seeds, and how many), the epochs (best / stopped), the exported table's bytes, the wall time
-    in minutes and ÷ the full table's; the best N@20 and the best R@20 of each budget in bold."""
+    in minutes, ÷ the full table's and ÷ OptEmbed's at the same budget (the search methods' cost against the
+    strongest baseline's); the best N@20 and the best R@20 of each budget in bold."""
     groups = group(r for r in results if r["dataset"] == dataset and r["model"] == model)
     full_key = next((k for k in groups if k[2] == "full"), None)
     full = summary(groups[full_key]) if full_key else None
-    lines = ["| sparsity | method | profile | seeds | N@20 | R@20 | epochs (best / stopped) | table bytes | minutes | s ÷ full |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| sparsity | method | profile | seeds | N@20 | R@20 | epochs (best / stopped) | table bytes | minutes | s ÷ full "
+             "| s ÷ OptEmbed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
 
-    def row(sparsity, method, runs, s, best=None):
+    def row(sparsity, method, runs, s, best=None, optembed=None):
         cells = [f"**{fmt(s, m)}**" if best and method in best[m] else fmt(s, m) for m in ("ndcg@20", "recall@20")]
         ratio = f"{s['seconds'] / full['seconds']:.1f}" if full else "-"
+        to_optembed = f"{s['seconds'] / optembed['seconds']:.2f}" if optembed else "-"
         return (f"| {sparsity} | {label(method)} | {profiles(list(runs.values()))} | {len(s['seeds'])} | {cells[0]} | {cells[1]} | "
-                f"{s['epochs'] or '-'} | {cell_bytes(s)} | {minutes(s['seconds'])} | {ratio} |")
+                f"{s['epochs'] or '-'} | {cell_bytes(s)} | {minutes(s['seconds'])} | {ratio} | {to_optembed} |")
 
     if full:
         lines.append(row(0, "full", groups[full_key], full))  # alone at its sparsity: nothing to bold
@@ -370,8 +372,9 @@ def methods_table(results: list[dict], dataset: str, model: str) -> str:
         for m in ("ndcg@20", "recall@20"):
             top = max(s["mean"][m] for _, s in here.values())
             best[m] = {method for method, (_, s) in here.items() if s["mean"][m] == top}
+        optembed = here["optembed"][1] if "optembed" in here else None
         for method in sorted(here, key=order):
-            lines.append(row(sparsity, method, *here[method], best))
+            lines.append(row(sparsity, method, *here[method], best, optembed))
     return "\n".join(lines) + "\n"
 
 
