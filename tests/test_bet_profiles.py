@@ -66,6 +66,27 @@ def test_the_paper_profile_is_the_papers_schedule():
     assert {k: v for k, v in vars(gpu).items() if k != "bet_profile"} == {k: v for k, v in vars(bet_settings("NGCF", bet_profile="paper")).items() if k != "bet_profile"}
 
 
+PLUS_PARTS = {"bet_overflow": "redraw", "bet_distribution_weights": (1.0, 1.0, 1.0, 1.0, 1.0), "bet_share_sampling": "stratified",
+              "bet_share_narrow": 0.5, "bet_pretrain_prefix": "random"}
+LEFT_OUT = ("bet_remeasure_top", "bet_retrain_rank_epochs", "bet_predictor_updates")  # the ablation's parts that did not pay
+
+
+@pytest.mark.parametrize("plus, base", [("plus", "paper"), ("plus-fast", "fast")])
+@pytest.mark.parametrize("model", ["LightGCN", "NGCF"])
+def test_the_plus_profiles_are_their_schedule_with_the_kept_parts_of_the_ablation(plus, base, model):
+    """plus = paper's schedule, plus-fast = fast's search schedule with the protocol's final training (from scratch,
+    RecBole's patience); both with exactly the parts that paid, none of those that did not."""
+    mine, schedule = vars(bet_settings(model, bet_profile=plus)), vars(bet_settings(model, bet_profile=base))
+    for key, value in PLUS_PARTS.items():
+        assert (tuple(mine[key]) if isinstance(mine[key], (list, tuple)) else mine[key]) == value, key
+    for key in LEFT_OUT:
+        assert mine[key] == schedule[key], key
+    same = ("bet_iterations", "bet_candidates", "bet_finetune_epochs", "bet_finetune_lr", "bet_pretrain_stopping_step")
+    assert {k: mine[k] for k in same} == {k: schedule[k] for k in same}
+    assert (mine["bet_retrain_from"], mine["bet_retrain_stopping_step"]) == ("scratch", None)
+    assert mine["bet_retrain_top"] == (5 if plus == "plus" else 1)
+
+
 @pytest.mark.parametrize(
     "key, value, message",
     [
