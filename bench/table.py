@@ -432,8 +432,8 @@ def load_variants(parser, variants: list[str]) -> list[dict]:
     results = []
     for variant in variants:
         tag, _, folder = variant.partition("=")
-        if not tag or not folder or "-" in tag:
-            parser.error(f"--variant={variant!r}: expected TAG=FOLDER, a tag without '-' (e.g. scratch=bench/results/bet-scratch)")
+        if not tag or not folder:
+            parser.error(f"--variant={variant!r}: expected TAG=FOLDER (e.g. scratch=bench/results/bet-scratch)")
         results += load(folder, tag)
     return results
 

@@ -78,6 +78,10 @@ def test_a_row_key_is_its_method_and_variant_tag_and_sorts_each_variant_after_it
     keys = ["bet-scratch", "pep-pretrained", "bet", "es", "pep"]
     assert sorted(keys, key=table.order) == ["es", "pep", "pep-pretrained", "bet", "bet-scratch"]
     assert table.bet_rows(keys) == ["bet", "bet-scratch"]
+    # a tag may hold '-' (a profile's name): only the first '-' separates the method
+    assert table.split_key(table.row_key("bet", "plus-fast")) == ("bet", "plus-fast")
+    assert table.label("bet-plus-fast") == "BET (plus-fast)"
+    assert table.bet_rows(["bet-plus-fast", "bet", "es"]) == ["bet", "bet-plus-fast"]
 
 
 def test_paired_p_needs_two_pairs():
