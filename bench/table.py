@@ -378,6 +378,45 @@ def methods_table(results: list[dict], dataset: str, model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def layout_of(result: dict) -> dict | None:
+    """A run's chosen layout: the users' share of the used parameters and each field's width spread (min, max, mean
+    over rows; an element mask's kept weights per row); for shared bucket tables the buckets per field instead.
+    None where the result records no sizes (RecBole's own models, the full table's older files)."""
+    sizes = result.get("sizes") or {}
+    users, items = sizes.get("users"), sizes.get("items")
+    if not users or not items:
+        return None
+    if sizes.get("layout") == "shared":
+        count = lambda f: sum(p["buckets"] for p in f["partitions"])  # noqa: E731
+        return {"share": users["params"] / (users["params"] + items["params"]), "users": f"{count(users):,} buckets",
+                "items": f"{count(items):,} buckets"}
+    user_params, item_params = users["mean"] * result["n_users"], items["mean"] * result["n_items"]
+    spread = lambda f: (f["min"], f["max"], f["mean"])  # noqa: E731
+    return {"share": user_params / (user_params + item_params), "users": spread(users), "items": spread(items)}
+
+
+def layouts_table(results: list[dict], dataset: str, model: str) -> str:
+    """Each method's chosen layout at every budget, one dataset and backbone: the users' share of the parameters
+    (mean over seeds) and each field's widths, min-max over the seeds' rows and the mean width (issue 33: which
+    layouts win)."""
+    groups = group(r for r in results if r["dataset"] == dataset and r["model"] == model and r["method"] != "recbole")
+    lines = ["| sparsity | method | seeds | user share | users: widths min-max (mean) | items: widths min-max (mean) |",
+             "|---|---|---|---|---|---|"]
+
+    def cell(values: list) -> str:
+        if isinstance(values[0], str):
+            return " / ".join(sorted(set(values)))
+        return f"{min(v[0] for v in values)}-{max(v[1] for v in values)} ({np.mean([v[2] for v in values]):.1f})"
+
+    for key in sorted(groups, key=lambda k: (k[3], order(k[2]))):
+        layouts = [layout for layout in map(layout_of, groups[key].values()) if layout]
+        if layouts:
+            share = np.mean([layout["share"] for layout in layouts])
+            lines.append(f"| {key[3]} | {label(key[2])} | {len(layouts)} | {share:.2f} | {cell([x['users'] for x in layouts])} | "
+                         f"{cell([x['items'] for x in layouts])} |")
+    return "\n".join(lines) + "\n"
+
+
 def compare_table(results: list[dict], dataset: str, model: str, tag: str, headline_tag: str | None = None) -> str:
     """Each method's ``tag`` variant against its headline row (``<method>-<headline_tag>`` where that exists, else the
     plain ``<method>``), one dataset and backbone: test N@20 of each on the seeds both ran, each one's rank among the
@@ -486,7 +525,8 @@ def main(argv=None):
         if methods - {"full", "es", "mr", "bet", "recbole"}:  # the every-method table, where other methods ran
             path = out / f"methods-{dataset}-{model}.md"
             path.write_text(methods_table(results, dataset, model))
-            print(f"written to {path}")
+            (out / f"layouts-{dataset}-{model}.md").write_text(layouts_table(results, dataset, model))
+            print(f"written to {path} and layouts-{dataset}-{model}.md")
     if args.compare:
         for dataset, model in sorted({(r["dataset"], r["model"]) for r in results if r.get("tag") == args.compare}):
             path = out / f"compare-{args.compare}-{dataset}-{model}.md"

@@ -360,7 +360,7 @@ def test_compare_table_ranks_each_method_under_both_starts_on_the_seeds_both_ran
     assert rows[4] == "| 0.9 | BET (scratch) | 2 | 0.3300 ± 0.0000 | 2 | 0.3650 ± 0.0071 | 1 | 1.106 | 0.090 |"  # differences 0.03, 0.04
     assert len(rows) == 5
     assert sorted(path.name for path in out.iterdir()) == [
-        "compare-pretrained-toy-LightGCN.md", "headline.md", "methods-toy-LightGCN.md", "table-toy.csv", "table-toy.md"]
+        "compare-pretrained-toy-LightGCN.md", "headline.md", "layouts-toy-LightGCN.md", "methods-toy-LightGCN.md", "table-toy.csv", "table-toy.md"]
     assert "NGCF" not in (out / "table-toy.md").read_text()
     capsys.readouterr()
     with pytest.raises(SystemExit):  # refused before any table is written
@@ -457,3 +457,22 @@ def test_the_results_docs_tables_are_the_committed_result_files():
     doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
     filled, paths = readme_tables.fill(doc.read_text(), doc.parent)
     assert len(paths) >= 10 and filled == doc.read_text(), "run: python -m bench.readme_tables"
+
+
+def test_layouts_table_gives_the_user_share_and_width_spread_over_seeds():
+    def with_sizes(method, seed, users, items, layout="prefix"):
+        result = dict(fake_result(method, seed, 0.3), n_users=10, n_items=30)
+        result["sizes"] = {"layout": layout, "users": users, "items": items}
+        return result
+
+    field = lambda lo, hi, mean: {"min": lo, "max": hi, "mean": mean, "median": mean}  # noqa: E731
+    shared = lambda buckets, params: {"partitions": [{"buckets": b} for b in buckets], "params": params}  # noqa: E731
+    results = [with_sizes("optembed", 0, field(42, 42, 42.0), field(1, 1, 1.0)),  # 420 / (420 + 30)
+               with_sizes("optembed", 1, field(40, 44, 42.0), field(1, 2, 1.5)),  # 420 / (420 + 45)
+               with_sizes("qr", 0, shared([11, 479], 300), shared([20, 30], 100), layout="shared"),
+               dict(fake_result("recbole", 0, 0.2), sizes={})]
+    lines = table.layouts_table(results, "toy", "LightGCN").splitlines()
+    share = (420 / 450 + 420 / 465) / 2
+    assert lines[2] == "| 0.9 | QR | 1 | 0.75 | 490 buckets | 50 buckets |"
+    assert lines[3] == f"| 0.9 | OptEmbed | 2 | {share:.2f} | 40-44 (42.0) | 1-2 (1.2) |"
+    assert len(lines) == 4  # RecBole's own model: no layout row
