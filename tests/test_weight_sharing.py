@@ -1,6 +1,7 @@
 """QR and GraphHash: their layouts within the budget, their shared tables (every id a vector), the exported table
 (its bytes, and the same scores), and each end to end on ml-100k."""
 
+import io
 import json
 import re
 
@@ -10,16 +11,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbole_bet.budget import Budget, FieldBuckets, Partition, SharedBuckets
+from recbole_bet.budget import VALUE_DTYPES, Budget, FieldBuckets, Partition, SharedBuckets, SharedCost
 from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import BudgetError, ConfigError
-from recbole_bet.export import export_table, load_table, read_table
-from recbole_bet.methods.graphhash import fit_buckets, graphhash_layout
+from recbole_bet.export import export_table, load_table, read_table, read_table_masks, table_storage
+from recbole_bet.methods.graphhash import bucket_cost, bucket_targets, fit_buckets, graphhash_layout
 from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
 from recbole_bet.model import get_model
+from recbole_bet.precision import fake_quantise
 from recbole_bet.quick_start import run_recbole_bet, training_frequencies
 
 from conftest import build_data, make_budget, random_tables
+from test_bytes import Tables
+from test_cli import run_cli
 
 cases = random_tables(60)
 
@@ -262,3 +266,109 @@ def test_bad_keys_are_one_line_errors(keys, message, fast_config):
     with pytest.raises(ConfigError, match=re.escape(message)) as error:
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **keys))
     assert "\n" not in str(error.value)
+
+
+# ---- bytes and precision ----------------------------------------------------------------------------------
+
+PARTITIONS = {"qr": ("quotient", "remainder"), "graphhash": ("stored",)}
+
+
+def byte_layout(method, model, room, dtype, seed):
+    """``(budget, layout, record)`` of ``method`` under a byte budget of ``model``'s tables, from one value per row
+    (``room`` 0) to twice the float32 full table (1); None where the bytes hold not even the method's smallest tables."""
+    storage = table_storage(model, "shared", PARTITIONS[method.split("-")[0]])
+    n_users, n_items = model.n_users - 1, model.n_items - 1
+    low, high = storage.bytes_for(n_users + n_items, dtype), 2 * storage.bytes_for(storage.max_kept, "float32")
+    total = int(low + room * (high - low))
+    budget = Budget(0.5, model.d_max, n_users, n_items, storage.params_for(total, dtype), "bytes", dtype, total, storage)
+    try:
+        if method == "graphhash":
+            rng = np.random.default_rng(seed)
+            return (budget, *graphhash_layout(budget, random_pairs(rng, n_users, n_items), None, seed, 3))
+        return budget, qr_layout(budget, "sum" if method == "qr-sum" else "mult"), None
+    except BudgetError as error:
+        assert re.search(r"QR needs at least \d+ bytes|GraphHash needs \d+ bytes", str(error)), error
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_users=st.integers(1, 60), n_items=st.integers(1, 60), widths=st.sampled_from([[8], [5], [64, 64], [3, 9], [300]]),
+    dtype=st.sampled_from(VALUE_DTYPES), method=st.sampled_from(["qr", "qr-sum", "graphhash"]),
+    room=st.floats(0, 1), seed=st.integers(0, 2**16),
+)
+def test_a_shared_file_never_exceeds_the_byte_budget_and_reads_back_as_the_model(n_users, n_items, widths, dtype, method, room, seed):
+    """Over random tables, dtypes and both methods: the file fits the bytes, its count is exact but for the meta's
+    digits, no bucket more would fit (QR: under one bucket row left; GraphHash: the next split is over), and
+    read_table gives the model's dequantised rows."""
+    torch.manual_seed(seed)
+    model = Tables(n_users, n_items, widths)
+    made = byte_layout(method, model, room, dtype, seed % 1000)
+    if made is None:
+        return
+    budget, layout, record = made
+    storage, cost = budget.storage, SharedCost(budget)
+    layout.check(budget).apply_to(model)
+    model.set_value_dtype(dtype)
+    with torch.no_grad():
+        for name in model.budget_tables:
+            for table in model.get_submodule(name).tables:
+                table.mul_(float(np.random.default_rng(seed).uniform(0.01, 5)))  # scales of every size
+    buffer = io.BytesIO()
+    info = export_table(model, buffer)
+    assert info["kept_params"] == layout.params and info["value_dtype"] == dtype
+    assert info["bytes"] <= storage.shared_bytes(layout, dtype) <= budget.bytes
+    assert storage.shared_bytes(layout, dtype) - info["bytes"] <= 96  # the meta's numbers at their most digits
+    left = budget.bytes - storage.shared_bytes(layout, dtype)
+    if method.startswith("qr"):
+        one_row = cost.buckets("item", 1, layout.item.width) + len(widths)  # int4: each table's last nibble
+        assert left < one_row or sum(layout.item.buckets) == n_items + 1
+    elif sum(record["buckets"]) < budget.n_rows:
+        more = bucket_targets(sum(record["buckets"]) + 1, tuple(record["clusters"]), n_users, n_items)
+        assert bucket_cost(cost, layout.user.width, more, (n_users, n_items)) > cost.total
+    buffer.seek(0)
+    meta, tables, _, _ = read_table_masks(buffer)
+    assert meta.get("value_dtype", "float32") == dtype
+    for name, table in tables.items():
+        assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy()), name
+
+
+@pytest.mark.parametrize("combine", ["mult", "sum"])
+def test_int8_bucket_rows_are_quantised_and_the_gradient_goes_straight_through(combine):
+    torch.manual_seed(0)
+    table = SharedEmbedding(qr_field(combine=combine), embedding_dim=5, width=3)
+    as_float = table.weight.detach().clone()
+    table.set_value_dtype("int8")
+    q, r = table.tables
+    q_hat, r_hat = (fake_quantise(t.detach(), "int8") for t in (q, r))
+    assert not torch.equal(q_hat, q.detach())  # quantised (one scale per bucket row) ...
+    weight = table.weight
+    assert not torch.equal(weight, as_float)
+    for row in range(1, 8):  # ... and combined from what the file stores
+        n = row - 1
+        expected = q_hat[n // 3] * r_hat[n % 3] if combine == "mult" else q_hat[n // 3] + r_hat[n % 3]
+        assert torch.equal(weight[row, :3], expected)
+    assert torch.equal(table.masked_columns(2), weight[:, :2])  # a cut keeps the full bucket row's scale
+    idx = torch.tensor([[3, 1], [7, 0]])
+    assert torch.equal(table(idx), weight[idx])
+    upstream = torch.randn(8, 5)
+    (weight * upstream).sum().backward()
+    rows = torch.arange(7)
+    expected_q = torch.zeros_like(q)
+    expected_r = torch.zeros_like(r)
+    for n in rows.tolist():  # straight through: d(row)/d(bucket) of the dequantised buckets
+        g = upstream[n + 1, :3]
+        expected_q[n // 3] += g * r_hat[n % 3] if combine == "mult" else g
+        expected_r[n % 3] += g * q_hat[n // 3] if combine == "mult" else g
+    assert torch.allclose(q.grad, expected_q) and torch.allclose(r.grad, expected_r)
+    assert q.grad.abs().sum() > 0
+
+
+def test_float32_shared_rows_are_the_buckets_themselves_bit_for_bit():
+    torch.manual_seed(0)
+    table = SharedEmbedding(qr_field(), embedding_dim=5, width=3)
+    assert all(a is b for a, b in zip(table.bucket_values(), table.tables))
+    table.set_value_dtype("int4")
+    assert "int4" in repr(table)
+    with pytest.raises(BudgetError, match="value_dtype='int5'"):
+        table.set_value_dtype("int5")
