@@ -16,7 +16,7 @@ from recbole_bet.budget import VALUE_DTYPES, Budget, FieldBuckets, Partition, Sh
 from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.export import export_table, load_table, read_table, read_table_masks, table_storage
-from recbole_bet.methods.graphhash import bucket_cost, bucket_targets, fit_buckets, graphhash_layout
+from recbole_bet.methods.graphhash import bucket_cost, bucket_targets, fit_buckets, graphhash_layout, graphhash_size
 from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
 from recbole_bet.model import get_model
 from recbole_bet.precision import fake_quantise
@@ -361,6 +361,7 @@ def test_a_shared_file_never_exceeds_the_byte_budget_and_reads_back_as_the_model
     info = export_table(model, buffer)
     assert info["kept_params"] == layout.params and info["value_dtype"] == dtype
     assert info["bytes"] <= storage.shared_bytes(layout, dtype) <= budget.bytes
+    assert info["payload_bytes"] == storage.shared_bytes(layout, dtype) - storage.fixed_bytes(dtype)  # all but headers: exact
     assert storage.shared_bytes(layout, dtype) - info["bytes"] <= 96  # the meta's numbers at their most digits
     left = budget.bytes - storage.shared_bytes(layout, dtype)
     if method.startswith("qr"):
@@ -374,6 +375,28 @@ def test_a_shared_file_never_exceeds_the_byte_budget_and_reads_back_as_the_model
     assert meta.get("value_dtype", "float32") == dtype
     for name, table in tables.items():
         assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy()), name
+
+
+def test_graphhash_trims_a_split_whose_assignment_widens_until_the_file_fits():
+    """700 users at about 300 buckets: their assignment would take uint16, which the first count (every assignment
+    at uint8) does not pay; the layout has a bucket fewer until its file fits (here back to 256 user buckets at
+    uint8), and no more."""
+    torch.manual_seed(0)
+    model = Tables(700, 30, [4])
+    storage = table_storage(model, "shared", ("stored",))
+    budget = Budget(0.5, 4, 700, 30, 0, "bytes", "int8", storage.fixed_bytes("int8") + 700 + 30 + 320 * 6, storage)
+    cost = SharedCost(budget)
+    _, first = graphhash_size(cost, None, (700, 30))
+    rng = np.random.default_rng(0)
+    layout, record = graphhash_layout(budget, random_pairs(rng, 700, 30), None, seed=0, steps=3)
+    split = bucket_targets(first, tuple(record["clusters"]), 700, 30)
+    assert split[0] > 256 and bucket_cost(cost, 4, split, (700, 30)) > cost.total  # the first count does not fit
+    assert sum(record["buckets"]) < first and layout.user.buckets == [256]
+    layout.check(budget).apply_to(model)
+    model.set_value_dtype("int8")
+    assert export_table(model, io.BytesIO())["bytes"] <= storage.shared_bytes(layout, "int8") <= budget.bytes
+    more = bucket_targets(sum(record["buckets"]) + 1, tuple(record["clusters"]), 700, 30)
+    assert bucket_cost(cost, 4, more, (700, 30)) > cost.total
 
 
 @pytest.mark.parametrize("combine", ["mult", "sum"])
