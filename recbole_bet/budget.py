@@ -644,8 +644,9 @@ class FieldBuckets:
 
 @dataclass(frozen=True, eq=False)
 class SharedBuckets(TableLayout):
-    """Rows that share weights (QR, GraphHash): each field a :class:`FieldBuckets`. The budget counts the bucket
-    tables' parameters; a stored assignment is paid in the exported table's bytes, as an element mask's index is.
+    """Rows that share weights (QR, GraphHash): each field a :class:`FieldBuckets`. A parameter budget counts the
+    bucket tables' parameters (a stored assignment is paid in the exported table's bytes, as an element mask's index
+    is); a byte budget counts the file: values, per-bucket-row scales and assignments (:meth:`Storage.shared_bytes`).
 
     Example::
 
