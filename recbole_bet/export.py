@@ -28,7 +28,8 @@ without torch or RecBole through :func:`read_table`:
     <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
     <table>.bucket<k>      float32 [buckets_k, width]   (shared tables: partition k's bucket vectors; at value_dtype:
                                    float16 or int8 [buckets_k, width], or int4 two a byte, uint8 [ceil(buckets_k * width / 2)])
-    <table>.bucket<k>.scales  float16 [buckets_k]        (shared tables at int8 / int4: per-bucket-row scale times 1024)
+    <table>.bucket<k>.scales  float16 [buckets_k]        (shared tables at int8 / int4: per-bucket-row scale times 1024;
+                                   empty for a bucket table without columns)
     <field>.assignment<k>  uint8/16/32 [rows]           (shared tables: a stored partition's bucket per row, padding excluded)
     meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns|shared},
                                    shared {field: {width, combine, partitions: [{kind, buckets, divisor}]}} for shared tables
@@ -287,12 +288,14 @@ def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, enc
 
 def _stored_buckets(table: SharedEmbedding) -> list[dict[str, np.ndarray]]:
     """``[{"values": ..., "scales": ...}]``: each bucket table of ``table`` as its precision stores it (int8 / int4:
-    a scale per bucket row; a table without columns has none)."""
+    a scale per bucket row; a table without columns (NeuMF's MLP half of a width-1 field) has no value to scale, and
+    its scales are empty, so that every file of a layout has the same arrays)."""
     dtype = table.value_dtype
     if not is_quantised(dtype):
         return [{"values": values.detach().cpu().numpy().astype(_values_dtype(dtype))} for values in table.bucket_values()]
     if table.width == 0:
-        return [{"values": np.empty(0 if dtype == "int4" else (len(values), 0), _values_dtype(dtype))} for values in table.tables]
+        return [{"values": np.empty(0 if dtype == "int4" else (len(values), 0), _values_dtype(dtype)),
+                 "scales": np.empty(0, np.float16)} for values in table.tables]
     stored = []
     for q, scales in table.stored_buckets():
         q = q.cpu().numpy()
