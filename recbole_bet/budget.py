@@ -128,22 +128,33 @@ class Storage:
     at most the smaller of every table as a bitmap and every table as columns. Each part is exact or an upper bound,
     so a file never exceeds :meth:`bytes_for`.
 
+    A ``shared`` layout (QR, GraphHash: :class:`SharedBuckets`) stores no size per row: its file is the container,
+    each bucket table's values at ``dtype`` (int4 packed per bucket table), for int8/int4 one scale per bucket row, and
+    a stored partition's assignment; :meth:`shared_bytes` counts it for a given layout, exactly but for the container,
+    an upper bound (the meta's numbers at their most digits). :meth:`bytes_for` then counts the container and the
+    values alone (the smallest file of ``kept`` bucket values): what a budget's ``params`` holds at most.
+
     Attributes:
-        layout (str): ``prefix`` (BET, ES, MR, MDE, OptEmbed, ...) or ``element`` (PEP, magnitude pruning).
+        layout (str): ``prefix`` (BET, ES, MR, MDE, OptEmbed, ...), ``element`` (PEP, magnitude pruning) or ``shared``.
         d_max (int): width of a row of a field (the sum of its tables' widths).
         tables (tuple): ``(field, width, rows)`` of every table, rows with padding, in the export's order.
         containers (tuple): ``(dtype, bytes)``: the container's bytes at each value dtype, the largest over the
-            index encodings an element mask may take.
+            index encodings an element mask may take, or over the numbers a shared layout's meta may hold.
+        partitions (tuple): a shared layout's partition kinds (:data:`PARTITION_KINDS`), the same for each field; empty
+            for the other layouts.
     """
 
     layout: str
     d_max: int
     tables: tuple
     containers: tuple
+    partitions: tuple = ()
 
     def __post_init__(self):
-        if self.layout not in ("prefix", "element"):
-            raise BudgetError(f"Storage.layout={self.layout!r}; allowed: prefix, element")
+        if self.layout not in ("prefix", "element", "shared"):
+            raise BudgetError(f"Storage.layout={self.layout!r}; allowed: prefix, element, shared")
+        if (self.layout == "shared") != bool(self.partitions):
+            raise BudgetError(f"Storage.partitions={self.partitions!r}: a shared layout, and only it, names its partitions")
 
     @property
     def field_rows(self) -> dict:
@@ -156,7 +167,10 @@ class Storage:
         return sum((rows - 1) * width for _, width, rows in self.tables)
 
     def fixed_bytes(self, dtype: str) -> int:
-        """Bytes whatever is kept: the container, the size index and, for int8/int4, the scales."""
+        """Bytes whatever is kept: the container, the size index and, for int8/int4, the scales (a shared layout: the
+        container alone)."""
+        if self.layout == "shared":
+            return dict(self.containers)[dtype]
         sizes = sum(self.field_rows.values()) * index_itemsize(self.d_max)
         scales = sum(rows for _, _, rows in self.tables) * SCALE_BYTES if is_quantised(dtype) else 0
         return dict(self.containers)[dtype] + sizes + scales
@@ -164,13 +178,13 @@ class Storage:
     def value_bytes(self, kept: int, dtype: str) -> int:
         """Bytes of ``kept`` values at ``dtype``, whichever tables hold them (an upper bound for int4)."""
         if dtype == "int4":
-            return (kept + len(self.tables)) // 2
+            return (kept + len(self.tables) * max(len(self.partitions), 1)) // 2
         return kept * VALUE_BITS[check_value_dtype(dtype)] // 8
 
     def index_bytes(self, kept: int) -> int:
         """An element mask's index for ``kept`` weights (0 for a prefix layout): at most every table as a bitmap or
         every table as columns, whichever is smaller."""
-        if self.layout == "prefix":
+        if self.layout != "element":
             return 0
         bitmap = sum(rows * ((width + 7) // 8) for _, width, rows in self.tables)
         column = max(index_itemsize(width - 1) for _, width, _ in self.tables)
@@ -195,6 +209,29 @@ class Storage:
                 high = middle - 1
         return low
 
+    def field_widths(self, field: str, width: int) -> list[int]:
+        """The widths of ``field``'s tables when its rows read ``width`` columns (split as a row's size is)."""
+        widths = [w for f, w, _ in self.tables if f == field]
+        return [int(part[0]) for part in sizes_for_tables(np.array([width]), widths)]
+
+    def bucket_bytes(self, field: str, buckets, width: int, dtype: str):
+        """Bytes of one partition's bucket tables of ``field`` (one per table of the field) with ``buckets`` rows
+        (an int, or an int array: one count each) read ``width`` columns wide: their values at ``dtype`` (int4 two a
+        byte, each table packed on its own) and, for int8/int4, a scale per bucket row of a table with columns."""
+        buckets = np.asarray(buckets, dtype=np.int64)
+        total = np.zeros_like(buckets)
+        for columns in self.field_widths(field, width):
+            values = buckets * columns
+            total = total + ((values + 1) // 2 if dtype == "int4" else values * VALUE_BITS[check_value_dtype(dtype)] // 8)
+            if is_quantised(dtype) and columns > 0:
+                total = total + buckets * SCALE_BYTES
+        return total if total.ndim else int(total)
+
+    def shared_bytes(self, layout: "SharedBuckets", dtype: str) -> int:
+        """The exported file of a shared ``layout`` at ``dtype``, at most: the container and both fields
+        (:func:`shared_field_bytes`)."""
+        return self.fixed_bytes(dtype) + sum(shared_field_bytes(self, f, b, dtype) for f, b in zip(FIELDS, (layout.user, layout.item)))
+
     def max_sparsity(self, dtype: str) -> float:
         """The largest sparsity (6 decimals, rounded down) whose byte budget holds one value per row at ``dtype``."""
         n_rows = sum(rows - 1 for rows in self.field_rows.values())
@@ -212,10 +249,28 @@ def check_bytes_fit(total_bytes: int, storage: Storage, dtype: str, n_rows: int,
     smallest = VALUE_DTYPES[-1]
     if dtype != smallest:
         allowed += f", or <= {storage.max_sparsity(smallest):g} at {smallest}"
+    parts = "its file headers" if storage.layout == "shared" else (
+        f"its size index{', scales' if is_quantised(dtype) else ''} and file headers")
     raise BudgetError(
         f"sparsity={sparsity} leaves {total_bytes} bytes for {n_rows} user and item rows, but one {dtype} value per row "
-        f"needs {need} bytes with its size index{', scales' if is_quantised(dtype) else ''} and file headers; allowed: {allowed}"
+        f"needs {need} bytes with {parts}; allowed: {allowed}"
     )
+
+
+def assignment_bytes(n_rows: int, buckets) -> int:
+    """Bytes of a stored partition's assignment: ``n_rows`` bucket ids in :func:`index_dtype` of ``buckets``."""
+    return n_rows * np.dtype(index_dtype(int(buckets))).itemsize
+
+
+def shared_field_bytes(storage: Storage, field: str, buckets: "FieldBuckets", dtype: str) -> int:
+    """What a shared field stores at ``dtype``: each partition's bucket tables (:meth:`Storage.bucket_bytes`) and a
+    stored partition's assignment; nothing per row otherwise."""
+    total = 0
+    for partition in buckets.partitions:
+        total += storage.bucket_bytes(field, partition.buckets, buckets.width, dtype)
+        if partition.kind == "stored":
+            total += assignment_bytes(buckets.n_rows, partition.buckets)
+    return total
 
 
 @dataclass(frozen=True)
@@ -305,18 +360,22 @@ class TableLayout:
 
     def check(self, budget: Budget):
         """Raise unless the layout matches the budget's tables and fits in it; return self."""
-        shape = (len(self.user_sizes), len(self.item_sizes), self.d_max)
-        if shape != (budget.n_users, budget.n_items, budget.d_max):
-            raise BudgetError(
-                f"{self.layout} layout for {shape[0]} users, {shape[1]} items at d_max={self.d_max} "
-                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
-            )
+        self.check_shape(budget)
         dtype = getattr(self, "value_dtype", None)
         limit = budget.params_for(dtype)
         if self.params > limit:
             at = f" at {dtype}" if dtype is not None and budget.unit == "bytes" else ""
             raise BudgetError(f"{self.layout} layout keeps {self.params} parameters, over the budget of {limit}{at}")
         return self
+
+    def check_shape(self, budget: Budget) -> None:
+        """Raise unless the layout is for the budget's users, items and d_max."""
+        shape = (len(self.user_sizes), len(self.item_sizes), self.d_max)
+        if shape != (budget.n_users, budget.n_items, budget.d_max):
+            raise BudgetError(
+                f"{self.layout} layout for {shape[0]} users, {shape[1]} items at d_max={self.d_max} "
+                f"does not match the budget's {budget.n_users} users, {budget.n_items} items at d_max={budget.d_max}"
+            )
 
     def summary(self) -> dict:
         """Kept parameters per row (min / median / max / mean) per field, and in all (and the precision, when the
@@ -585,8 +644,9 @@ class FieldBuckets:
 
 @dataclass(frozen=True, eq=False)
 class SharedBuckets(TableLayout):
-    """Rows that share weights (QR, GraphHash): each field a :class:`FieldBuckets`. The budget counts the bucket
-    tables' parameters; a stored assignment is paid in the exported table's bytes, as an element mask's index is.
+    """Rows that share weights (QR, GraphHash): each field a :class:`FieldBuckets`. A parameter budget counts the
+    bucket tables' parameters (a stored assignment is paid in the exported table's bytes, as an element mask's index
+    is); a byte budget counts the file: values, per-bucket-row scales and assignments (:meth:`Storage.shared_bytes`).
 
     Example::
 
@@ -628,12 +688,77 @@ class SharedBuckets(TableLayout):
     def index_bytes(self) -> int:
         return self.user.index_bytes + self.item.index_bytes
 
+    def check(self, budget: Budget):
+        """Raise unless the layout matches the budget's tables and fits in it (under a byte budget: its exported file,
+        :meth:`Storage.shared_bytes`, at the budget's precision); return self."""
+        if budget.unit != "bytes":
+            return super().check(budget)
+        self.check_shape(budget)
+        used = SharedCost(budget).layout(self)
+        if used > budget.bytes:
+            raise BudgetError(f"shared layout takes {used} bytes at {budget.value_dtype}, over the byte budget of {budget.bytes}")
+        return self
+
     def summary(self) -> dict:
         return {"layout": self.layout, "users": self.user.summary(), "items": self.item.summary(), "params": self.params,
                 "index_bytes": self.index_bytes}
 
     def apply_to(self, model) -> None:
         model.apply_shared_buckets(self)
+
+
+@dataclass(frozen=True)
+class SharedCost:
+    """What a shared layout's buckets cost against ``budget``, for the methods that choose their bucket counts (QR,
+    GraphHash): in parameters (the paper's unit), ``width`` a bucket row, nothing for an assignment; under a byte
+    budget, the bytes the export writes (:meth:`Storage.bucket_bytes`, :func:`assignment_bytes`) at the budget's
+    precision, with the container paid first.
+
+    Example::
+
+        >>> SharedCost(Budget.from_sparsity(0.5, 8, 10, 10)).buckets("user", np.array([1, 3]), 4).tolist()
+        [4, 12]
+    """
+
+    budget: Budget
+
+    @property
+    def in_bytes(self) -> bool:
+        return self.budget.unit == "bytes"
+
+    @property
+    def unit(self) -> str:
+        return "bytes" if self.in_bytes else "parameters"
+
+    @property
+    def total(self) -> int:
+        """What the buckets and assignments of both fields may cost: the attainable parameters, or the bytes less the
+        container."""
+        if self.in_bytes:
+            return self.budget.bytes - self.budget.storage.fixed_bytes(self.budget.value_dtype)
+        return self.budget.attainable
+
+    def buckets(self, field: str, buckets, width: int):
+        """One partition of ``field`` with ``buckets`` rows (int or int array) of ``width`` columns."""
+        if self.in_bytes:
+            return self.budget.storage.bucket_bytes(field, buckets, width, self.budget.value_dtype)
+        return np.asarray(buckets, dtype=np.int64) * width if np.ndim(buckets) else int(buckets) * width
+
+    def assignment(self, n_rows: int, buckets: int) -> int:
+        """A stored partition's bucket per row (nothing in parameters)."""
+        return assignment_bytes(n_rows, buckets) if self.in_bytes else 0
+
+    def field(self, field: str, buckets: FieldBuckets) -> int:
+        """All of a field: its partitions' buckets and a stored one's assignment (:func:`shared_field_bytes`)."""
+        if self.in_bytes:
+            return shared_field_bytes(self.budget.storage, field, buckets, self.budget.value_dtype)
+        return buckets.params
+
+    def layout(self, layout: SharedBuckets) -> int:
+        """Both fields, plus the container under a byte budget: :meth:`Storage.shared_bytes`, or the parameters."""
+        if self.in_bytes:
+            return self.budget.storage.shared_bytes(layout, self.budget.value_dtype)
+        return layout.params
 
 
 def keep_largest(scores: list[np.ndarray], k: int) -> list[np.ndarray]:

@@ -176,7 +176,8 @@ class RunSettings(CheckedSettings):
             so every method's table is masked from the same trained one (the fairness ablation of docs/results.md).
         budget_unit (str): what the sparsity is a share of: ``params``, the full table's parameters (the paper), or
             ``bytes``, the float32 full table's bytes, counting everything the exported table stores (values at their
-            precision, per-row scales, the size index, an element mask's index, the file's headers):
+            precision, per-row (shared tables: per-bucket-row) scales, the size index, an element mask's index, a
+            shared table's bucket of every row (GraphHash), the file's headers):
             ``--sparsity=0.9`` then allows a file of 10% of ``4 * d_max * (users + items)`` bytes.
         value_dtype (str): the precision the table's values are stored and trained at: ``float32``, ``float16``,
             ``int8`` or ``int4`` (per-row float16 scale; int4 two a byte), trained quantisation-aware (fake

@@ -15,9 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_bet.budget import FieldBuckets
-
-from recbole_bet.budget import check_value_dtype
+from recbole_bet.budget import FieldBuckets, check_value_dtype
 from recbole_bet.precision import fake_quantise, quantise_rows
 
 
@@ -188,6 +186,11 @@ class SharedEmbedding(nn.Module):
     read) and ``masked_columns`` are computed from the bucket tables, so every row has a vector and the gradient goes
     to the buckets. The padding row (RecBole's id 0) is zero. ``kept_params`` counts the bucket tables only.
 
+    Precision (not saved, as :class:`MaskedEmbedding`'s): ``value_dtype`` (``float32`` by default) is the precision the
+    bucket tables are stored at; every bucket row is fake-quantised to it (int8/int4: one scale per bucket row) before
+    rows are combined, with a straight-through gradient to the float32 buckets
+    (:func:`recbole_bet.precision.fake_quantise`), so a row is combined from what the exported file stores.
+
     Example::
 
         >>> from recbole_bet.budget import FieldBuckets, Partition
@@ -218,6 +221,24 @@ class SharedEmbedding(nn.Module):
         self.register_buffer("sizes", torch.full((self.num_embeddings,), width, dtype=torch.int16), persistent=False)
         self.sizes[0] = 0
         self.register_buffer("row_mask", (torch.arange(self.num_embeddings) > 0).float().unsqueeze(1), persistent=False)
+        self.value_dtype = "float32"
+
+    def set_value_dtype(self, dtype: str) -> None:
+        """Store (and train) the bucket tables at ``dtype`` (:data:`recbole_bet.budget.VALUE_DTYPES`)."""
+        self.value_dtype = check_value_dtype(dtype)
+
+    def bucket_values(self) -> list[torch.Tensor]:
+        """The bucket tables as their precision stores them (float32: the parameters themselves), with a
+        straight-through gradient; a table without columns as it is."""
+        if self.value_dtype == "float32" or self.width == 0:
+            return list(self.tables)
+        return [fake_quantise(table, self.value_dtype) for table in self.tables]
+
+    @torch.no_grad()
+    def stored_buckets(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """What an int8/int4 file stores of each bucket table: ``(q, scales)`` (:func:`~recbole_bet.precision.quantise_rows`),
+        int8 ``[buckets, width]`` and float32 ``[buckets]``, ``q * scales`` equal to :meth:`bucket_values`."""
+        return [quantise_rows(table, self.value_dtype) for table in self.tables]
 
     def _combine(self, parts: list[torch.Tensor]) -> torch.Tensor:
         return reduce(torch.mul if self.field.combine == "mult" else torch.add, parts)
@@ -228,7 +249,8 @@ class SharedEmbedding(nn.Module):
     def masked_columns(self, width: int) -> torch.Tensor:
         """The first ``width`` columns of :attr:`weight`, ``[num_embeddings, width]``."""
         columns = min(width, self.width)
-        parts = [table[:, :columns].index_select(0, index) for table, index in zip(self.tables, self.bucket_index)]
+        # quantised whole, then cut: a bucket row's scale is its full width's
+        parts = [table[:, :columns].index_select(0, index) for table, index in zip(self.bucket_values(), self.bucket_index)]
         return self._pad(self._combine(parts) * self.row_mask, width)
 
     @property
@@ -238,7 +260,7 @@ class SharedEmbedding(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any shape): ``[*idx.shape, embedding_dim]``."""
-        parts = [table[index[idx]] for table, index in zip(self.tables, self.bucket_index)]
+        parts = [table[index[idx]] for table, index in zip(self.bucket_values(), self.bucket_index)]
         return self._pad(self._combine(parts) * self.row_mask[idx], self.embedding_dim)
 
     @property
@@ -246,7 +268,9 @@ class SharedEmbedding(nn.Module):
         return self.width * sum(self.field.buckets)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}, width={self.width}, buckets={self.field.buckets}, {self.field.combine}"
+        precision = f", {self.value_dtype}" if self.value_dtype != "float32" else ""
+        return (f"{self.num_embeddings}, {self.embedding_dim}, width={self.width}, buckets={self.field.buckets}, "
+                f"{self.field.combine}{precision}")
 
 
 def inject_masked_embeddings(model: nn.Module, names: list[str]) -> dict[str, MaskedEmbedding]:

@@ -26,14 +26,17 @@ without torch or RecBole through :func:`read_table`:
     <table>.scales   float16 [n_rows]   (int8 / int4 only) per-row scale times 1024: a value is q * scales / 1024
     <table>.bitmap   uint8 [n_rows, ceil(width / 8)]   (element masks, bitmap encoding)
     <table>.columns  uint8 [kept], <table>.counts  uint8 [n_rows]   (element masks, columns encoding)
-    <table>.bucket<k>      float32 [buckets_k, width]   (shared tables: partition k's bucket vectors)
+    <table>.bucket<k>      float32 [buckets_k, width]   (shared tables: partition k's bucket vectors; at value_dtype:
+                                   float16 or int8 [buckets_k, width], or int4 two a byte, uint8 [ceil(buckets_k * width / 2)])
+    <table>.bucket<k>.scales  float16 [buckets_k]        (shared tables at int8 / int4: per-bucket-row scale times 1024;
+                                   empty for a bucket table without columns)
     <field>.assignment<k>  uint8/16/32 [rows]           (shared tables: a stored partition's bucket per row, padding excluded)
     meta         str               JSON: model, d_max, tables {name: [field, width]}, encoding {name: prefix|bitmap|columns|shared},
                                    shared {field: {width, combine, partitions: [{kind, buckets, divisor}]}} for shared tables
                                    (below float32, format 3: value_dtype, and scale_dtype, scale_shift for int8 / int4)
 
-Shared tables are stored at float32 only (a run with them at a lower ``value_dtype`` or a byte budget is refused when
-it is configured, :func:`recbole_bet.methods.base.check_precision`).
+Shared tables are stored at the run's ``value_dtype`` as the other tables are, a bucket row standing for a row
+(its own scale at int8 / int4); :func:`read_table` combines the dequantised bucket rows as the model does.
 
 :func:`read_table` returns float32 values equal, bit for bit, to the model's dequantised ``.weight``
 (:mod:`recbole_bet.precision`). The file's size is the container (:func:`container_bytes`) plus the arrays' data, so a
@@ -51,7 +54,9 @@ import zipfile
 import numpy as np
 import torch
 
-from recbole_bet.budget import FIELDS, VALUE_DTYPES, FieldBuckets, Partition, SharedBuckets, Storage, is_quantised, sizes_for_tables
+from recbole_bet.budget import (
+    COMBINERS, FIELDS, VALUE_DTYPES, FieldBuckets, Partition, SharedBuckets, Storage, is_quantised, sizes_for_tables,
+)
 from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import ConfigError
 from recbole_bet.precision import SCALE_SHIFT, dequantise, pack_int4, stored_scales
@@ -137,19 +142,53 @@ def _stub_arrays(model, dtype: str, encoding: dict) -> dict:
     return arrays
 
 
-def table_storage(model, layout: str) -> Storage:
-    """What :func:`export_table` stores for ``model``'s tables in ``layout`` (prefix or element) besides the values,
-    at every precision: the byte count a byte budget is made of (:meth:`recbole_bet.budget.Budget.from_bytes`)."""
-    if layout not in ("prefix", "element"):
-        raise ConfigError(f"budget_unit=bytes: the export counts prefix and element layouts, not {layout!r}")
+def _shared_record(rows: int, width: int, combine: str, partitions: list[dict]) -> dict:
+    """A shared field's entry of the meta: ``rows``, ``width``, ``combine`` and its partitions' records."""
+    return {"rows": int(rows), "width": int(width), "combine": combine, "partitions": partitions}
+
+
+def _shared_stub_arrays(model, dtype: str, partitions: tuple) -> dict:
+    """Empty arrays of every name, dtype and trailing shape the export of ``model``'s tables shared with
+    ``partitions`` (kinds, each field's) writes at ``dtype``, and its meta at the largest numbers the methods' layouts
+    hold (a field's width at most d_max, a partition's buckets and divisor at most the field's rows): the container of
+    any such layout is at most theirs (:func:`container_bytes`; a longer number only lengthens the meta)."""
+    arrays, encoding, shared = {}, {}, {}
+    for field in FIELDS:
+        names = model.tables(field)
+        rows = model.get_submodule(names[0]).num_embeddings - 1
+        records = [{"kind": kind, "buckets": rows, "divisor": 0 if kind == "stored" else rows} for kind in partitions]
+        shared[field] = _shared_record(rows, model.d_max, max(COMBINERS, key=len), records)
+        for k, kind in enumerate(partitions):
+            if kind == "stored":
+                arrays[f"{field}.assignment{k}"] = np.empty(0, np.uint32)  # '<u4': as long a header as uint8's '|u1'
+        for name in names:
+            encoding[name] = "shared"
+            width = model.get_submodule(name).embedding_dim
+            for k in range(len(partitions)):
+                arrays[f"{name}.bucket{k}"] = np.empty(0 if dtype == "int4" else (0, width), _values_dtype(dtype))
+                if is_quantised(dtype):
+                    arrays[f"{name}.bucket{k}.scales"] = np.empty(0, np.float16)
+    arrays["meta"] = _meta(model, encoding, dtype, shared)
+    return arrays
+
+
+def table_storage(model, layout: str, partitions: tuple = ()) -> Storage:
+    """What :func:`export_table` stores for ``model``'s tables in ``layout`` (prefix, element, or shared with
+    ``partitions``, the kinds of each field's) besides the values, at every precision: the byte count a byte budget is
+    made of (:meth:`recbole_bet.budget.Budget.from_bytes`)."""
+    if layout not in ("prefix", "element", "shared"):
+        raise ConfigError(f"budget_unit=bytes: the export counts prefix, element and shared layouts, not {layout!r}")
+    tables = tuple((field, model.get_submodule(name).embedding_dim, model.get_submodule(name).num_embeddings)
+                   for field in FIELDS for name in model.tables(field))
+    if layout == "shared":
+        containers = tuple((dtype, container_bytes(_shared_stub_arrays(model, dtype, tuple(partitions)))) for dtype in VALUE_DTYPES)
+        return Storage(layout, model.d_max, tables, containers, tuple(partitions))
     names = [name for field in FIELDS for name in model.tables(field)]
     choices = [("prefix",)] * len(names) if layout == "prefix" else [("bitmap", "columns")] * len(names)
     containers = tuple(
         (dtype, max(container_bytes(_stub_arrays(model, dtype, dict(zip(names, pick)))) for pick in itertools.product(*choices)))
         for dtype in VALUE_DTYPES
     )
-    tables = tuple((field, model.get_submodule(name).embedding_dim, model.get_submodule(name).num_embeddings)
-                   for field in FIELDS for name in model.tables(field))
     return Storage(layout, model.d_max, tables, containers)
 
 
@@ -171,14 +210,13 @@ def table_arrays(model) -> tuple[dict[str, np.ndarray], dict]:
     ``index_bytes`` (the element masks' indices, or the shared tables' stored assignments, alone), ``kept_params``,
     ``value_dtype``. A model package (:mod:`recbole_bet.package`) holds the same arrays."""
     arrays, encoding, shared = {}, {}, {}
-    kept, index_bytes, dtype = 0, 0, "float32"
+    kept, index_bytes, dtype = 0, 0, model.value_dtype
     for field in FIELDS:
         names = model.tables(field)
         modules = [model.get_submodule(name) for name in names]
         if all(isinstance(table, SharedEmbedding) for table in modules):
             parts = _shared_arrays(field, names, modules, arrays, encoding, shared)
         else:
-            dtype = model.value_dtype
             sizes = sum(table.sizes.long() for table in modules).cpu().numpy()
             arrays[f"{field}_sizes"] = sizes.astype(_size_dtype(model.d_max))
             parts = [_masked_arrays(name, table, arrays, encoding) for name, table in zip(names, modules)]
@@ -229,12 +267,11 @@ def _masked_arrays(name: str, table, arrays: dict, encoding: dict) -> tuple[int,
 
 
 def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, encoding: dict, shared: dict) -> list[tuple[int, int]]:
-    """A shared field's bucket tables (float32) and stored assignments (once for the field's tables) into ``arrays``,
-    its partitions into ``shared``: ``[(kept values, index bytes)]``. No size per row: every row reads the field's
-    width."""
+    """A shared field's bucket tables (at their precision, with their scales) and stored assignments (once for the
+    field's tables) into ``arrays``, its partitions into ``shared``: ``[(kept values, index bytes)]``. No size per
+    row: every row reads the field's width."""
     buckets = tables[0].field
-    shared[field] = {"rows": buckets.n_rows, "width": buckets.width, "combine": buckets.combine,
-                     "partitions": [p.record() for p in buckets.partitions]}
+    shared[field] = _shared_record(buckets.n_rows, buckets.width, buckets.combine, [p.record() for p in buckets.partitions])
     index_bytes = 0
     for k, partition in enumerate(buckets.partitions):
         if partition.kind == "stored":
@@ -242,9 +279,28 @@ def _shared_arrays(field: str, names: list[str], tables: list, arrays: dict, enc
             index_bytes += partition.assignment.nbytes
     for name, table in zip(names, tables):
         encoding[name] = "shared"
-        for k, values in enumerate(table.tables):
-            arrays[f"{name}.bucket{k}"] = values.detach().cpu().numpy().astype(np.float32)
+        for k, stored in enumerate(_stored_buckets(table)):
+            arrays[f"{name}.bucket{k}"] = stored["values"]
+            if "scales" in stored:
+                arrays[f"{name}.bucket{k}.scales"] = stored["scales"]
     return [(sum(t.kept_params for t in tables), index_bytes)]
+
+
+def _stored_buckets(table: SharedEmbedding) -> list[dict[str, np.ndarray]]:
+    """``[{"values": ..., "scales": ...}]``: each bucket table of ``table`` as its precision stores it (int8 / int4:
+    a scale per bucket row; a table without columns (NeuMF's MLP half of a width-1 field) has no value to scale, and
+    its scales are empty, so that every file of a layout has the same arrays)."""
+    dtype = table.value_dtype
+    if not is_quantised(dtype):
+        return [{"values": values.detach().cpu().numpy().astype(_values_dtype(dtype))} for values in table.bucket_values()]
+    if table.width == 0:
+        return [{"values": np.empty(0 if dtype == "int4" else (len(values), 0), _values_dtype(dtype)),
+                 "scales": np.empty(0, np.float16)} for values in table.tables]
+    stored = []
+    for q, scales in table.stored_buckets():
+        q = q.cpu().numpy()
+        stored.append({"values": pack_int4(q.ravel()) if dtype == "int4" else q, "scales": stored_scales(scales.cpu().numpy())})
+    return stored
 
 
 def read_table(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -330,9 +386,27 @@ def _read_shared(meta: dict, data: dict, field: str, names: list[str], widths: l
     """A shared field's tables as dense rows, into ``out`` = (tables, sizes, masks) of :func:`read_table_masks`."""
     buckets = shared_field(meta, data, field)
     row_widths = sizes_for_tables(np.concatenate([[0], np.full(buckets.n_rows, buckets.width)]), widths)
+    values = read_buckets(meta, data, field)
     for name, width, part in zip(names, widths, row_widths):
-        values = [data[f"{name}.bucket{k}"] for k in range(len(buckets.partitions))]
-        out[0][name], out[1][name], out[2][name] = shared_dense(buckets, values, width), part, np.arange(width) < part[:, None]
+        out[0][name], out[1][name], out[2][name] = shared_dense(buckets, values[name], width), part, np.arange(width) < part[:, None]
+
+
+def read_buckets(meta: dict, data: dict, field: str) -> dict[str, list[np.ndarray]]:
+    """A shared field's bucket tables from the file, dequantised: ``{table: [float32 [buckets_k, width]]}``, equal to
+    the model's :meth:`~recbole_bet.embedding.SharedEmbedding.bucket_values`."""
+    record, dtype = meta["shared"][field], meta.get("value_dtype", "float32")
+    names = [name for name, (f, _) in meta["tables"].items() if f == field]
+    widths = sizes_for_tables(np.array([record["width"]]), [meta["tables"][name][1] for name in names])
+    out = {}
+    for name, width in zip(names, widths):
+        out[name] = []
+        for k, partition in enumerate(record["partitions"]):
+            stored, shape = data[f"{name}.bucket{k}"], (partition["buckets"], int(width[0]))
+            if not is_quantised(dtype) or shape[1] == 0:
+                out[name].append(stored.astype(np.float32).reshape(shape))
+            else:
+                out[name].append(dequantise(np.ravel(stored), dtype, np.ones(shape, bool), data[f"{name}.bucket{k}.scales"]).reshape(shape))
+    return out
 
 
 def shared_dense(buckets: FieldBuckets, values: list[np.ndarray], width: int) -> np.ndarray:
@@ -354,11 +428,13 @@ def load_shared(path, model, meta: dict) -> None:
         data = {key: npz[key] for key in npz.files}
     fields = [shared_field(meta, data, field) for field in FIELDS]
     model.apply_shared_buckets(SharedBuckets(*fields, model.d_max))
+    values = {name: tables for field in FIELDS for name, tables in read_buckets(meta, data, field).items()}
     for name in model.budget_tables:
         module = model.get_submodule(name)
         for k, table in enumerate(module.tables):
-            values = torch.from_numpy(data[f"{name}.bucket{k}"])
-            if values.shape != table.shape:
-                raise ValueError(f"{path}: {name}'s bucket table {k} is {tuple(values.shape)}, the model's is {tuple(table.shape)}")
-            table.copy_(values)
+            stored = torch.from_numpy(values[name][k])
+            if stored.shape != table.shape:
+                raise ValueError(f"{path}: {name}'s bucket table {k} is {tuple(stored.shape)}, the model's is {tuple(table.shape)}")
+            table.copy_(stored)
+        module.set_value_dtype(meta.get("value_dtype", "float32"))  # quantising the dequantised values changes nothing
     model.clear_cached_embeddings()

@@ -88,7 +88,7 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     if run.tune_allocator:
         keep_freed_memory()
     method = get_method(run.method)
-    method.check_run(run)  # what the method cannot store (a shared table below float32) fails here too
+    method.check_run(run)  # what the method cannot store fails here too
     plan = RunPlan(config, run, method, settings, saved)
     with deterministic_algorithms(config["reproducibility"]):
         results = _run(plan, started)
@@ -299,8 +299,8 @@ def make_run_budget(method, run: RunSettings, net, n_users: int, n_items: int):
     bytes of the table the export would write for the method's layout at ``value_dtype``; None for RecBole's models."""
     d_max = getattr(net, "d_max", None)
     if run.budget_unit == "bytes":
-        return method.make_byte_budget(run.sparsity, d_max, n_users, n_items, table_storage(net, method.layout_kind),
-                                       run.value_dtype)
+        storage = table_storage(net, method.layout_kind, method.shared_partitions)
+        return method.make_byte_budget(run.sparsity, d_max, n_users, n_items, storage, run.value_dtype)
     budget = method.make_budget(run.sparsity, d_max, n_users, n_items)
     return replace(budget, value_dtype=run.value_dtype) if budget is not None else None
 

@@ -182,11 +182,13 @@ def test_the_container_is_the_file_less_the_arrays(dtype, encoding):
     assert info["bytes"] - info["payload_bytes"] <= dict(table_storage(model, "element").containers)[dtype]
 
 
-def test_only_prefix_and_element_layouts_are_counted():
+def test_only_prefix_element_and_shared_layouts_are_counted():
     from recbole_bet.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="budget_unit=bytes: the export counts prefix and element layouts, not 'hash'"):
+    with pytest.raises(ConfigError, match="budget_unit=bytes: the export counts prefix, element and shared layouts, not 'hash'"):
         table_storage(Tables(2, 2, [4]), "hash")
+    with pytest.raises(BudgetError, match="a shared layout, and only it, names its partitions"):
+        table_storage(Tables(2, 2, [4]), "shared")
 
 
 # ---------------------------------------------------------------------------
@@ -208,8 +210,10 @@ def test_only_prefix_and_element_layouts_are_counted():
         (["--bet_dtypes=float32,int8"], "bet_dtypes=['float32', 'int8'] searches precision under a byte budget"),
         (["--method=full", "--budget_unit=bytes", "--value_dtype=int4", "--ptq=True", "--sparsity=0.9"],
          "the full table at int4 takes"),
-        (["--method=qr", "--value_dtype=int8"], "value_dtype=int8 with method=qr: its shared tables are stored at float32"),
-        (["--method=graphhash", "--budget_unit=bytes"], "budget_unit=bytes with method=graphhash: its shared tables"),
+        (["--method=qr", "--budget_unit=bytes", "--value_dtype=int4", "--sparsity=0.999"],
+         "sparsity=0.999 leaves 1344 bytes for 2625 user and item rows, but one int4 value per row needs"),
+        (["--method=graphhash", "--budget_unit=bytes", "--sparsity=0.99"],
+         "one float32 value per row needs 13658 bytes with its file headers; allowed: sparsity <= 0.989837 at float32, or <= 0.996027 at int4"),
     ],
 )
 @pytest.mark.slow

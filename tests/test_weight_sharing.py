@@ -1,7 +1,9 @@
 """QR and GraphHash: their layouts within the budget, their shared tables (every id a vector), the exported table
 (its bytes, and the same scores), and each end to end on ml-100k."""
 
+import io
 import json
+import os
 import re
 
 import numpy as np
@@ -10,16 +12,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbole_bet.budget import Budget, FieldBuckets, Partition, SharedBuckets
+from recbole_bet.budget import VALUE_DTYPES, Budget, FieldBuckets, Partition, SharedBuckets, SharedCost
 from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import BudgetError, ConfigError
-from recbole_bet.export import export_table, load_table, read_table
-from recbole_bet.methods.graphhash import fit_buckets, graphhash_layout
+from recbole_bet.export import export_table, load_table, read_table, read_table_masks, table_storage
+from recbole_bet.methods.graphhash import bucket_cost, bucket_targets, fit_buckets, graphhash_layout, graphhash_size
 from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
 from recbole_bet.model import get_model
+from recbole_bet.precision import fake_quantise
 from recbole_bet.quick_start import run_recbole_bet, training_frequencies
 
 from conftest import build_data, make_budget, random_tables
+from test_bytes import Tables
+from test_cli import run_cli
 
 cases = random_tables(60)
 
@@ -169,16 +174,23 @@ def test_shared_layout_checks_itself():
     assert layout.check(Budget(0.5, 4, 7, 7, 36)).params == 36
 
 
-def shared_model(model_name, make_layout):
+def shared_model(model_name, make_layout, dtype="float32", kind=""):
+    """A backbone of ml-100k with a shared layout: at sparsity 0.9 in parameters at float32, else in bytes at
+    ``dtype`` (``kind``'s partitions)."""
     config, train, valid, _ = build_data(model_name)
     model = get_model(model_name)(config, train._dataset).eval()
     users, items = training_frequencies(train._dataset, config)
-    budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
+    if dtype == "float32":
+        budget = Budget.from_sparsity(0.9, model.d_max, len(users), len(items))
+    else:
+        storage = table_storage(model, "shared", PARTITIONS[kind.split("-")[0]])
+        budget = Budget.from_bytes(0.9, model.d_max, len(users), len(items), storage, dtype)
     inter = train._dataset.inter_feat
     pairs = inter[config["USER_ID_FIELD"]].numpy() - 1, inter[config["ITEM_ID_FIELD"]].numpy() - 1
     layout = make_layout(budget, pairs)
     layout.check(budget).apply_to(model)
-    return config, train, valid, model, layout
+    model.set_value_dtype(dtype)
+    return config, train, valid, model, layout, budget
 
 
 LAYOUTS = {
@@ -188,10 +200,16 @@ LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("model_name, kind", [("LightGCN", "qr"), ("NeuMF", "qr-sum"), ("LightGCN", "graphhash"), ("NeuMF", "graphhash")])
+@pytest.mark.parametrize("model_name, kind, dtype", [
+    ("LightGCN", "qr", "float32"), ("NeuMF", "qr-sum", "float32"), ("LightGCN", "graphhash", "float32"),
+    ("NeuMF", "graphhash", "float32"), ("LightGCN", "qr", "int8"), ("NeuMF", "qr", "int4"),
+    ("LightGCN", "graphhash", "int4"), ("NeuMF", "graphhash", "int8"), ("LightGCN", "qr-sum", "float16"),
+])
 @pytest.mark.slow
-def test_exported_shared_table_counts_its_bytes_and_scores_the_same(tmp_path, model_name, kind):
-    config, train, valid, model, layout = shared_model(model_name, LAYOUTS[kind])
+def test_exported_shared_table_counts_its_bytes_and_scores_the_same(tmp_path, model_name, kind, dtype):
+    """Float32 in parameters, the other precisions in bytes: the file holds what the budget counts, and a model
+    loaded from it scores as the trained one (its dequantised bucket rows), bit for bit."""
+    config, train, valid, model, layout, budget = shared_model(model_name, LAYOUTS[kind], dtype, kind)
     assert sum(model.get_submodule(name).kept_params for name in model.budget_tables) == layout.params
     batch = next(iter(valid))[0]
     with torch.no_grad():
@@ -199,15 +217,21 @@ def test_exported_shared_table_counts_its_bytes_and_scores_the_same(tmp_path, mo
 
     info = export_table(model, tmp_path / "table.npz")
     assert info["kept_params"] == layout.params and info["index_bytes"] == layout.index_bytes
-    assert info["payload_bytes"] == 4 * layout.params + layout.index_bytes  # bucket tables and assignments, nothing per row
-    if kind.startswith("qr"):
-        assert info["index_bytes"] == 0
-    else:
-        assert info["index_bytes"] == model.n_users - 1 + model.n_items - 1  # one uint8 bucket per row
+    if dtype == "float32":
+        assert info["payload_bytes"] == 4 * layout.params + layout.index_bytes  # bucket tables and assignments, nothing per row
+    else:  # values at dtype, a scale per bucket row, assignments: all but the container, exactly
+        storage = budget.storage
+        assert info["payload_bytes"] == storage.shared_bytes(layout, dtype) - storage.fixed_bytes(dtype)
+        assert info["bytes"] == (tmp_path / "table.npz").stat().st_size <= storage.shared_bytes(layout, dtype) <= budget.bytes
+    rows = {"user": model.n_users - 1, "item": model.n_items - 1}
+    stored = sum(rows[f] * p.assignment.itemsize for f, b in zip(rows, (layout.user, layout.item)) for p in b.partitions
+                 if p.kind == "stored")
+    assert info["index_bytes"] == stored and (stored == 0) == kind.startswith("qr")  # QR: computed from the id
 
     fresh = get_model(model_name)(config, train._dataset).eval()
     fresh.load_state_dict({k: v for k, v in model.state_dict().items() if "embedding" not in k}, strict=False)
     load_table(tmp_path / "table.npz", fresh)
+    assert fresh.value_dtype == dtype
     with torch.no_grad():
         assert torch.equal(fresh.full_sort_predict(batch), expected)
     _, tables, _ = read_table(tmp_path / "table.npz")  # a reader without torch gets every row's vector
@@ -242,13 +266,36 @@ def test_each_weight_sharing_method_runs_within_the_budget_and_records_itself(mo
     assert all(0 <= v <= 1 for v in result["test"].values())
 
 
-@pytest.mark.parametrize("method", ["qr", "graphhash"])
+@pytest.mark.parametrize("method, keys", [
+    ("qr", {}), ("graphhash", {}), ("qr", {"budget_unit": "bytes", "value_dtype": "int8"}),
+    ("graphhash", {"budget_unit": "bytes", "value_dtype": "int4"}),
+])
 @pytest.mark.slow
-def test_weight_sharing_same_seed_same_result(method, fast_config, tmp_path):
-    first, second = (run("LightGCN", method, dict(fast_config, checkpoint_dir=str(tmp_path / f"s{i}"))) for i in range(2))
+def test_weight_sharing_same_seed_same_result(method, keys, fast_config, tmp_path):
+    first, second = (run("LightGCN", method, dict(fast_config, checkpoint_dir=str(tmp_path / f"s{i}")), **keys) for i in range(2))
     assert first["test"] == second["test"] and first["valid"] == second["valid"]
     with np.load(first["export"]["path"]) as a, np.load(second["export"]["path"]) as b:
         assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+@pytest.mark.parametrize("method, extra", [("qr", []), ("graphhash", ["--graphhash_search_steps=3"]),
+                                           pytest.param("qr", ["--ptq=True"], marks=pytest.mark.slow)])
+def test_a_byte_budget_run_writes_a_quantised_shared_file_within_it(method, extra, tmp_path):
+    """The command line, as the issue's done-when runs it (ml-100k, one epoch): the file on disk is int8, shared,
+    and within the budget; under ptq the table trained at float32 and was quantised after."""
+    result_file = tmp_path / "r.json"
+    done = run_cli("--model=LightGCN", f"--method={method}", "--sparsity=0.9", "--budget_unit=bytes", "--value_dtype=int8",
+                   f"--result_file={result_file}", f"--checkpoint_dir={tmp_path / 'saved'}", *extra, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    assert result["budget_unit"] == "bytes" and result["value_dtype"] == "int8" and result["ptq"] == bool(extra[:1] == ["--ptq=True"])
+    path = result["export"]["path"]
+    assert result["used_bytes"] == os.path.getsize(path) <= result["budget_bytes"] == 134400
+    assert result["budget_bytes"] - result["used_bytes"] < 2 * 130 + 96  # under a bucket row (128 int8 values, a scale) a field
+    assert result["used_params"] == result["sizes"]["params"] <= result["budget_params"]
+    meta, tables, _ = read_table(path)
+    assert meta["value_dtype"] == "int8" and set(meta["encoding"].values()) == {"shared"}
+    assert all(np.isfinite(table).all() for table in tables.values())
 
 
 @pytest.mark.parametrize("keys, message", [
@@ -262,3 +309,132 @@ def test_bad_keys_are_one_line_errors(keys, message, fast_config):
     with pytest.raises(ConfigError, match=re.escape(message)) as error:
         run_recbole_bet("LightGCN", "ml-100k", config_dict=dict(fast_config, **keys))
     assert "\n" not in str(error.value)
+
+
+# ---- bytes and precision ----------------------------------------------------------------------------------
+
+PARTITIONS = {"qr": ("quotient", "remainder"), "graphhash": ("stored",)}
+
+
+def byte_layout(method, model, room, dtype, seed):
+    """``(budget, layout, record)`` of ``method`` under a byte budget of ``model``'s tables, from one value per row
+    (``room`` 0) to twice the float32 full table (1); None where the bytes hold not even the method's smallest tables."""
+    storage = table_storage(model, "shared", PARTITIONS[method.split("-")[0]])
+    n_users, n_items = model.n_users - 1, model.n_items - 1
+    low, high = storage.bytes_for(n_users + n_items, dtype), 2 * storage.bytes_for(storage.max_kept, "float32")
+    total = int(low + room * (high - low))
+    budget = Budget(0.5, model.d_max, n_users, n_items, storage.params_for(total, dtype), "bytes", dtype, total, storage)
+    try:
+        if method == "graphhash":
+            rng = np.random.default_rng(seed)
+            return (budget, *graphhash_layout(budget, random_pairs(rng, n_users, n_items), None, seed, 3))
+        return budget, qr_layout(budget, "sum" if method == "qr-sum" else "mult"), None
+    except BudgetError as error:
+        assert re.search(r"QR needs at least \d+ bytes|GraphHash needs \d+ bytes", str(error)), error
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_users=st.integers(1, 60), n_items=st.integers(1, 60), widths=st.sampled_from([[8], [5], [64, 64], [3, 9], [300]]),
+    dtype=st.sampled_from(VALUE_DTYPES), method=st.sampled_from(["qr", "qr-sum", "graphhash"]),
+    room=st.floats(0, 1), seed=st.integers(0, 2**16),
+)
+def test_a_shared_file_never_exceeds_the_byte_budget_and_reads_back_as_the_model(n_users, n_items, widths, dtype, method, room, seed):
+    """Over random tables, dtypes and both methods: the file fits the bytes, its count is exact but for the meta's
+    digits, no bucket more would fit (QR: under one bucket row left; GraphHash: the next split is over), and
+    read_table gives the model's dequantised rows."""
+    torch.manual_seed(seed)
+    model = Tables(n_users, n_items, widths)
+    made = byte_layout(method, model, room, dtype, seed % 1000)
+    if made is None:
+        return
+    budget, layout, record = made
+    storage, cost = budget.storage, SharedCost(budget)
+    layout.check(budget).apply_to(model)
+    model.set_value_dtype(dtype)
+    with torch.no_grad():
+        for name in model.budget_tables:
+            for table in model.get_submodule(name).tables:
+                table.mul_(float(np.random.default_rng(seed).uniform(0.01, 5)))  # scales of every size
+    buffer = io.BytesIO()
+    info = export_table(model, buffer)
+    assert info["kept_params"] == layout.params and info["value_dtype"] == dtype
+    assert info["bytes"] <= storage.shared_bytes(layout, dtype) <= budget.bytes
+    assert info["payload_bytes"] == storage.shared_bytes(layout, dtype) - storage.fixed_bytes(dtype)  # all but headers: exact
+    assert storage.shared_bytes(layout, dtype) - info["bytes"] <= 96  # the meta's numbers at their most digits
+    left = budget.bytes - storage.shared_bytes(layout, dtype)
+    if method.startswith("qr"):
+        one_row = cost.buckets("item", 1, layout.item.width) + len(widths)  # int4: each table's last nibble
+        assert left < one_row or sum(layout.item.buckets) == n_items + 1
+    elif sum(record["buckets"]) < budget.n_rows:
+        more = bucket_targets(sum(record["buckets"]) + 1, tuple(record["clusters"]), n_users, n_items)
+        assert bucket_cost(cost, layout.user.width, more, (n_users, n_items)) > cost.total
+    buffer.seek(0)
+    meta, tables, _, _ = read_table_masks(buffer)
+    assert meta.get("value_dtype", "float32") == dtype
+    for name, table in tables.items():
+        assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy()), name
+
+
+def test_graphhash_trims_a_split_whose_assignment_widens_until_the_file_fits():
+    """700 users at about 300 buckets: their assignment would take uint16, which the first count (every assignment
+    at uint8) does not pay; the layout has a bucket fewer until its file fits (here back to 256 user buckets at
+    uint8), and no more."""
+    torch.manual_seed(0)
+    model = Tables(700, 30, [4])
+    storage = table_storage(model, "shared", ("stored",))
+    budget = Budget(0.5, 4, 700, 30, 0, "bytes", "int8", storage.fixed_bytes("int8") + 700 + 30 + 320 * 6, storage)
+    cost = SharedCost(budget)
+    _, first = graphhash_size(cost, None, (700, 30))
+    rng = np.random.default_rng(0)
+    layout, record = graphhash_layout(budget, random_pairs(rng, 700, 30), None, seed=0, steps=3)
+    split = bucket_targets(first, tuple(record["clusters"]), 700, 30)
+    assert split[0] > 256 and bucket_cost(cost, 4, split, (700, 30)) > cost.total  # the first count does not fit
+    assert sum(record["buckets"]) < first and layout.user.buckets == [256]
+    layout.check(budget).apply_to(model)
+    model.set_value_dtype("int8")
+    assert export_table(model, io.BytesIO())["bytes"] <= storage.shared_bytes(layout, "int8") <= budget.bytes
+    more = bucket_targets(sum(record["buckets"]) + 1, tuple(record["clusters"]), 700, 30)
+    assert bucket_cost(cost, 4, more, (700, 30)) > cost.total
+
+
+@pytest.mark.parametrize("combine", ["mult", "sum"])
+def test_int8_bucket_rows_are_quantised_and_the_gradient_goes_straight_through(combine):
+    torch.manual_seed(0)
+    table = SharedEmbedding(qr_field(combine=combine), embedding_dim=5, width=3)
+    as_float = table.weight.detach().clone()
+    table.set_value_dtype("int8")
+    q, r = table.tables
+    q_hat, r_hat = (fake_quantise(t.detach(), "int8") for t in (q, r))
+    assert not torch.equal(q_hat, q.detach())  # quantised (one scale per bucket row) ...
+    weight = table.weight
+    assert not torch.equal(weight, as_float)
+    for row in range(1, 8):  # ... and combined from what the file stores
+        n = row - 1
+        expected = q_hat[n // 3] * r_hat[n % 3] if combine == "mult" else q_hat[n // 3] + r_hat[n % 3]
+        assert torch.equal(weight[row, :3], expected)
+    assert torch.equal(table.masked_columns(2), weight[:, :2])  # a cut keeps the full bucket row's scale
+    idx = torch.tensor([[3, 1], [7, 0]])
+    assert torch.equal(table(idx), weight[idx])
+    upstream = torch.randn(8, 5)
+    (weight * upstream).sum().backward()
+    rows = torch.arange(7)
+    expected_q = torch.zeros_like(q)
+    expected_r = torch.zeros_like(r)
+    for n in rows.tolist():  # straight through: d(row)/d(bucket) of the dequantised buckets
+        g = upstream[n + 1, :3]
+        expected_q[n // 3] += g * r_hat[n % 3] if combine == "mult" else g
+        expected_r[n % 3] += g * q_hat[n // 3] if combine == "mult" else g
+    assert torch.allclose(q.grad, expected_q) and torch.allclose(r.grad, expected_r)
+    assert q.grad.abs().sum() > 0
+
+
+def test_float32_shared_rows_are_the_buckets_themselves_bit_for_bit():
+    torch.manual_seed(0)
+    table = SharedEmbedding(qr_field(), embedding_dim=5, width=3)
+    assert all(a is b for a, b in zip(table.bucket_values(), table.tables))
+    table.set_value_dtype("int4")
+    assert "int4" in repr(table)
+    with pytest.raises(BudgetError, match="value_dtype='int5'"):
+        table.set_value_dtype("int5")

@@ -15,7 +15,6 @@ from typing import ClassVar
 import numpy as np
 
 from recbole_bet.budget import Action, Budget, ElementMask, SharedBuckets, Storage
-from recbole_bet.errors import ConfigError
 from recbole_bet.resume import KeptLoop, budget_free_phase, kept_phase
 from recbole_bet.trainer import BudgetTrainer
 
@@ -110,17 +109,16 @@ class Method:
     name: ClassVar[str] = ""
     #: the dataclass of its keys (prefix ``<name>_``), or None for a method without keys
     settings_class: ClassVar[type | None] = None
-    #: how its exported table is laid out, which a byte budget counts: ``prefix`` (an Action) or ``element`` (an
-    #: ElementMask, whose index is paid in bytes); ``shared`` (SharedBuckets: bucket tables at float32, no byte budget)
+    #: how its exported table is laid out, which a byte budget counts: ``prefix`` (an Action), ``element`` (an
+    #: ElementMask, whose index is paid in bytes) or ``shared`` (SharedBuckets: bucket tables, and a stored assignment)
     layout_kind: ClassVar[str] = "prefix"
+    #: a ``shared`` layout's partition kinds, each field's (what its file holds: a bucket table each, an assignment
+    #: for a ``stored`` one); empty for the other layouts
+    shared_partitions: ClassVar[tuple[str, ...]] = ()
 
     def check_run(self, run) -> None:
-        """Refuse, before any data is read, what the method's tables cannot store: shared bucket tables (QR,
-        GraphHash) are trained and exported at float32 and counted in parameters. ``run``: the RunSettings."""
-        if self.layout_kind == "shared" and (run.value_dtype != "float32" or run.budget_unit != "params"):
-            given = f"value_dtype={run.value_dtype}" if run.value_dtype != "float32" else f"budget_unit={run.budget_unit}"
-            raise ConfigError(f"{given} with method={self.name}: its shared tables are stored at float32 and counted in "
-                              "parameters; allowed: value_dtype=float32, budget_unit=params (or a prefix or element method)")
+        """Refuse, before any data is read, what the method's tables cannot store (``run``: the RunSettings); every
+        method of the registry stores every precision and budget unit."""
 
     def make_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int) -> Budget | None:
         """The run's budget: the sparsity's, by default."""

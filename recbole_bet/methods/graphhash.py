@@ -10,7 +10,11 @@ Where this differs from the code, which clusters once at a resolution given per 
 ``force_bipartite``) and lets the table size follow the cluster count:
 
 * the budget fixes the size: ``buckets x width = budget`` with ``width = graphhash_width`` (d_max by default, the
-  code's choice of the model's width), so ``floor(budget / width)`` buckets in all;
+  code's choice of the model's width), so ``floor(budget / width)`` buckets in all; under a byte budget
+  (``budget_unit: bytes``), the most buckets whose file fits the bytes (:class:`~recbole_bet.budget.SharedCost`): the
+  bucket tables at ``value_dtype`` with a scale per bucket row for int8 / int4, and each field's assignment, one
+  uint8 a row up to 256 buckets, uint16 above, after the file's headers (split as below; a bucket fewer while the
+  split does not fit);
 * the resolution is searched (bisection on its logarithm, ``graphhash_search_steps`` Louvain runs at most) for the
   largest cluster count within that number, and the rest is made exact: the field's buckets split in proportion
   to their clusters, the largest bucket split in two (alternate rows, by id) while a field has too few, the two
@@ -31,7 +35,8 @@ import numpy as np
 from networkx.algorithms.community import louvain_communities
 from recbole.utils import set_color
 
-from recbole_bet.budget import Budget, FieldBuckets, Partition, SharedBuckets
+from recbole_bet.budget import Budget, FieldBuckets, Partition, SharedBuckets, SharedCost
+from recbole_bet.errors import BudgetError
 from recbole_bet.methods.base import Method, Outcome, RunContext, train_final, training_pairs
 from recbole_bet.settings import CheckedSettings, integer
 
@@ -142,14 +147,44 @@ def bucket_targets(total: int, clusters: tuple[int, int], n_users: int, n_items:
     return users, total - users
 
 
+def bucket_cost(cost: SharedCost, width: int, targets: tuple[int, int], rows: tuple[int, int]) -> int:
+    """What ``targets`` buckets (users, items) of ``width`` cost, with the assignment of each field's ``rows``."""
+    return sum(cost.buckets(field, target, width) + cost.assignment(n, target)
+               for field, target, n in zip(("user", "item"), targets, rows))
+
+
+def graphhash_size(cost: SharedCost, width: int | None, rows: tuple[int, int]) -> tuple[int, int]:
+    """``(width, buckets in all)``: the widest width up to ``width`` (d_max by default) that holds a bucket per field
+    and the field's assignment, and the most buckets of it (at most one a row) that may fit: exactly
+    ``floor(budget / width)`` in parameters, an upper bound in bytes, which :func:`graphhash_layout` lowers while
+    its split of them does not fit."""
+    budget = cost.budget
+    width = min(width or budget.d_max, budget.d_max)
+    while width > 0 and bucket_cost(cost, width, (1, 1), rows) > cost.total:
+        width -= 1
+    if width < 1:
+        raise BudgetError(f"GraphHash needs {bucket_cost(cost, 1, (1, 1), rows)} {cost.unit} for a bucket of one column "
+                          f"per field and its assignment; the budget leaves {cost.total}")
+    # the most buckets a split might hold: two buckets cost, in either field, twice what one costs at least (int4 packs
+    # an even count exactly), and an assignment costs at least one byte a row
+    narrowest = sum(cost.assignment(n, 1) for n in rows)
+    pair = min(cost.buckets(field, 2, width) for field in ("user", "item"))
+    total = min(budget.n_rows, 2 * (cost.total - narrowest) // pair)
+    return width, total
+
+
 def graphhash_layout(budget: Budget, pairs, width: int | None, seed: int, steps: int) -> tuple[SharedBuckets, dict]:
-    """GraphHash's tables for ``budget`` from the training pairs: ``(layout, record)``."""
-    width = min(width or budget.d_max, budget.d_max, budget.attainable // 2)  # at least one bucket per field
-    total = min(budget.attainable // width, budget.n_rows)
+    """GraphHash's tables for ``budget`` from the training pairs: ``(layout, record)``; never over the budget (in
+    parameters, or the exported file's bytes under a byte budget)."""
+    cost, rows = SharedCost(budget), (budget.n_users, budget.n_items)
+    width, total = graphhash_size(cost, width, rows)
     graph = interaction_graph(pairs, budget.n_users)
     labels, resolution, tried = search_resolution(graph, budget.n_users, budget.n_rows, total, seed, steps)
     clusters = field_clusters(labels, budget.n_users)
     targets = bucket_targets(total, clusters, budget.n_users, budget.n_items)
+    while bucket_cost(cost, width, targets, rows) > cost.total:  # bytes: the rounding and wider assignments of a split
+        total -= 1
+        targets = bucket_targets(total, clusters, budget.n_users, budget.n_items)
     fields = []
     for part, target in zip((labels[: budget.n_users], labels[budget.n_users :]), targets):
         fields.append(FieldBuckets(len(part), width, (Partition("stored", target, assignment=fit_buckets(part, target)),)))
@@ -161,7 +196,8 @@ def graphhash_layout(budget: Budget, pairs, width: int | None, seed: int, steps:
 class GraphHash(Method):
     name = "graphhash"
     settings_class = GraphhashSettings
-    layout_kind = "shared"  # bucket tables, stored at float32 (Method.check_run)
+    layout_kind = "shared"  # bucket tables and assignments: what a byte budget counts
+    shared_partitions = ("stored",)
 
     def run(self, context: RunContext) -> Outcome:
         settings = context.settings

@@ -51,7 +51,7 @@ class BudgetedRecommender:
 
     @property
     def value_dtype(self) -> str:
-        """The precision of the tables' values (every table has one; shared bucket tables are float32)."""
+        """The precision of the tables' values (every table has one, shared bucket tables too)."""
         return getattr(self.masked_tables("user")[0], "value_dtype", "float32")
 
     def set_value_dtype(self, dtype: str) -> None:
@@ -116,8 +116,8 @@ class BudgetedRecommender:
     @torch.no_grad()
     def apply_shared_buckets(self, layout: SharedBuckets) -> None:
         """Replace every table by a :class:`~recbole_bet.embedding.SharedEmbedding` of ``layout``'s buckets (QR,
-        GraphHash), new bucket vectors drawn at the scale of the table it replaces. A field's width is split across its
-        tables as a row's size is (NeuMF: GMF, then MLP), every table with the field's partitions."""
+        GraphHash), new bucket vectors drawn at the scale of the table it replaces, at its precision. A field's width
+        is split across its tables as a row's size is (NeuMF: GMF, then MLP), every table with the field's partitions."""
         if layout.d_max != self.d_max or (layout.user.n_rows, layout.item.n_rows) != (self.n_users - 1, self.n_items - 1):
             raise ValueError(
                 f"layout for {layout.user.n_rows} users, {layout.item.n_rows} items at d_max={layout.d_max} "
@@ -131,6 +131,7 @@ class BudgetedRecommender:
             for name, table, width in zip(names, tables, widths):
                 std = float(table.weight[1:].std()) if table.weight.shape[0] > 2 else 1.0
                 shared[name] = SharedEmbedding(buckets, table.embedding_dim, int(width[0]), std).to(table.weight.device)
+                shared[name].set_value_dtype(table.value_dtype)  # the precision the run trains at
         swap_tables(self, shared)
 
     @torch.no_grad()
