@@ -88,7 +88,6 @@ def run_recbole_bet(model=None, dataset=None, config_file_list=None, config_dict
     if run.tune_allocator:
         keep_freed_memory()
     method = get_method(run.method)
-    method.check_run(run)  # what the method cannot store fails here too
     plan = RunPlan(config, run, method, settings, saved)
     with deterministic_algorithms(config["reproducibility"]):
         results = _run(plan, started)

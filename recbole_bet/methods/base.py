@@ -116,10 +116,6 @@ class Method:
     #: for a ``stored`` one); empty for the other layouts
     shared_partitions: ClassVar[tuple[str, ...]] = ()
 
-    def check_run(self, run) -> None:
-        """Refuse, before any data is read, what the method's tables cannot store (``run``: the RunSettings); every
-        method of the registry stores every precision and budget unit."""
-
     def make_budget(self, sparsity: float, d_max: int, n_users: int, n_items: int) -> Budget | None:
         """The run's budget: the sparsity's, by default."""
         return Budget.from_sparsity(sparsity, d_max, n_users, n_items)
