@@ -46,8 +46,12 @@ PLAN = [
     ("magprune-float32", "magprune", "float32", []),
     ("pep-float32", "pep", "float32", []),
     ("optembed-float32", "optembed", "float32", []),
+    ("graphhash-int8", "graphhash", "int8", []),
+    ("qr-int8", "qr", "int8", []),
+    ("dsl-int8", "dsl", "int8", []),
 ]
-LABELS = {"es": "ES", "bet": "BET (fast)", "pep": "PEP", "optembed": "OptEmbed", "magprune": "magnitude pruning"}
+LABELS = {"es": "ES", "bet": "BET (fast)", "pep": "PEP", "optembed": "OptEmbed", "magprune": "magnitude pruning",
+          "graphhash": "GraphHash", "qr": "QR", "dsl": "DSL"}
 
 
 def result_file(dataset: str, name: str, sparsity: float, seed: int) -> Path:
