@@ -131,17 +131,27 @@ def row(d: dict, budget_bytes: int, best: dict) -> list:
             f"{d['seconds'] / 60:.1f}", "best" if d is best else ("-" if p is None else f"{p:.3f}")]
 
 
+def against(row: dict, other: dict) -> str:
+    """``row``'s mean N@20 over ``other``'s: the ratio and the paired t-test over the seeds both have."""
+    p = paired_p(row, other, "ndcg@20")
+    return (f"{LABELS[other['method']]} at {other['values_label']}, {other['mean']['ndcg@20']:.4f} "
+            f"({row['mean']['ndcg@20'] / other['mean']['ndcg@20']:.3f}x, paired t-test over common seeds p = "
+            + ("n/a (fewer than 2)" if p is None else f"{p:.3f}") + ")")
+
+
 def verdict(rows: dict[str, dict]) -> str:
-    """Which (method, values) wins, and by how much over the best float32 table under the same bytes, with a paired test."""
+    """Which (method, values) wins, and by how much over the best float32 table under the same bytes; then BET's
+    precision search against that float32 table (the issue's question), each with a paired test."""
     best = max(rows.values(), key=lambda d: d["mean"]["ndcg@20"])
     floats = [d for d in rows.values() if d["value_dtype"] == "float32" and not d["ptq"] and not d["searched"]]
+    top = max(floats, key=lambda d: d["mean"]["ndcg@20"]) if floats else None
     text = f"Best: {LABELS[best['method']]} at {best['values_label']}, mean N@20 {best['mean']['ndcg@20']:.4f} over {len(best['seeds'])} seed(s)"
-    if floats and all(d is not best for d in floats):
-        top = max(floats, key=lambda d: d["mean"]["ndcg@20"])
-        p = paired_p(best, top, "ndcg@20")
-        text += (f"; best float32 under the same bytes: {LABELS[top['method']]}, {top['mean']['ndcg@20']:.4f} "
-                 f"({best['mean']['ndcg@20'] / top['mean']['ndcg@20']:.3f}x, paired t-test over common seeds p = "
-                 + ("n/a (fewer than 2)" if p is None else f"{p:.3f}") + ")")
+    if top is not None and top is not best:
+        text += f"; best float32 table under the same bytes: {against(best, top)}"
+    searched = [d for d in rows.values() if d["searched"]]
+    if top is not None and searched:
+        text += f". BET searching precision ({searched[0]['values_label']}), {searched[0]['mean']['ndcg@20']:.4f}, against the best float32 table: "
+        text += against(searched[0], top)
     return text + "."
 
 

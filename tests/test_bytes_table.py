@@ -46,8 +46,10 @@ def test_the_paired_test_pairs_by_seed_and_the_verdict_names_the_best_float32_ta
     assert row(best, 4000, best)[1] == "searched → int8"
     text = verdict(rows)
     assert text.startswith("Best: BET (fast) at searched → int8, mean N@20 0.1430 over 3 seed(s)")
-    assert f"best float32 under the same bytes: BET (fast), 0.1333 ({0.143 / 0.13333333:.3f}x" in text
-    assert f"p = {expected:.3f}" in text
+    # the best row is the search itself here: its sentence and the search's both name the float32 table
+    assert f"best float32 table under the same bytes: BET (fast) at float32, 0.1333 ({0.143 / 0.13333333:.3f}x" in text
+    assert "BET searching precision (searched → int8), 0.1430, against the best float32 table: BET (fast) at float32" in text
+    assert text.count(f"p = {expected:.3f}") == 2
 
 
 def test_a_search_that_chose_different_dtypes_over_seeds_says_so():
@@ -60,3 +62,6 @@ def test_a_search_that_chose_different_dtypes_over_seeds_says_so():
 def test_the_best_row_being_float32_gives_no_ratio():
     rows = {"es-float32": describe({0: result("es", "float32", 0.15, 0)}), "es-int8": describe({0: result("es", "int8", 0.12, 0)})}
     assert verdict(rows) == "Best: ES at float32, mean N@20 0.1500 over 1 seed(s)."
+    rows["bet-dtypes"] = describe({0: result("bet", "int8", 0.14, 0, searched=True)})  # a search below float32: said
+    assert verdict(rows).endswith("BET searching precision (searched → int8), 0.1400, against the best float32 table: "
+                                  f"ES at float32, 0.1500 ({0.14 / 0.15:.3f}x, paired t-test over common seeds p = n/a (fewer than 2)).")
