@@ -69,17 +69,21 @@ def main(argv=None):
     parser.add_argument("--out", default="bench/results/issue33-ablation")
     parser.add_argument("--name", default="ablation-gowalla-s-LightGCN-0.9")
     args = parser.parse_args(argv)
-    rows, notes = [], []
+    rows, notes, runs = [], [], []
     for path in args.reference + args.results:
         result = json.loads(Path(path).read_text())
-        name = Path(path).stem
+        runs.append(result)
+        # a reference is named by its sweep folder too (bet-scratch/..., bet-plus-fast/...): their file names repeat
+        name = f"{Path(path).parents[1].name}/{Path(path).stem}" if path in args.reference else Path(path).stem
         rows.append(row(name, result))
         if result.get("bet"):
             notes.append(f"- `{name}`: {changed(result)}")
     text = header(
         "BET's search, issue 33 ablation",
         "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),
-        "One seed (0), gowalla-s, LightGCN, sparsity 0.9; every choice on validation. Share: the users' part of the used "
+        f"Seeds {', '.join(sorted({str(r['seed']) for r in runs}))}, {', '.join(sorted({r['dataset'] for r in runs}))}, "
+        f"{', '.join(sorted({r['model'] for r in runs}))}, sparsity {', '.join(sorted({str(r['sparsity']) for r in runs}))}; "
+        "every choice on validation. Share: the users' part of the used "
         "parameters. Strategies: mean fitness of the actions each strategy picked. rho: Spearman, fitness vs retrained "
         "validation quality. Redraws: user draws made again / first draws. Minutes: whole run (pretrain + search + retrain), "
         "on a machine shared with other jobs, so the wall times vary with the load.",
