@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 
 from bench.common import header, markdown_table, write
+from recbole_bet.config import BetConfig
+from recbole_bet.methods.bet.settings import BetSettings
 
 BASE = {"bet_profile": "fast"}
 
@@ -50,15 +52,16 @@ def row(name: str, result: dict) -> list:
             "-" if correlation is None else f"{correlation:.2f}", redraws, f"{result['seconds'] / 60:.1f} ({phases})"]
 
 
-def changed(result: dict) -> str:
+def fast_settings(model: str) -> dict:
+    """BET's keys under ``--bet_profile=fast`` for ``model``, as a run reads them (the profile over bet.yaml)."""
+    return vars(BetSettings.from_config(BetConfig(model, "ml-100k", config_dict={"bet_profile": "fast"})))
+
+
+def changed(result: dict, fast: dict) -> str:
+    """The keys a BET run set otherwise than ``fast`` (:func:`fast_settings` of its backbone)."""
     settings = (result.get("bet") or {}).get("settings") or {}
-    fast = {"bet_iterations": 20, "bet_candidates": 100, "bet_predictor_updates": 2, "bet_predictor_batch": 16, "bet_predictor_lr": 0.001,
-            "bet_finetune_epochs": 2, "bet_finetune_lr": 0.03, "bet_finetune_lr_decay": 0.98, "bet_finetune_lr_step": 200,
-            "bet_retrain_top": 1, "bet_pretrain_stopping_step": 10, "bet_retrain_stopping_step": 5, "bet_retrain_from": "pretrained",
-            "bet_overflow": "repair", "bet_distribution_weights": [1.0, 1.0, 1.0, 1.0, 0.0], "bet_share_sampling": "uniform",
-            "bet_share_narrow": 0.0, "bet_remeasure_top": 0, "bet_remeasure_repeats": 1, "bet_pretrain_prefix": "full",
-            "bet_retrain_rank_epochs": 0}
-    diff = {k: v for k, v in settings.items() if k in fast and fast[k] != (list(v) if isinstance(v, tuple) else v)}
+    plain = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731  (JSON lists, settings' tuples)
+    diff = {k: v for k, v in settings.items() if k in fast and k != "bet_profile" and plain(fast[k]) != plain(v)}
     return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
 
 
@@ -77,7 +80,7 @@ def main(argv=None):
         name = f"{Path(path).parents[1].name}/{Path(path).stem}" if path in args.reference else Path(path).stem
         rows.append(row(name, result))
         if result.get("bet"):
-            notes.append(f"- `{name}`: {changed(result)}")
+            notes.append(f"- `{name}`: {changed(result, fast_settings(result['model']))}")
     text = header(
         "BET's search, issue 33 ablation",
         "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),

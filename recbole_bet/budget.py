@@ -98,6 +98,14 @@ def check_value_dtype(dtype) -> str:
     return dtype
 
 
+def array_bytes(values, dtype: str):
+    """Bytes of one stored array of ``values`` values (an int or an int array) at ``dtype``: int4 packs two a byte,
+    the odd last one in a byte of its own."""
+    if dtype == "int4":
+        return (values + 1) // 2
+    return values * VALUE_BITS[check_value_dtype(dtype)] // 8
+
+
 def is_quantised(dtype: str) -> bool:
     """Whether values at ``dtype`` are integers with a per-row scale (int8, int4)."""
     return check_value_dtype(dtype) in QUANT_MAX
@@ -177,9 +185,9 @@ class Storage:
 
     def value_bytes(self, kept: int, dtype: str) -> int:
         """Bytes of ``kept`` values at ``dtype``, whichever tables hold them (an upper bound for int4)."""
-        if dtype == "int4":
+        if dtype == "int4":  # each of the arrays packs on its own: at most one half-used byte each
             return (kept + len(self.tables) * max(len(self.partitions), 1)) // 2
-        return kept * VALUE_BITS[check_value_dtype(dtype)] // 8
+        return array_bytes(kept, dtype)
 
     def index_bytes(self, kept: int) -> int:
         """An element mask's index for ``kept`` weights (0 for a prefix layout): at most every table as a bitmap or
@@ -222,7 +230,7 @@ class Storage:
         total = np.zeros_like(buckets)
         for columns in self.field_widths(field, width):
             values = buckets * columns
-            total = total + ((values + 1) // 2 if dtype == "int4" else values * VALUE_BITS[check_value_dtype(dtype)] // 8)
+            total = total + array_bytes(values, dtype)
             if is_quantised(dtype) and columns > 0:
                 total = total + buckets * SCALE_BYTES
         return total if total.ndim else int(total)
