@@ -204,6 +204,54 @@ class Storage:
         table and an element mask's choice of index)."""
         return self.fixed_bytes(dtype) + self.value_bytes(kept, dtype) + self.index_bytes(kept)
 
+    def table_columns(self) -> list[tuple[int, str, int, int]]:
+        """``(table, field, first column, width)`` of each table: a field's row is its tables side by side."""
+        out, start = [], {}
+        for number, (field, width, _) in enumerate(self.tables):
+            out.append((number, field, start.get(field, 0), width))
+            start[field] = start.get(field, 0) + width
+        return out
+
+    def element_bytes(self, kept, dtype: str):
+        """The exported file of an element mask that keeps ``kept[..., t]`` weights in table ``t`` (an int array, the
+        last axis over :attr:`tables`), at most: exact but for the container. Each table's index is the smaller of its
+        bitmap and its columns, as :func:`recbole_bet.export.element_index` picks it; :meth:`bytes_for` bounds every
+        table by one choice, since it does not know how the kept weights fall."""
+        kept = np.asarray(kept, dtype=np.int64)
+        total = np.full(kept.shape[:-1], self.fixed_bytes(dtype), dtype=np.int64)
+        for number, (_, width, rows) in enumerate(self.tables):
+            count = kept[..., number]
+            bitmap = rows * ((width + 7) // 8)
+            columns = count * index_itemsize(width - 1) + rows * index_itemsize(width)
+            total = total + array_bytes(count, dtype) + np.minimum(bitmap, columns)
+        return total if total.ndim else int(total)
+
+    def element_kept(self, user_mask: np.ndarray, item_mask: np.ndarray) -> np.ndarray:
+        """Kept weights per table (:attr:`tables`' order) of the ``[rows, d_max]`` masks of each field."""
+        masks = {"user": np.asarray(user_mask), "item": np.asarray(item_mask)}
+        return np.array([int(masks[field][:, start : start + width].sum()) for _, field, start, width in self.table_columns()])
+
+    def element_fill(self, scores: list[np.ndarray], total_bytes: int, dtype: str) -> int:
+        """The most weights that :func:`keep_largest` may keep of ``scores`` (users', items' ``[rows, d_max]``) whose
+        file fits ``total_bytes`` (:meth:`element_bytes`), for the tables' actual mix of indices. A mask's file grows
+        with every weight it keeps, so this is the last ``k`` of the ranking whose file fits."""
+        if self.layout != "element":
+            raise BudgetError(f"element_fill counts element masks, not a {self.layout} layout")
+        table = []
+        for field, field_scores in zip(FIELDS, scores):
+            ids = np.zeros(self.d_max, dtype=np.int8)
+            for number, owner, start, width in self.table_columns():
+                if owner == field:
+                    ids[start : start + width] = number
+            table.append(np.broadcast_to(ids, np.shape(field_scores)).ravel())
+        flat = np.concatenate([np.asarray(s, dtype=np.float64).ravel() for s in scores])
+        ranked = np.concatenate(table)[np.argsort(-flat, kind="stable")]  # the order keep_largest keeps in
+        kept = np.zeros((flat.size + 1, len(self.tables)), dtype=np.int64)
+        for number in range(len(self.tables)):
+            np.cumsum(ranked == number, out=kept[1:, number])
+        sizes = self.element_bytes(kept, dtype)  # non-decreasing in k
+        return int(np.searchsorted(sizes, total_bytes, side="right")) - 1
+
     def params_for(self, total_bytes: int, dtype: str) -> int:
         """The most values at ``dtype`` whose file fits in ``total_bytes`` (at most the full table; 0 if nothing fits)."""
         low, high = 0, self.max_kept  # bytes_for grows with kept: the largest kept that fits, by bisection
@@ -352,6 +400,14 @@ class Budget:
     def attainable(self) -> int:
         """What an exact method uses: the budget, unless even d_max everywhere is smaller."""
         return min(self.params, self.n_rows * self.d_max)
+
+    def element_keep(self, scores: list[np.ndarray]) -> int:
+        """How many of ``scores`` (users', items' ``[rows, d_max]``) an element mask keeps, its largest: the attainable
+        parameters; under a byte budget, the most whose file fits the bytes for where they fall
+        (:meth:`Storage.element_fill`; never fewer than the attainable parameters, which fit wherever they fall)."""
+        if self.unit != "bytes" or self.storage is None or self.storage.layout != "element":
+            return self.attainable
+        return max(self.attainable, self.storage.element_fill(scores, self.bytes, self.value_dtype))
 
 
 def size_stats(sizes: np.ndarray) -> dict:
@@ -520,6 +576,17 @@ class ElementMask(TableLayout):
     @property
     def params(self) -> int:
         return int(self.user_mask.sum(dtype=np.int64) + self.item_mask.sum(dtype=np.int64))
+
+    def check(self, budget: Budget):
+        """Raise unless the masks match the budget's tables and fit: its parameters, or under a byte budget the bytes
+        of the file they export (:meth:`Storage.element_bytes`); return self."""
+        if budget.unit != "bytes" or budget.storage is None or budget.storage.layout != "element":
+            return super().check(budget)
+        self.check_shape(budget)
+        used = budget.storage.element_bytes(budget.storage.element_kept(self.user_mask, self.item_mask), budget.value_dtype)
+        if used > budget.bytes:
+            raise BudgetError(f"element layout keeps {self.params} parameters in {used} bytes, over the byte budget of {budget.bytes}")
+        return self
 
     def apply_to(self, model) -> None:
         model.apply_element_mask(self)

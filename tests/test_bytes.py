@@ -2,6 +2,9 @@
 layouts, then bad input."""
 
 import io
+import json
+import os
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from recbole_bet.budget import (
-    VALUE_DTYPES, Action, Budget, ElementMask, Storage, budget_bytes, fit_to_total, index_itemsize,
+    VALUE_DTYPES, Action, Budget, ElementMask, Storage, budget_bytes, fit_to_total, index_itemsize, keep_largest,
 )
 from recbole_bet.errors import BudgetError
 from recbole_bet.export import container_bytes, export_table, read_table_masks, table_storage
@@ -159,6 +162,60 @@ def test_the_exported_file_never_exceeds_the_byte_budget(n_users, n_items, width
     meta, tables, _, masks = read_table_masks(buffer)
     for name, table in tables.items():
         assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy()), name
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_users=st.integers(1, 25), n_items=st.integers(1, 25), widths=st.sampled_from([[8], [64, 64], [3, 9], [300]]),
+    dtype=st.sampled_from(VALUE_DTYPES), sparsity=st.sampled_from([0.5, 0.8, 0.9, 0.95]), skew=st.floats(0, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_an_element_mask_fills_the_bytes_its_indices_leave(n_users, n_items, widths, dtype, sparsity, skew, seed):
+    """Magnitude pruning's and PEP's mask under a byte budget keeps the most of its ranking whose file fits, for the
+    indices the tables actually take: never fewer than the budget's parameters, the file within the bytes, one more
+    weight over them; the count of the file is exact but for the container."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = Tables(n_users, n_items, widths)
+    storage = table_storage(model, "element")
+    d_max = model.d_max
+    try:
+        budget = Budget.from_bytes(sparsity, d_max, n_users, n_items, storage, dtype)
+    except BudgetError:
+        return  # too few bytes for one value a row: refused elsewhere
+    scores = [rng.random((n_users, d_max)) * np.exp(skew), rng.random((n_items, d_max))]  # users ranked first as skew grows
+    keep = budget.element_keep(scores)
+    assert budget.attainable <= keep <= budget.n_rows * d_max
+    mask = ElementMask(*keep_largest(scores, keep), d_max)
+    mask.check(budget)
+    mask.apply_to(model)
+    model.set_value_dtype(dtype)
+    buffer = io.BytesIO()
+    info = export_table(model, buffer)
+    counted = storage.element_bytes(storage.element_kept(mask.user_mask, mask.item_mask), dtype)
+    assert info["bytes"] <= counted <= budget.bytes
+    assert info["payload_bytes"] == counted - dict(storage.containers)[dtype]  # exact but for the container's bound
+    if keep < budget.n_rows * d_max:
+        more = ElementMask(*keep_largest(scores, keep + 1), d_max)
+        with pytest.raises(BudgetError, match=r"element layout keeps \d+ parameters in \d+ bytes, over the byte budget of"):
+            more.check(budget)
+
+
+def test_an_element_mask_keeps_more_than_the_bound_where_one_field_is_dense():
+    """gowalla-s's shape in small: at 95% of the bytes at int4, the budget's parameters bound both tables' indices by
+    their columns; a mask whose items keep few weights and users many can give the users a bitmap and keep more."""
+    n_users, n_items = 40, 200
+    model = Tables(n_users, n_items, [128])
+    storage = table_storage(model, "element")
+    budget = Budget.from_bytes(0.95, 128, n_users, n_items, storage, "int4")
+    scores = [np.full((n_users, 128), 2.0), np.random.default_rng(0).random((n_items, 128))]
+    keep = budget.element_keep(scores)
+    assert keep > budget.attainable * 1.1
+    mask = ElementMask(*keep_largest(scores, keep), 128)
+    assert mask.params > budget.params
+    mask.check(budget)  # over the parameters, within the bytes
+    with pytest.raises(BudgetError, match="over the budget of"):
+        ElementMask(*keep_largest(scores, keep), 128).check(replace(budget, unit="params"))
 
 
 @pytest.mark.parametrize("dtype", VALUE_DTYPES)
@@ -313,3 +370,19 @@ def test_ptq_quantises_the_finished_table_into_the_byte_budget(fast_config):
     assert result["used_bytes"] == result["export"]["bytes"] <= result["budget_bytes"] == 134400
     meta, _, _, _ = read_table_masks(result["export"]["path"])
     assert meta["value_dtype"] == "int8"
+
+
+def test_magnitude_pruning_fills_its_byte_budget_on_the_command_line(tmp_path):
+    """ml-100k at 95% of the bytes at int4, one epoch: the mask keeps more than the budget's parameters (the item
+    table's index is cheaper than its bound), the file on disk is within the bytes, and its fill leaves a few hundred
+    bytes where the parameter count leaves thousands."""
+    result_file = tmp_path / "r.json"
+    done = run_cli("--model=LightGCN", "--method=magprune", "--sparsity=0.95", "--budget_unit=bytes", "--value_dtype=int4",
+                   f"--result_file={result_file}", f"--checkpoint_dir={tmp_path / 'saved'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    assert result["used_bytes"] == os.path.getsize(result["export"]["path"]) <= result["budget_bytes"]
+    assert result["used_params"] > result["budget_params"]
+    # what is left: under one kept weight, and the container's bound over the indices the tables did not take (the
+    # headers of a columns index's two arrays, and the meta naming it)
+    assert result["budget_bytes"] - result["used_bytes"] <= 2 + 400

@@ -91,7 +91,10 @@ def min_width_grid(settings: MagpruneSettings, budget: Budget) -> tuple[list[int
 
 def magnitude_mask(user_weights: np.ndarray, item_weights: np.ndarray, budget: Budget, scope: str = "global",
                    min_width: int = 0) -> ElementMask:
-    """Keep exactly ``budget.attainable`` weights of largest ``|w|``, at least ``min_width`` in every row.
+    """Keep exactly ``budget.attainable`` weights of largest ``|w|``, at least ``min_width`` in every row. Under a byte
+    budget the global scope keeps the most whose exported file fits the bytes (:meth:`Budget.element_keep`: the
+    budget's parameters bound each table's index by one choice, the file picks each table's smaller); the field scope
+    keeps its quotas.
 
     Args:
         user_weights, item_weights (np.ndarray): ``[rows, d_max]`` trained weights, padding excluded.
@@ -106,8 +109,8 @@ def magnitude_mask(user_weights: np.ndarray, item_weights: np.ndarray, budget: B
                           f"for {budget.n_rows} rows ({scope} scope)")
     user_scores, item_scores = (row_minimum_scores(w, min_width) for w in (user_weights, item_weights))
     quotas = field_quotas(budget, scope)
-    if quotas is None:
-        user_mask, item_mask = keep_largest([user_scores, item_scores], budget.attainable)
+    if quotas is None:  # under a byte budget, as many as the file's bytes hold for where the kept weights fall
+        user_mask, item_mask = keep_largest([user_scores, item_scores], budget.element_keep([user_scores, item_scores]))
     else:
         (user_mask,), (item_mask,) = keep_largest([user_scores], quotas[0]), keep_largest([item_scores], quotas[1])
     return ElementMask(user_mask, item_mask, budget.d_max)

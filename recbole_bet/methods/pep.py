@@ -195,9 +195,10 @@ class Pep(Method):
         finally:
             hook.remove()
 
-        # ---- 2. exactly budget weights: the largest margins
+        # ---- 2. exactly budget weights: the largest margins (under a byte budget, as many as the file's bytes hold
+        # for where they fall: at least the budget's parameters, more where a table's index is cheaper than its bound)
         margins = [torch.cat([soft[name].margins()[1:] for name in model.tables(field)], dim=1).cpu().numpy() for field in FIELDS]
-        user_mask, item_mask = keep_largest(margins, budget.attainable)
+        user_mask, item_mask = keep_largest(margins, budget.element_keep(margins))
         return ElementMask(user_mask, item_mask, budget.d_max), reached, history
 
 
