@@ -162,9 +162,10 @@ def fewer_seeds_above(rows: list[dict], best: dict) -> list[str]:
         common = [s for s in d["seeds"] if s in best["seeds"]]
         if d is best or len(d["seeds"]) >= len(best["seeds"]) or not common:
             continue
-        if on_seeds(d, common) > on_seeds(best, common):
-            out.append(f"{LABELS[d['method']]} at {d['values_label']}, {on_seeds(d, common):.4f} against "
-                       f"{on_seeds(best, common):.4f} on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}")
+        mine, theirs = on_seeds(d, common), on_seeds(best, common)
+        if mine > theirs:
+            out.append(f"{LABELS[d['method']]} at {d['values_label']}, {mine:.4f} against {theirs:.4f} "
+                       f"on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}")
     return out
 
 

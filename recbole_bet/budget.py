@@ -401,11 +401,17 @@ class Budget:
         """What an exact method uses: the budget, unless even d_max everywhere is smaller."""
         return min(self.params, self.n_rows * self.d_max)
 
+    @property
+    def counts_element_bytes(self) -> bool:
+        """Whether an element mask is held to this budget's bytes (a byte budget for element layouts), not its
+        parameters."""
+        return self.unit == "bytes" and self.storage is not None and self.storage.layout == "element"
+
     def element_keep(self, scores: list[np.ndarray]) -> int:
         """How many of ``scores`` (users', items' ``[rows, d_max]``) an element mask keeps, its largest: the attainable
         parameters; under a byte budget, the most whose file fits the bytes for where they fall
         (:meth:`Storage.element_fill`; never fewer than the attainable parameters, which fit wherever they fall)."""
-        if self.unit != "bytes" or self.storage is None or self.storage.layout != "element":
+        if not self.counts_element_bytes:
             return self.attainable
         return max(self.attainable, self.storage.element_fill(scores, self.bytes, self.value_dtype))
 
@@ -580,7 +586,7 @@ class ElementMask(TableLayout):
     def check(self, budget: Budget):
         """Raise unless the masks match the budget's tables and fit: its parameters, or under a byte budget the bytes
         of the file they export (:meth:`Storage.element_bytes`); return self."""
-        if budget.unit != "bytes" or budget.storage is None or budget.storage.layout != "element":
+        if not budget.counts_element_bytes:
             return super().check(budget)
         self.check_shape(budget)
         used = budget.storage.element_bytes(budget.storage.element_kept(self.user_mask, self.item_mask), budget.value_dtype)
