@@ -14,15 +14,13 @@ The keys each run changed from ``--bet_profile=fast`` are listed under the table
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
 from bench.common import header, markdown_table, write
 from recbole_bet.config import BetConfig
 from recbole_bet.methods.bet.settings import BetSettings
-
-BASE = {"bet_profile": "fast"}
-
 
 def layout(result: dict) -> list:
     sizes, used = result["sizes"], result["used_params"]
@@ -52,8 +50,10 @@ def row(name: str, result: dict) -> list:
             "-" if correlation is None else f"{correlation:.2f}", redraws, f"{result['seconds'] / 60:.1f} ({phases})"]
 
 
+@functools.lru_cache(maxsize=None)  # one config per backbone, not one per result file
 def fast_settings(model: str) -> dict:
-    """BET's keys under ``--bet_profile=fast`` for ``model``, as a run reads them (the profile over bet.yaml)."""
+    """BET's keys under ``--bet_profile=fast`` for ``model``, as a run reads them (the profile over bet.yaml); not to
+    be changed by the caller (cached)."""
     return vars(BetSettings.from_config(BetConfig(model, "ml-100k", config_dict={"bet_profile": "fast"})))
 
 
