@@ -169,12 +169,12 @@ def fewer_seeds_above(rows: list[dict], best: dict) -> list[str]:
     return out
 
 
-def verdict(rows: dict[str, dict]) -> str:
+def verdict(rows: dict[str, dict], best: dict | None = None) -> str:
     """Which (method, values) wins, and by how much over the best float32 table under the same bytes; then BET's
     precision search against that float32 table (the issue's question), each with a paired test. The best of a kind
     is the best of the rows over the most seeds (:func:`best_row`); rows over fewer seeds that score above it on
-    their seeds are named."""
-    best = best_row(list(rows.values()))
+    their seeds are named. ``best``: the table's best row where the caller has it."""
+    best = best or best_row(list(rows.values()))
     floats = [d for d in rows.values() if d["value_dtype"] == "float32" and not d["ptq"] and not d["searched"]]
     top = best_row(floats)
     text = f"Best: {LABELS[best['method']]} at {best['values_label']}, mean N@20 {best['mean']['ndcg@20']:.4f} over {len(best['seeds'])} seed(s)"
@@ -207,7 +207,7 @@ def table(args) -> None:
             f"for the exported file (values at their precision, per-row scales, size index, element index, headers); test "
             f"split, mean ± std over the seeds each row has; file bytes: the largest over its seeds; min: mean wall minutes "
             f"(one thread, the other core busy with another run). p vs best: two-sided paired t-test of N@20 over the seeds "
-            f"a row shares with the best row ('-': fewer than 2); the best row is the best of the rows over the most seeds. The machines: {', '.join(machines)}.\n\n" + verdict(rows))
+            f"a row shares with the best row ('-': fewer than 2); the best row is the best of the rows over the most seeds. The machines: {', '.join(machines)}.\n\n" + verdict(rows, best))
     text = header(f"Budgets in bytes: {args.dataset} at {args.sparsity}",
                   f"python -m bench.bytes_budget --table --dataset={args.dataset} --sparsity={args.sparsity}", note)
     name = f"bytes-{args.dataset}-{args.sparsity}"
