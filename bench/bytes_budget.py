@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.common import RESULTS, header, markdown_table, write
 from bench.table import fmt, paired_p, summary
+from recbole_bet.budget import VALUE_DTYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = RESULTS / "bytes"
@@ -190,6 +191,30 @@ def verdict(rows: dict[str, dict], best: dict | None = None) -> str:
     return text + "."
 
 
+def search_trace(found: dict[str, dict[int, dict]]) -> str:
+    """Where BET's precision search spent its iterations, per seed: how many fine-tuned actions carried each dtype
+    (with the best fitness measured among them), the dtype of the retrained action, and its test N@20 beside BET held
+    at that dtype on the same seed. Empty without a search row."""
+    searched = {s: r for name, runs in found.items() for s, r in runs.items()
+                if r["method"] == "bet" and values(r).startswith("searched")}
+    if not searched:
+        return ""
+    lines = []
+    for seed in sorted(searched):
+        result = searched[seed]
+        tried: dict[str, list[float]] = {}
+        for action in result["search"]:
+            tried.setdefault(action["value_dtype"], []).append(action["measured"])
+        held = found.get(f"bet-{result['value_dtype']}", {}).get(seed)
+        spent = ", ".join(f"{d} {len(tried[d])} ({max(tried[d]):.3f})" for d in sorted(tried, key=VALUE_DTYPES.index))
+        lines.append([seed, spent, result["value_dtype"], f"{result['test']['ndcg@20']:.4f}",
+                      f"{held['test']['ndcg@20']:.4f}" if held else "-"])
+    return ("\n\nBET's precision search, per seed: the actions fine-tuned at each dtype (in brackets the best fitness "
+            "measured among them), the dtype of the action retrained, its test N@20, and BET held at that dtype on the "
+            "same seed.\n\n" + markdown_table(["seed", "actions fine-tuned per dtype (best fitness)", "retrained at",
+                                                "N@20", "BET held at that dtype"], lines))
+
+
 def table(args) -> None:
     order = {name: k for k, (name, *_) in enumerate(PLAN)}
     found = collect(OUT / args.dataset, args.sparsity)
@@ -211,7 +236,8 @@ def table(args) -> None:
     text = header(f"Budgets in bytes: {args.dataset} at {args.sparsity}",
                   f"python -m bench.bytes_budget --table --dataset={args.dataset} --sparsity={args.sparsity}", note)
     name = f"bytes-{args.dataset}-{args.sparsity}"
-    write(f"{name}.md", text + markdown_table(columns, [row(d, budget_bytes, best) for d in [*rows.values(), *references.values()]]))
+    write(f"{name}.md", text + markdown_table(columns, [row(d, budget_bytes, best) for d in [*rows.values(), *references.values()]])
+          + search_trace(found))
     plot([*rows.values(), *references.values()], RESULTS / f"{name}.png", budget_bytes, args, sorted(seeds))
 
 

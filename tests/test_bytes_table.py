@@ -4,7 +4,7 @@ import json
 
 from scipy import stats
 
-from bench.bytes_budget import collect, describe, row, verdict
+from bench.bytes_budget import collect, describe, row, search_trace, verdict
 from bench.table import METRICS
 
 
@@ -78,3 +78,17 @@ def test_a_row_over_fewer_seeds_is_not_the_best_but_is_named_when_above_it():
                            "above it on fewer seeds: BET (fast) at int4, 0.1429 against 0.1410 on seed 0)")
     assert "ES at int8" not in text
     assert row(rows["bet-int8"], 4000, rows["bet-int8"])[-1] == "best"
+
+
+def test_the_search_trace_counts_each_dtypes_actions_and_sets_the_retrained_one_beside_bet_held_at_its_dtype():
+    searched = result("bet", "int4", 0.1335, 1, searched=True)
+    searched["search"] = [{"value_dtype": d, "measured": m} for d, m in
+                          [("int8", 0.90), ("int8", 0.93), ("int4", 0.94), ("float32", 0.70), ("int8", 0.91)]]
+    found = {"bet-dtypes": {1: searched},
+             "bet-int4": {0: result("bet", "int4", 0.1429, 0), 1: result("bet", "int4", 0.1425, 1)},
+             "bet-int8": {1: result("bet", "int8", 0.1439, 1)}, "es-int8": {1: result("es", "int8", 0.13, 1)}}
+    text = search_trace(found)
+    assert "| 1 | float32 1 (0.700), int8 3 (0.930), int4 1 (0.940) | int4 | 0.1335 | 0.1425 |" in text
+    assert search_trace({"es-int8": found["es-int8"]}) == ""  # no search, no trace
+    del found["bet-int4"]
+    assert "| int4 | 0.1335 | - |" in search_trace(found)  # not held at int4 on that seed: no figure, not int8's
