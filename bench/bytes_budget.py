@@ -1,14 +1,15 @@
 """Budgets in bytes (issue 35): every method at float32, int8 and int4 under one byte budget, BET searching precision,
-and post-training quantisation, on one dataset and seed; a table of N@20, R@20, bytes and wall time, and a plot of
-quality against bytes.
+and post-training quantisation, on one dataset and sparsity, one seed a run; a table over the seeds of N@20, R@20,
+bytes and wall time with paired tests, and a plot of quality against bytes.
 
-    python -m bench.bytes_budget --run [--prefix=/path/to/slot-wrapper] [--only=es-int8,bet-dtypes]
-    python -m bench.bytes_budget --table
+    python -m bench.bytes_budget --run --dataset=gowalla-s --sparsity=0.9 --seed=0 [--prefix=/path/to/slot-wrapper] [--only=es-int8,bet-dtypes]
+    python -m bench.bytes_budget --table --dataset=gowalla-s --sparsity=0.9
 
 ``--run`` runs, one at a time, each planned run whose result JSON is missing (``bench/results/bytes/<dataset>/``);
 ``--prefix`` is put before each command (a wrapper that waits for a CPU slot). ``--table`` writes
-``bench/results/bytes-<dataset>.md`` and ``.png`` from the result JSONs, with the float32 rows of the parameter-budget
-sweep (``bench/results/sweep/``, same seed) beside them for reference.
+``bench/results/bytes-<dataset>-<sparsity>.md`` and ``.png`` from the result JSONs of every seed, with the float32
+rows of the parameter-budget sweep (``bench/results/sweep/``, same seeds) beside them for reference, and where BET's
+precision search spent its fine-tuned actions (:func:`search_trace`).
 """
 
 from __future__ import annotations
