@@ -22,6 +22,7 @@ from bench.common import header, markdown_table, write
 from recbole_bet.config import BetConfig
 from recbole_bet.methods.bet.settings import BetSettings
 
+
 def layout(result: dict) -> list:
     sizes, used = result["sizes"], result["used_params"]
     users, items = sizes["users"], sizes["items"]

@@ -107,12 +107,15 @@ def reference_runs(dataset: str, sparsity: float, seeds: set[int]) -> dict[str, 
     return runs
 
 
+def searches_precision(result: dict) -> bool:
+    """Whether ``result`` is a BET run that searched the dtype with the sizes (``bet_dtypes``)."""
+    return result["method"] == "bet" and bool(result.get("bet", {}).get("settings", {}).get("bet_dtypes"))
+
+
 def values(result: dict) -> str:
     """What the table's values are: the dtype, '(PTQ)' after post-training quantisation, 'searched' for BET's dtype search."""
     dtype = result["value_dtype"] + (" (PTQ)" if result.get("ptq") else "")
-    if result["method"] == "bet" and (result.get("bet", {}).get("settings", {}).get("bet_dtypes") or ()):
-        dtype = f"searched → {dtype}"
-    return dtype
+    return f"searched → {dtype}" if searches_precision(result) else dtype
 
 
 def describe(runs: dict[int, dict]) -> dict:
@@ -123,7 +126,7 @@ def describe(runs: dict[int, dict]) -> dict:
                 values_label=values(first) if len(chosen) == 1 else values(first).replace(first["value_dtype"], "/".join(chosen)),
                 value_dtype=first["value_dtype"] if len(chosen) == 1 else "mixed",
                 used_bytes=max((runs[s].get("used_bytes") or 0) for s in runs) or None,
-                searched=values(first).startswith("searched"))
+                searched=searches_precision(first))
 
 
 def row(d: dict, budget_bytes: int, best: dict) -> list:
@@ -196,8 +199,7 @@ def search_trace(found: dict[str, dict[int, dict]]) -> str:
     """Where BET's precision search spent its iterations, per seed: how many fine-tuned actions carried each dtype
     (with the best fitness measured among them), the dtype of the retrained action, and its test N@20 beside BET held
     at that dtype on the same seed. Empty without a search row."""
-    searched = {s: r for name, runs in found.items() for s, r in runs.items()
-                if r["method"] == "bet" and values(r).startswith("searched")}
+    searched = {s: r for runs in found.values() for s, r in runs.items() if searches_precision(r)}
     if not searched:
         return ""
     lines = []
