@@ -9,6 +9,16 @@ parameters, user and item widths), the best search fitness, the mean fitness of 
 picked (I greedy on the predictor, II random, III nearest neighbour), Spearman's rho between fitness and retrained
 quality where three or more actions were retrained, how often the sampler redrew, and the minutes of each phase.
 The keys each run changed from ``--bet_profile=fast`` are listed under the table.
+
+With ``--seeds`` the same files make one row per variant and sparsity instead, over the seeds each has: a variant is
+the keys its runs changed from ``fast`` (files of one variant may carry different names; each name is shown), a
+reference by its folder and method. The rows give the mean validation and test N@20, each seed's validation N@20 and
+the paired p of the validation N@20 against the first reference at that sparsity; the variant to keep is the one with
+the highest mean validation N@20 (marked), never the test's.
+
+    python -m bench.bet_ablation --seeds --name=ablation-seeds-gowalla-s-LightGCN \
+        --reference=bench/results/bet-plus-fast/gowalla-s/LightGCN-bet-0.9-s{0,1,2}.json ... \
+        bench/results/issue33-ablation/D*.json
 """
 
 from __future__ import annotations
@@ -18,8 +28,11 @@ import functools
 import json
 from pathlib import Path
 
+import numpy as np
+
 from bench.common import header, markdown_table, write
-from recbole_bet.config import BetConfig
+from bench.table import paired_p
+from recbole_bet.config import config_from_keys
 from recbole_bet.methods.bet.settings import BetSettings
 
 
@@ -55,7 +68,7 @@ def row(name: str, result: dict) -> list:
 def fast_settings(model: str) -> dict:
     """BET's keys under ``--bet_profile=fast`` for ``model``, as a run reads them (the profile over bet.yaml); not to
     be changed by the caller (cached)."""
-    return vars(BetSettings.from_config(BetConfig(model, "ml-100k", config_dict={"bet_profile": "fast"})))
+    return vars(BetSettings.from_config(config_from_keys(model, "ml-100k", {"bet_profile": "fast"})))
 
 
 def changed(result: dict, fast: dict) -> str:
@@ -66,13 +79,73 @@ def changed(result: dict, fast: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
 
 
+def variant_name(path: str, result: dict, reference: bool) -> str:
+    """A reference's folder and method (bet-plus-fast/bet); otherwise the file's stem less "-<sparsity>-s<seed>"."""
+    if reference:
+        return f"{Path(path).parents[1].name}/{result['method']}"
+    stem, suffix = Path(path).stem, f"-{result['sparsity']}-s{result['seed']}"
+    return stem[: -len(suffix)] if stem.endswith(suffix) else stem
+
+
+def variants(entries: list[tuple[str, dict, bool]]) -> dict:
+    """{(sparsity, variant): {"names": [...], "reference": bool, "bet": bool, "seeds": [...], "values": {"valid",
+    "test": array}, "share": array}} from (path, result, is_reference) entries, in their order. Runs of one method with the same keys
+    changed from ``fast`` are one variant; two runs of a variant at one seed and sparsity are an error (one would be
+    lost)."""
+    groups: dict = {}
+    for path, result, reference in entries:
+        keys = changed(result, fast_settings(result["model"])) if result.get("bet") else ""
+        if reference and not result.get("bet"):
+            keys = Path(path).parents[1].name  # another method: one variant per folder
+        key = (float(result["sparsity"]), result["method"], keys)
+        group = groups.setdefault(key, {"names": [], "reference": reference, "runs": {}})
+        name = variant_name(path, result, reference)
+        if name not in group["names"]:
+            group["names"].append(name)
+        if result["seed"] in group["runs"]:
+            raise SystemExit(f"{path}: a second run of {' / '.join(group['names'])} at sparsity {key[0]}, "
+                             f"seed {result['seed']}; give each variant one file per seed")
+        group["runs"][result["seed"]] = result
+    out = {}
+    for (sparsity, _, _), group in groups.items():
+        seeds = sorted(group["runs"])
+        runs = [group["runs"][s] for s in seeds]
+        out[(sparsity, " / ".join(group["names"]))] = {
+            "names": group["names"], "reference": group["reference"], "bet": bool(runs[0].get("bet")), "seeds": seeds,
+            "values": {m: np.array([r[m]["ndcg@20"] for r in runs]) for m in ("valid", "test")},
+            "share": np.array([float(layout(r)[0]) for r in runs]),
+        }
+    return out
+
+
+def seed_rows(groups: dict) -> list[list]:
+    """One row per variant; the first reference at each sparsity is the base of the p column, and the BET variant with
+    the highest mean validation N@20 at each sparsity is marked as the one to keep (another method's row is there to
+    compare with, not to be kept)."""
+    rows = []
+    for sparsity in sorted({s for s, _ in groups}):
+        here = {name: g for (s, name), g in groups.items() if s == sparsity}
+        base = next((name for name, g in here.items() if g["reference"]), None)
+        keep = max((name for name, g in here.items() if g["bet"]), key=lambda name: here[name]["values"]["valid"].mean(), default=None)
+        for name, g in here.items():
+            p = None if name == base or base is None else paired_p(g, here[base], "valid")
+            rows.append([sparsity, f"**{name}**" if name == keep else name, len(g["seeds"]),
+                         f"{g['values']['valid'].mean():.4f}", f"{g['values']['test'].mean():.4f}",
+                         " / ".join(f"{v:.4f}" for v in g["values"]["valid"]),
+                         "base" if name == base else "-" if p is None else f"{p:.3f}", f"{g['share'].mean():.2f}"])
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     parser.add_argument("--reference", action="append", default=[], help="a result file shown first (the baseline, OptEmbed)")
     parser.add_argument("--out", default="bench/results/issue33-ablation")
     parser.add_argument("--name", default="ablation-gowalla-s-LightGCN-0.9")
+    parser.add_argument("--seeds", action="store_true", help="one row per variant and sparsity, means over seeds")
     args = parser.parse_args(argv)
+    if args.seeds:
+        return seeds_main(args)
     rows, notes, runs = [], [], []
     for path in args.reference + args.results:
         result = json.loads(Path(path).read_text())
@@ -95,6 +168,32 @@ def main(argv=None):
     text += markdown_table(["run", "valid N@20", "test N@20", "user share", "users min-max (mean)", "items min-max (mean)",
                             "best fitness", "strategies", "rho", "redraws", "minutes"], rows)
     text += "\nKeys each BET run set beside `--bet_profile=fast`:\n\n" + "\n".join(notes) + "\n"
+    write(f"{args.name}.md", text, args.out)
+
+
+def seeds_main(args) -> None:
+    entries = [(path, json.loads(Path(path).read_text()), path in args.reference) for path in args.reference + args.results]
+    groups = variants(entries)
+    keys = {}  # each BET variant's keys, named once over the sparsities
+    for path, result, reference in entries:
+        name = next(n for (s, n), g in groups.items() if s == float(result["sparsity"])
+                    and variant_name(path, result, reference) in g["names"])
+        if result.get("bet"):
+            keys.setdefault(name, changed(result, fast_settings(result["model"])))
+    notes = [f"- `{name}`: {k}" for name, k in keys.items()]
+    text = header(
+        "BET's search, issue 33 ablation over seeds",
+        "python -m bench.bet_ablation --seeds " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),
+        f"{', '.join(sorted({r['dataset'] for _, r, _ in entries}))}, {', '.join(sorted({r['model'] for _, r, _ in entries}))}. "
+        "One row per variant (the keys its runs changed from `fast`) and sparsity. Valid / test: mean N@20 over the "
+        "seeds; per seed: each seed's validation N@20, seeds in order; p: paired t-test of the validation N@20 against "
+        "the first reference at that sparsity, over the seeds both have; share: mean user share of the used parameters. "
+        "**Bold**: the BET variant with the highest mean validation N@20 at that sparsity, the one the rule keeps (the test column is "
+        "not used to choose).",
+    )
+    text += markdown_table(["sparsity", "variant", "seeds", "valid N@20", "test N@20", "valid per seed", "p (valid)", "share"],
+                           seed_rows(groups))
+    text += "\nKeys each variant set beside `--bet_profile=fast`:\n\n" + "\n".join(notes) + "\n"
     write(f"{args.name}.md", text, args.out)
 
 

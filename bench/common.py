@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -64,15 +63,10 @@ def recbole_data(model: str, dataset: str, data_path: str, **keys):
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_seed
 
-    from recbole_bet.config import BetConfig
+    from recbole_bet.config import config_from_keys
 
-    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads sys.argv itself
-    try:
-        config = BetConfig(model, dataset, config_dict=dict(
-            {"data_path": data_path, "show_progress": False, "state": "WARNING", "checkpoint_dir": str(SCRATCH / "saved")}, **keys
-        ))
-    finally:
-        sys.argv = argv
+    config = config_from_keys(model, dataset, dict(
+        {"data_path": data_path, "show_progress": False, "state": "WARNING", "checkpoint_dir": str(SCRATCH / "saved")}, **keys))
     init_seed(config["seed"], True)
     return (config, *data_preparation(config, create_dataset(config)))
 

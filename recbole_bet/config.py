@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -107,6 +108,16 @@ class BetConfig(Config):
         if dataset_file.is_file():
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
             self.parameters["Dataset"] += [k for k in keys if k not in self.parameters["Dataset"]]
+
+
+def config_from_keys(model: str, dataset: str, keys: dict) -> BetConfig:
+    """A :class:`BetConfig` of ``keys`` alone: RecBole's Config also reads ``sys.argv``, which in a tool or a benchmark
+    is that tool's command line, not the run's."""
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        return BetConfig(model, dataset, config_dict=keys)
+    finally:
+        sys.argv = argv
 
 
 def per_backbone(value) -> bool:

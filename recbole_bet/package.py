@@ -45,7 +45,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
-from recbole_bet.config import BetConfig, check_dataset_present
+from recbole_bet.config import check_dataset_present, config_from_keys
 from recbole_bet.errors import ConfigError
 from recbole_bet.export import table_arrays
 from recbole_bet.model import get_model
@@ -211,11 +211,7 @@ def checkpoint_config(saved: dict):
     record = saved["config"]
     if not isinstance(record, dict):
         return record
-    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads the command line too: not this one's
-    try:
-        return BetConfig(record["model"], record["dataset"], config_dict=record["keys"])
-    finally:
-        sys.argv = argv
+    return config_from_keys(record["model"], record["dataset"], record["keys"])
 
 
 def main(argv=None) -> int:

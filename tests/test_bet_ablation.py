@@ -41,3 +41,53 @@ def test_the_table_names_references_by_folder_and_lists_each_runs_keys(tmp_path)
     assert rows[1].startswith("| A1-redraw | 0.1143 |") and "/ 2000 |" in rows[1]  # the sampler's redraws of 2,000 draws
     assert "- `A1-redraw`: bet_retrain_stopping_step=20, bet_retrain_from=scratch, bet_overflow=redraw\n" in text
     assert "optembed" not in text.split("beside `--bet_profile=fast`:")[1]  # a reference of another method has no keys
+
+
+def _run(seed, valid, test, sparsity=0.9, method="bet", **keys):
+    """A result file's fields that --seeds reads: BET's settings are fast's with ``keys`` changed."""
+    fast = bet_ablation.fast_settings("LightGCN")
+    result = {"model": "LightGCN", "dataset": "gowalla-s", "method": method, "sparsity": sparsity, "seed": seed,
+              "valid": {"ndcg@20": valid}, "test": {"ndcg@20": test}, "used_params": 1000, "n_users": 10,
+              "sizes": {"users": {"min": 90, "max": 90, "mean": 90.0}, "items": {"min": 1, "max": 1, "mean": 1.0}}}
+    if method == "bet":
+        result["bet"] = {"settings": dict(fast, **keys)}
+    return result
+
+
+def test_variant_name_drops_the_sparsity_and_seed_and_names_a_reference_by_its_folder():
+    result = _run(2, 0.1, 0.1, sparsity=0.95)
+    assert bet_ablation.variant_name("x/D1-prefix-0.95-s2.json", result, False) == "D1-prefix"
+    assert bet_ablation.variant_name("x/A8-prefix.json", result, False) == "A8-prefix"  # no suffix: the stem
+    assert bet_ablation.variant_name("r/bet-plus-fast/gowalla-s/LightGCN-bet-0.95-s2.json", result, True) == "bet-plus-fast/bet"
+
+
+def test_seeds_groups_runs_by_the_keys_they_changed_not_by_their_names_and_keeps_on_validation():
+    prefix = {"bet_pretrain_prefix": "random"}
+    entries = [
+        ("r/bet-plus-fast/g/LightGCN-bet-0.9-s0.json", _run(0, 0.120, 0.130, bet_share_narrow=0.5), True),
+        ("r/bet-plus-fast/g/LightGCN-bet-0.9-s1.json", _run(1, 0.124, 0.131, bet_share_narrow=0.5), True),
+        ("r/sweep/g/LightGCN-optembed-0.9-s0.json", _run(0, 0.200, 0.200, method="optembed"), True),
+        ("r/sweep/g/LightGCN-optembed-0.9-s1.json", _run(1, 0.200, 0.200, method="optembed"), True),
+        ("a/A8-prefix.json", _run(0, 0.122, 0.100, **prefix), False),  # the same keys as D1 at seed 0: one variant
+        ("a/D1-prefix-0.9-s1.json", _run(1, 0.128, 0.100, **prefix), False),
+        ("a/D2-x-0.9-s0.json", _run(0, 0.110, 0.300, bet_overflow="redraw"), False),  # best test, worst validation
+        ("a/D2-x-0.95-s0.json", _run(0, 0.150, 0.300, sparsity=0.95, bet_overflow="redraw"), False),
+    ]
+    groups = bet_ablation.variants(entries)
+    assert list(groups) == [(0.9, "bet-plus-fast/bet"), (0.9, "sweep/optembed"), (0.9, "A8-prefix / D1-prefix"),
+                            (0.9, "D2-x"), (0.95, "D2-x")]
+    merged = groups[(0.9, "A8-prefix / D1-prefix")]
+    assert merged["seeds"] == [0, 1] and list(merged["values"]["valid"]) == [0.122, 0.128]
+    rows = {row[1]: row for row in bet_ablation.seed_rows(groups)}
+    # OptEmbed's higher validation is there to compare with: the rule keeps the best BET variant on validation
+    assert "**A8-prefix / D1-prefix**" in rows and "sweep/optembed" in rows and "D2-x" in rows
+    assert rows["**A8-prefix / D1-prefix**"][3:7] == ["0.1250", "0.1000", "0.1220 / 0.1280", "0.205"]  # differences by seed 0.002, 0.004: t = 3, 1 df
+    assert rows["bet-plus-fast/bet"][6] == "base" and rows["D2-x"][6] == "-"  # one seed: no paired p
+    assert rows["**D2-x**"][0] == 0.95  # alone at its sparsity, and kept there
+
+
+def test_seeds_refuses_two_runs_of_one_variant_at_one_seed():
+    entries = [("a/A8-prefix.json", _run(0, 0.1, 0.1, bet_pretrain_prefix="random"), False),
+               ("a/D1-prefix-0.9-s0.json", _run(0, 0.2, 0.2, bet_pretrain_prefix="random"), False)]
+    with pytest.raises(SystemExit, match="D1-prefix-0.9-s0.json: a second run of A8-prefix / D1-prefix at sparsity 0.9, seed 0"):
+        bet_ablation.variants(entries)
