@@ -17,8 +17,10 @@ the paired p of the validation N@20 against the first reference at that sparsity
 the highest mean validation N@20 (marked), never the test's.
 
     python -m bench.bet_ablation --seeds --name=ablation-seeds-gowalla-s-LightGCN \
-        --reference=bench/results/bet-plus-fast/gowalla-s/LightGCN-bet-0.9-s{0,1,2}.json ... \
+        --reference=bench/results/bet-scratch/gowalla-s/LightGCN-bet-0.9-s{0,1,2}.json ... \
         bench/results/issue33-ablation/D*.json
+
+(the base of the p column: BET from scratch, the paper's sampler; the full command is in the table's header).
 """
 
 from __future__ import annotations
@@ -89,9 +91,9 @@ def variant_name(path: str, result: dict, reference: bool) -> str:
 
 def variants(entries: list[tuple[str, dict, bool]]) -> dict:
     """{(sparsity, variant): {"names": [...], "reference": bool, "bet": bool, "seeds": [...], "values": {"valid",
-    "test": array}, "share": array}} from (path, result, is_reference) entries, in their order. Runs of one method with the same keys
-    changed from ``fast`` are one variant; two runs of a variant at one seed and sparsity are an error (one would be
-    lost)."""
+    "test": array}, "share": array}} from (path, result, is_reference) entries, in their order. Runs of one method
+    with the same keys changed from ``fast`` are one variant; two runs of a variant at one seed and sparsity are an
+    error (one would be lost)."""
     groups: dict = {}
     for path, result, reference in entries:
         keys = changed(result, fast_settings(result["model"])) if result.get("bet") else ""
@@ -126,7 +128,8 @@ def seed_rows(groups: dict) -> list[list]:
     for sparsity in sorted({s for s, _ in groups}):
         here = {name: g for (s, name), g in groups.items() if s == sparsity}
         base = next((name for name, g in here.items() if g["reference"]), None)
-        keep = max((name for name, g in here.items() if g["bet"]), key=lambda name: here[name]["values"]["valid"].mean(), default=None)
+        bet = [name for name, g in here.items() if g["bet"]]
+        keep = max(bet, key=lambda name: here[name]["values"]["valid"].mean(), default=None)
         for name, g in here.items():
             p = None if name == base or base is None else paired_p(g, here[base], "valid")
             rows.append([sparsity, f"**{name}**" if name == keep else name, len(g["seeds"]),
@@ -188,8 +191,8 @@ def seeds_main(args) -> None:
         "One row per variant (the keys its runs changed from `fast`) and sparsity. Valid / test: mean N@20 over the "
         "seeds; per seed: each seed's validation N@20, seeds in order; p: paired t-test of the validation N@20 against "
         "the first reference at that sparsity, over the seeds both have; share: mean user share of the used parameters. "
-        "**Bold**: the BET variant with the highest mean validation N@20 at that sparsity, the one the rule keeps (the test column is "
-        "not used to choose).",
+        "**Bold**: the BET variant with the highest mean validation N@20 at that sparsity, the one the rule keeps "
+        "(the test column is not used to choose).",
     )
     text += markdown_table(["sparsity", "variant", "seeds", "valid N@20", "test N@20", "valid per seed", "p (valid)", "share"],
                            seed_rows(groups))
