@@ -38,11 +38,14 @@ from recbole_bet.config import config_from_keys
 from recbole_bet.methods.bet.settings import BetSettings
 
 
+def user_share(result: dict) -> float:
+    """The users' part of the used parameters."""
+    return result["sizes"]["users"]["mean"] * result["n_users"] / result["used_params"]
+
+
 def layout(result: dict) -> list:
-    sizes, used = result["sizes"], result["used_params"]
-    users, items = sizes["users"], sizes["items"]
-    share = users["mean"] * result["n_users"] / used
-    return [f"{share:.2f}", f"{users['min']}-{users['max']} ({users['mean']:.1f})", f"{items['min']}-{items['max']} ({items['mean']:.1f})"]
+    users, items = result["sizes"]["users"], result["sizes"]["items"]
+    return [f"{user_share(result):.2f}", f"{users['min']}-{users['max']} ({users['mean']:.1f})", f"{items['min']}-{items['max']} ({items['mean']:.1f})"]
 
 
 def strategies(records: list) -> str:
@@ -90,17 +93,17 @@ def variant_name(path: str, result: dict, reference: bool) -> str:
 
 
 def variants(entries: list[tuple[str, dict, bool]]) -> dict:
-    """{(sparsity, variant): {"names": [...], "reference": bool, "bet": bool, "seeds": [...], "values": {"valid",
-    "test": array}, "share": array}} from (path, result, is_reference) entries, in their order. Runs of one method
+    """{(sparsity, variant): {"names": [...], "reference": bool, "keys": str | None, "seeds": [...], "values":
+    {"valid", "test": array}, "share": array}} (keys: what a BET variant changed from ``fast``; None for another
+    method) from (path, result, is_reference) entries, in their order. Runs of one method
     with the same keys changed from ``fast`` are one variant; two runs of a variant at one seed and sparsity are an
     error (one would be lost)."""
     groups: dict = {}
     for path, result, reference in entries:
-        keys = changed(result, fast_settings(result["model"])) if result.get("bet") else ""
-        if reference and not result.get("bet"):
-            keys = Path(path).parents[1].name  # another method: one variant per folder
-        key = (float(result["sparsity"]), result["method"], keys)
-        group = groups.setdefault(key, {"names": [], "reference": reference, "runs": {}})
+        keys = changed(result, fast_settings(result["model"])) if result.get("bet") else None
+        # another method: one variant per folder
+        key = (float(result["sparsity"]), result["method"], keys if keys is not None else Path(path).parents[1].name)
+        group = groups.setdefault(key, {"names": [], "reference": reference, "keys": keys, "runs": {}})
         name = variant_name(path, result, reference)
         if name not in group["names"]:
             group["names"].append(name)
@@ -113,9 +116,9 @@ def variants(entries: list[tuple[str, dict, bool]]) -> dict:
         seeds = sorted(group["runs"])
         runs = [group["runs"][s] for s in seeds]
         out[(sparsity, " / ".join(group["names"]))] = {
-            "names": group["names"], "reference": group["reference"], "bet": bool(runs[0].get("bet")), "seeds": seeds,
+            "names": group["names"], "reference": group["reference"], "keys": group["keys"], "seeds": seeds,
             "values": {m: np.array([r[m]["ndcg@20"] for r in runs]) for m in ("valid", "test")},
-            "share": np.array([float(layout(r)[0]) for r in runs]),
+            "share": np.array([user_share(r) for r in runs]),
         }
     return out
 
@@ -128,7 +131,7 @@ def seed_rows(groups: dict) -> list[list]:
     for sparsity in sorted({s for s, _ in groups}):
         here = {name: g for (s, name), g in groups.items() if s == sparsity}
         base = next((name for name, g in here.items() if g["reference"]), None)
-        bet = [name for name, g in here.items() if g["bet"]]
+        bet = [name for name, g in here.items() if g["keys"] is not None]
         keep = max(bet, key=lambda name: here[name]["values"]["valid"].mean(), default=None)
         for name, g in here.items():
             p = None if name == base or base is None else paired_p(g, here[base], "valid")
@@ -178,11 +181,9 @@ def seeds_main(args) -> None:
     entries = [(path, json.loads(Path(path).read_text()), path in args.reference) for path in args.reference + args.results]
     groups = variants(entries)
     keys = {}  # each BET variant's keys, named once over the sparsities
-    for path, result, reference in entries:
-        name = next(n for (s, n), g in groups.items() if s == float(result["sparsity"])
-                    and variant_name(path, result, reference) in g["names"])
-        if result.get("bet"):
-            keys.setdefault(name, changed(result, fast_settings(result["model"])))
+    for (_, name), g in groups.items():
+        if g["keys"] is not None:
+            keys.setdefault(name, g["keys"])
     notes = [f"- `{name}`: {k}" for name, k in keys.items()]
     text = header(
         "BET's search, issue 33 ablation over seeds",
