@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import header, markdown_table, write
-from bench.table import paired_p
+from bench.table import layout_of, paired_p
 from recbole_bet.config import config_from_keys
 from recbole_bet.methods.bet.settings import BetSettings
 
 
 def user_share(result: dict) -> float:
-    """The users' part of the used parameters."""
-    return result["sizes"]["users"]["mean"] * result["n_users"] / result["used_params"]
+    """The users' part of the used parameters, as the benchmark's layouts table computes it."""
+    return layout_of(result)["share"]
 
 
 def layout(result: dict) -> list:

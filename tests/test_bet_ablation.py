@@ -13,7 +13,7 @@ ABLATION = ROOT / "bench" / "results" / "issue33-ablation"
 
 def test_layout_gives_the_users_share_of_the_used_parameters_and_each_fields_spread():
     result = {"sizes": {"users": {"min": 10, "max": 50, "mean": 40.0}, "items": {"min": 1, "max": 3, "mean": 2.0}},
-              "used_params": 5000, "n_users": 100}
+              "used_params": 5000, "n_users": 100, "n_items": 500}
     assert bet_ablation.layout(result) == ["0.80", "10-50 (40.0)", "1-3 (2.0)"]
 
 
@@ -47,7 +47,7 @@ def _run(seed, valid, test, sparsity=0.9, method="bet", **keys):
     """A result file's fields that --seeds reads: BET's settings are fast's with ``keys`` changed."""
     fast = bet_ablation.fast_settings("LightGCN")
     result = {"model": "LightGCN", "dataset": "gowalla-s", "method": method, "sparsity": sparsity, "seed": seed,
-              "valid": {"ndcg@20": valid}, "test": {"ndcg@20": test}, "used_params": 1000, "n_users": 10,
+              "valid": {"ndcg@20": valid}, "test": {"ndcg@20": test}, "used_params": 1000, "n_users": 10, "n_items": 100,
               "sizes": {"users": {"min": 90, "max": 90, "mean": 90.0}, "items": {"min": 1, "max": 1, "mean": 1.0}}}
     if method == "bet":
         result["bet"] = {"settings": dict(fast, **keys)}
