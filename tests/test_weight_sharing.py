@@ -16,7 +16,8 @@ from recbole_bet.budget import VALUE_DTYPES, Budget, FieldBuckets, Partition, Sh
 from recbole_bet.embedding import SharedEmbedding
 from recbole_bet.errors import BudgetError, ConfigError
 from recbole_bet.export import export_table, load_table, read_table, read_table_masks, table_storage
-from recbole_bet.methods.graphhash import bucket_cost, bucket_targets, fit_buckets, graphhash_layout, graphhash_size
+from recbole_bet.methods.graphhash import (bucket_cost, bucket_targets, fit_buckets, graphhash_layout, graphhash_size,
+                                          largest_fitting)
 from recbole_bet.methods.qr import qr_divisor, qr_layout, qr_rows
 from recbole_bet.model import get_model
 from recbole_bet.precision import fake_quantise
@@ -375,6 +376,29 @@ def test_a_shared_file_never_exceeds_the_byte_budget_and_reads_back_as_the_model
     assert meta.get("value_dtype", "float32") == dtype
     for name, table in tables.items():
         assert np.array_equal(table, model.get_submodule(name).weight.detach().numpy()), name
+
+
+@given(st.integers(1, 40), st.integers(0, 60), st.integers(0, 60))
+def test_largest_fitting_is_the_last_count_a_downward_scan_would_stop_at(low, extra, limit):
+    """Bisection finds what lowering the count one at a time finds, for every threshold (below, inside, above)."""
+    high, limit = low + extra, max(low, limit)  # fits(low) holds, as graphhash_size checked
+    scan = high
+    while scan > low and scan > limit:
+        scan -= 1
+    assert largest_fitting(low, high, lambda t: t <= limit) == scan
+
+
+@given(st.integers(2, 400), st.integers(0, 50), st.integers(0, 50), st.integers(1, 300), st.integers(1, 300))
+def test_bucket_targets_give_neither_field_fewer_for_one_more_bucket(total, user_clusters, item_clusters, n_users,
+                                                                     n_items):
+    """What the bisection of the bucket count relies on: a split's cost grows with its total."""
+    total = min(total, n_users + n_items - 1)
+    if total < 2:
+        return
+    clusters = (user_clusters, item_clusters)
+    users, items = bucket_targets(total, clusters, n_users, n_items)
+    more_users, more_items = bucket_targets(total + 1, clusters, n_users, n_items)
+    assert more_users >= users and more_items >= items and more_users + more_items == total + 1
 
 
 def test_graphhash_trims_a_split_whose_assignment_widens_until_the_file_fits():

@@ -153,6 +153,19 @@ def bucket_cost(cost: SharedCost, width: int, targets: tuple[int, int], rows: tu
                for field, target, n in zip(("user", "item"), targets, rows))
 
 
+def largest_fitting(low: int, high: int, fits) -> int:
+    """The largest ``t`` in ``[low, high]`` with ``fits(t)``, by bisection: ``fits`` holds up to some count and not
+    above it (a split's cost grows with its buckets: :func:`bucket_targets` gives neither field fewer for one more),
+    and ``fits(low)`` holds (graphhash_size checked a bucket per field)."""
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def graphhash_size(cost: SharedCost, width: int | None, rows: tuple[int, int]) -> tuple[int, int]:
     """``(width, buckets in all)``: the widest width up to ``width`` (d_max by default) that holds a bucket per field
     and the field's assignment, and the most buckets of it (at most one a row) that may fit: exactly
@@ -181,10 +194,10 @@ def graphhash_layout(budget: Budget, pairs, width: int | None, seed: int, steps:
     graph = interaction_graph(pairs, budget.n_users)
     labels, resolution, tried = search_resolution(graph, budget.n_users, budget.n_rows, total, seed, steps)
     clusters = field_clusters(labels, budget.n_users)
-    targets = bucket_targets(total, clusters, budget.n_users, budget.n_items)
-    while bucket_cost(cost, width, targets, rows) > cost.total:  # bytes: the rounding and wider assignments of a split
-        total -= 1
-        targets = bucket_targets(total, clusters, budget.n_users, budget.n_items)
+    split = lambda t: bucket_targets(t, clusters, budget.n_users, budget.n_items)  # noqa: E731
+    # bytes: the rounding and wider assignments of a split may not fit the upper bound; the most buckets that do
+    total = largest_fitting(min(2, total), total, lambda t: bucket_cost(cost, width, split(t), rows) <= cost.total)
+    targets = split(total)
     fields = []
     for part, target in zip((labels[: budget.n_users], labels[budget.n_users :]), targets):
         fields.append(FieldBuckets(len(part), width, (Partition("stored", target, assignment=fit_buckets(part, target)),)))
