@@ -333,11 +333,11 @@ def decode_tables(data: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict]:
     tables, sizes, masks = {}, {}, {}
     encoding = meta.get("encoding", {})  # format 1 (prefix tables only) has none
     for field in FIELDS:
+        if field in meta.get("shared", {}):
+            _read_shared(meta, data, field, (tables, sizes, masks))
+            continue
         names = [name for name, (f, _) in meta["tables"].items() if f == field]
         widths = [meta["tables"][name][1] for name in names]
-        if field in meta.get("shared", {}):
-            _read_shared(meta, data, field, names, widths, (tables, sizes, masks))
-            continue
         for name, width, part in zip(names, widths, sizes_for_tables(data[f"{field}_sizes"], widths)):
             if encoding.get(name, "prefix") == "prefix":
                 kept = np.arange(width) < part[:, None]
@@ -382,13 +382,14 @@ def shared_field(meta: dict, data: dict, field: str) -> FieldBuckets:
     return FieldBuckets(record["rows"], record["width"], partitions, record["combine"])
 
 
-def _read_shared(meta: dict, data: dict, field: str, names: list[str], widths: list[int], out: tuple) -> None:
+def _read_shared(meta: dict, data: dict, field: str, out: tuple) -> None:
     """A shared field's tables as dense rows, into ``out`` = (tables, sizes, masks) of :func:`read_table_masks`."""
     buckets = shared_field(meta, data, field)
+    values = read_buckets(meta, data, field)  # {table: its bucket tables}, the field's tables in the file's order
+    widths = [meta["tables"][name][1] for name in values]
     row_widths = sizes_for_tables(np.concatenate([[0], np.full(buckets.n_rows, buckets.width)]), widths)
-    values = read_buckets(meta, data, field)
-    for name, width, part in zip(names, widths, row_widths):
-        out[0][name], out[1][name], out[2][name] = shared_dense(buckets, values[name], width), part, np.arange(width) < part[:, None]
+    for (name, tables), width, part in zip(values.items(), widths, row_widths):
+        out[0][name], out[1][name], out[2][name] = shared_dense(buckets, tables, width), part, np.arange(width) < part[:, None]
 
 
 def read_buckets(meta: dict, data: dict, field: str) -> dict[str, list[np.ndarray]]:
