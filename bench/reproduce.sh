@@ -55,6 +55,13 @@
 #                                                                                   three sessions; widths 28 / 1)
 #   optional (item 1's "3 seeds at 0.9"): NGCF on gowalla-s  20     ~3.6       done (2026-12-05, AMD EPYC, 4-18 min a
 #   at 0.9, seeds 1 and 2, every method                                             run, two at a time: 1.8 h)
+#   QR, GraphHash, DSL: gowalla-s LightGCN x 3 x 3, NGCF and     33     ~3         done (2026-12-06/07, 1-12 min a run)
+#   NeuMF at 0.9 (seed 0), yelp2018-s LightGCN x 3 (seed 0)
+#   BET plus-fast, gowalla-s LightGCN x 3 x 3                      9      ~1.3       done (2026-12-07, 5-14 min a run)
+#   BET plus-fast, gowalla-s NGCF at 0.9 x 3 seeds                 3      ~0.8       2026-12-08 (about 15 min a run)
+#   BET paper, gowalla-s LightGCN at 0.9 x 3 seeds                 3      ~2.4       done (2026-12-07/08, 41-54 min a run)
+#   budgets in bytes, gowalla-s 0.9 and 0.95 x 3 seeds             ~100   ~8         done (2026-12-07; bench/bytes_budget.py)
+#   not run: BET plus and paper at 0.8 / 0.95, on yelp2018-s, NGCF, NeuMF and the full Gowalla (about 5x fast each)
 #   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
 #   (~17 CPU-h), full Gowalla at 0.95 (~7 CPU-h)
 #
@@ -148,8 +155,35 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
 "$PYTHON" -m bench.sweep --dataset=gowalla --models=LightGCN --methods=bet --sparsities=0.9 --seeds=0 --keys="$SCRATCH" \
     --data_path="$DATA" --out=bench/results/bet-scratch || status=1
 
-# The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained table)
-"$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results || status=1
+# QR, GraphHash and DSL beside every method (the weight-sharing family and dynamic sparse training)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=qr,graphhash,dsl --sparsities=0.8,0.9,0.95 \
+    --seeds=0,1,2 "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=qr,graphhash,dsl --sparsities=0.9 --seeds=0 \
+    "${FAST[@]}" || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=qr,graphhash,dsl --sparsities=0.9 --seeds=0 \
+    --keys="--neumf_loss=bpr" --data_path="$DATA" || status=1
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=qr,graphhash,dsl --sparsities=0.8,0.9,0.95 \
+    --seeds=0 "${FAST[@]}" || status=1
+# BET beyond the paper (rows "BET (plus-fast)") and BET as the paper ran it (rows "BET (paper)"); the ablation that
+# chose plus-fast's parts is bench/bet_ablation.py's (its tables in bench/results/issue33-ablation/ name their runs)
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.8,0.9,0.95 --seeds=0,1,2 \
+    --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NGCF --methods=bet --sparsities=0.9 --seeds=0,1,2 \
+    --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9 --seeds=0,1,2 \
+    --keys="--bet_profile=paper" --data_path="$DATA" --out=bench/results/bet-paper || status=1
+# Budgets in bytes: every method at float32, int8 and int4 under one byte budget, and BET searching precision
+for sparsity in 0.9 0.95; do
+    for seed in 0 1 2; do
+        "$PYTHON" -m bench.bytes_budget --run --dataset=gowalla-s --data_path="$DATA" --sparsity=$sparsity --seed=$seed || status=1
+    done
+    "$PYTHON" -m bench.bytes_budget --table --dataset=gowalla-s --sparsity=$sparsity || status=1
+done
+
+# The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained
+# table), BET plus-fast and BET with the paper's schedule
+"$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch \
+    --variant=plus-fast=bench/results/bet-plus-fast --variant=paper=bench/results/bet-paper --out=bench/results || status=1
 "$PYTHON" -m bench.readme_tables || status=1   # docs/results.md's tables, from the files just written
 "$PYTHON" -m bench.plots --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results \
     --data_path="$DATA" || status=1
