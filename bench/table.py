@@ -210,6 +210,10 @@ def dataset_tables(dataset: str, results: list[dict], machine: str = "") -> tupl
     lines += [line + "  " for line in schedule_lines(results)]
     seeds = sorted({r["seed"] for r in results})
     lines += [f"Test split, mean ± std over seeds {seeds}.", ""]
+    rerun = sorted({(r["model"], label(method_key(r)), float(r["sparsity"])) for r in results if r.get("rerun")})
+    if rerun:
+        lines += ["Re-run after a fix, in place of the sweep's rows (which stay in the history): "
+                  + ", ".join(f"{model} {method} {sparsity}" for model, method, sparsity in rerun) + ".", ""]
     csv_rows = []
 
     reference = sorted((k for k in groups if k[2] == "recbole"), key=lambda k: k[1])
@@ -477,6 +481,25 @@ def load_variants(parser, variants: list[str]) -> list[dict]:
     return results
 
 
+def apply_reruns(results: list[dict], reruns: list[dict]) -> tuple[list[dict], list[str]]:
+    """Re-run rows in place of the rows they re-ran, one cell (dataset, backbone, method or variant, sparsity) at a
+    time, and only where every seed of the old cell was re-run: a mean never mixes a method before and after a fix.
+    Returns the results and one line per cell, ``"<dataset> <model> <method> <sparsity>: replaced"`` or ``"...: kept,
+    seeds [..] of [..] re-run"``."""
+    old, new = group(results), group(reruns)
+    notes, replaced = [], set()
+    for key in sorted(new, key=lambda k: (k[0], k[1], order(k[2]), k[3])):
+        name = f"{key[0]} {key[1]} {label(key[2])} {key[3]}"
+        if set(old.get(key, {})) <= set(new[key]):
+            replaced.add(key)
+            notes.append(f"{name}: replaced")
+        else:
+            notes.append(f"{name}: kept, seeds {sorted(new[key])} of {sorted(old[key])} re-run")
+    cell = lambda r: (r["dataset"], r["model"], method_key(r), float(r["sparsity"]))  # noqa: E731
+    kept = [r for r in results if cell(r) not in replaced]
+    return kept + [dict(r, rerun=True) for r in reruns if cell(r) in replaced], notes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="bench/results/sweep")
@@ -489,6 +512,9 @@ def main(argv=None):
     parser.add_argument("--headline_variant", default=None, metavar="TAG",
                         help="with --compare: a method's headline row is its TAG variant where it has one (scratch: BET "
                              "retrained from scratch, the headline's protocol)")
+    parser.add_argument("--rerun", action="append", default=[], metavar="FOLDER",
+                        help="runs re-run after a fix (bench/results/sweep-v2): each cell whose every seed was re-run "
+                             "shows the new runs instead of the old (which stay in --results, the history); repeatable")
     parser.add_argument("--machine", default=None, help="the machine line for runs that do not record one (default: this machine's)")
     args = parser.parse_args(argv)
     if args.machine is None:
@@ -496,6 +522,12 @@ def main(argv=None):
 
         args.machine = machine()
     results = load(args.results) + load_variants(parser, args.variant)
+    for folder in args.rerun:
+        if not Path(folder).is_dir():
+            parser.error(f"--rerun={folder!r}: not a folder of result files")
+        results, notes = apply_reruns(results, load(folder))
+        for note in notes:
+            print(f"--rerun={folder}: {note}")
     tags = sorted({r["tag"] for r in results if r.get("tag")})
     for name, tag in (("--compare", args.compare), ("--headline_variant", args.headline_variant)):
         if tag is not None and tag not in tags:

@@ -476,3 +476,29 @@ def test_layouts_table_gives_the_user_share_and_width_spread_over_seeds():
     assert lines[2] == "| 0.9 | QR | 1 | 0.75 | 490 buckets | 50 buckets |"
     assert lines[3] == f"| 0.9 | OptEmbed | 2 | {share:.2f} | 40-44 (42.0) | 1-2 (1.2) |"
     assert len(lines) == 4  # RecBole's own model: no layout row
+
+
+def test_table_rerun_replaces_a_cell_only_where_every_seed_was_re_run(tmp_path, capsys):
+    """--rerun=FOLDER: a cell whose every seed was re-run shows the new runs (and says so); a cell re-run on some of its
+    seeds keeps the old ones, so that a mean never mixes a method before and after a fix."""
+    old, new, out = tmp_path / "sweep", tmp_path / "sweep-v2", tmp_path / "out"
+    old.mkdir(), new.mkdir()
+    for seed in (0, 1):
+        (old / f"es-{seed}.json").write_text(json.dumps(fake_result("es", seed, 0.30)))
+        (old / f"optembed-0.8-{seed}.json").write_text(json.dumps(fake_result("optembed", seed, 0.20, sparsity=0.8)))
+        (new / f"optembed-0.8-{seed}.json").write_text(json.dumps(fake_result("optembed", seed, 0.40, sparsity=0.8)))
+        (old / f"optembed-0.9-{seed}.json").write_text(json.dumps(fake_result("optembed", seed, 0.20)))
+    (new / "optembed-0.9-0.json").write_text(json.dumps(fake_result("optembed", 0, 0.50)))  # seed 1 not re-run
+    table.main(["--results", str(old), "--rerun", str(new), "--out", str(out), "--machine", "a box"])
+    text = (out / "table-toy.md").read_text()
+    assert "| 0.8 | optembed | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.4000 ± 0.0000 |" in text
+    assert "| 0.9 | optembed | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
+    assert "Re-run after a fix, in place of the sweep's rows (which stay in the history): LightGCN OptEmbed 0.8." in text
+    printed = capsys.readouterr().out
+    assert "toy LightGCN OptEmbed 0.8: replaced" in printed
+    assert "toy LightGCN OptEmbed 0.9: kept, seeds [0] of [0, 1] re-run" in printed
+    head = (out / "headline.md").read_text().splitlines()
+    row = next(line for line in head if "| 0.8 |" in line).split("|")
+    assert row[head[0].split("|").index(" OptEmbed ")].strip() == "0.4000"  # the headline has the re-run row too
+    with pytest.raises(SystemExit):
+        table.main(["--results", str(old), "--rerun", str(tmp_path / "nowhere"), "--out", str(out)])
