@@ -163,7 +163,8 @@ def main(argv=None):
             notes.append(f"- `{name}`: {changed(result, fast_settings(result['model']))}")
     text = header(
         "BET's search, issue 33 ablation",
-        "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),
+        "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results)
+        + f" --name={args.name}",
         f"Seeds {', '.join(sorted({str(r['seed']) for r in runs}))}, {', '.join(sorted({r['dataset'] for r in runs}))}, "
         f"{', '.join(sorted({r['model'] for r in runs}))}, sparsity {', '.join(sorted({str(r['sparsity']) for r in runs}))}; "
         "every choice on validation. Share: the users' part of the used "
@@ -187,7 +188,8 @@ def seeds_main(args) -> None:
     notes = [f"- `{name}`: {k}" for name, k in keys.items()]
     text = header(
         "BET's search, issue 33 ablation over seeds",
-        "python -m bench.bet_ablation --seeds " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results),
+        "python -m bench.bet_ablation --seeds " + " ".join(f"--reference={r}" for r in args.reference) + " "
+        + " ".join(args.results) + f" --name={args.name}",
         f"{', '.join(sorted({r['dataset'] for _, r, _ in entries}))}, {', '.join(sorted({r['model'] for _, r, _ in entries}))}. "
         "One row per variant (the keys its runs changed from `fast`) and sparsity. Valid / test: mean N@20 over the "
         "seeds; per seed: each seed's validation N@20, seeds in order; p: paired t-test of the validation N@20 against "

@@ -41,6 +41,11 @@ def test_the_table_names_references_by_folder_and_lists_each_runs_keys(tmp_path)
     assert rows[1].startswith("| A1-redraw | 0.1143 |") and "/ 2000 |" in rows[1]  # the sampler's redraws of 2,000 draws
     assert "- `A1-redraw`: bet_retrain_stopping_step=20, bet_retrain_from=scratch, bet_overflow=redraw\n" in text
     assert "optembed" not in text.split("beside `--bet_profile=fast`:")[1]  # a reference of another method has no keys
+    # the command the table records writes this table again, under its own name (not the default's)
+    command = next(line for line in text.splitlines() if line.startswith("Command: `"))[len("Command: `"):-1].split()
+    assert command[:3] == ["python", "-m", "bench.bet_ablation"] and "--name=t" in command
+    bet_ablation.main(command[3:] + [f"--out={tmp_path / 'again'}"])
+    assert (tmp_path / "again" / "t.md").read_text().split("Command:")[1] == text.split("Command:")[1]
 
 
 def _run(seed, valid, test, sparsity=0.9, method="bet", **keys):
