@@ -60,6 +60,11 @@
 #   BET plus-fast, gowalla-s LightGCN x 3 x 3                      9      ~1.3       done (2026-12-07, 5-14 min a run)
 #   BET plus-fast, gowalla-s NGCF at 0.9 x 3 seeds                 3      ~0.8       2026-12-08 (about 15 min a run)
 #   BET paper, gowalla-s LightGCN at 0.9 x 3 seeds                 3      ~2.4       done (2026-12-07/08, 41-54 min a run)
+#   BET plus-fast, yelp2018-s LightGCN x 3 (seed 0)                3      ~0.8       2026-12-08 (14 min at 0.9)
+#   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    2      ~1.5       2026-12-08
+#   gowalla-s LightGCN at 0.95 (seed 0)
+#   baselines re-run after issue 33's fixes (sweep-v2): gowalla-s  8      ~3         done (2026-12-07, 9-37 min a run),
+#   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8                        yelp2018-s 2026-12-08
 #   budgets in bytes, gowalla-s 0.9 and 0.95 x 3 seeds             ~100   ~8         done (2026-12-07; bench/bytes_budget.py)
 #   not run: BET plus and paper at 0.8 / 0.95, on yelp2018-s, NGCF, NeuMF and the full Gowalla (about 5x fast each)
 #   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
@@ -172,6 +177,25 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
     --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9 --seeds=0,1,2 \
     --keys="--bet_profile=paper" --data_path="$DATA" --out=bench/results/bet-paper || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.95 --seeds=0 \
+    --keys="--bet_profile=paper" --data_path="$DATA" --out=bench/results/bet-paper || status=1
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=bet --sparsities=0.8,0.9,0.95 --seeds=0 \
+    --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=NeuMF --methods=bet --sparsities=0.9 --seeds=0 \
+    --keys="--bet_profile=plus-fast --neumf_loss=bpr" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
+# The baselines re-run after issue 33's fixes (ESAPN trading under the budget, CIESS's per-row exploration noise,
+# OptEmbed filling its leftover), beside the rows they replace; a cell re-run on every seed replaces the old one in
+# the tables (bench.table --rerun), the others keep theirs until their every seed is re-run
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=esapn,ciess --sparsities=0.8,0.9,0.95 --seeds=0 \
+    "${FAST[@]}" --out=bench/results/sweep-v2 || status=1
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=optembed --sparsities=0.9 --seeds=0 \
+    --data_path="$DATA" --out=bench/results/sweep-v2 || status=1
+"$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=optembed --sparsities=0.8 --seeds=0 \
+    --data_path="$DATA" --out=bench/results/sweep-v2 || status=1
+for dataset in gowalla-s yelp2018-s; do
+    "$PYTHON" -m bench.compare_rows --old=bench/results/sweep --new=bench/results/sweep-v2 --dataset=$dataset \
+        --out=bench/results/sweep-v2 || status=1
+done
 # Budgets in bytes: every method at float32, int8 and int4 under one byte budget, and BET searching precision
 for sparsity in 0.9 0.95; do
     for seed in 0 1 2; do
@@ -183,7 +207,8 @@ done
 # The tables: BET from scratch is the row "bet-scratch", beside BET as swept above (warm-started from the pretrained
 # table), BET plus-fast and BET with the paper's schedule
 "$PYTHON" -m bench.table --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch \
-    --variant=plus-fast=bench/results/bet-plus-fast --variant=paper=bench/results/bet-paper --out=bench/results || status=1
+    --variant=plus-fast=bench/results/bet-plus-fast --variant=paper=bench/results/bet-paper \
+    --rerun=bench/results/sweep-v2 --out=bench/results || status=1
 "$PYTHON" -m bench.readme_tables || status=1   # docs/results.md's tables, from the files just written
 "$PYTHON" -m bench.plots --results=bench/results/sweep --variant=scratch=bench/results/bet-scratch --out=bench/results \
     --data_path="$DATA" || status=1
