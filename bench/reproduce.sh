@@ -64,7 +64,7 @@
 #   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    2      ~1.5       2026-12-08
 #   gowalla-s LightGCN at 0.95 (seed 0)
 #   baselines re-run after issue 33's fixes (sweep-v2): gowalla-s  8      ~3         done (2026-12-07, 9-37 min a run),
-#   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8                        yelp2018-s 2026-12-08
+#   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8                           yelp2018-s 2026-12-08
 #   budgets in bytes, gowalla-s 0.9 and 0.95 x 3 seeds             ~100   ~8         done (2026-12-07; bench/bytes_budget.py)
 #   not run: BET plus and paper at 0.8 / 0.95, on yelp2018-s, NGCF, NeuMF and the full Gowalla (about 5x fast each)
 #   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
