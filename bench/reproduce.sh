@@ -58,15 +58,16 @@
 #   QR, GraphHash, DSL: gowalla-s LightGCN x 3 x 3, NGCF and     33     ~3         done (2026-12-06/07, 1-12 min a run)
 #   NeuMF at 0.9 (seed 0), yelp2018-s LightGCN x 3 (seed 0)
 #   BET plus-fast, gowalla-s LightGCN x 3 x 3                      9      ~1.3       done (2026-12-07, 5-14 min a run)
-#   BET plus-fast, gowalla-s NGCF at 0.9 x 3 seeds                 3      ~0.8       2026-12-08 (about 15 min a run)
+#   BET plus-fast, gowalla-s NGCF at 0.9 x 3 seeds                 3      ~0.8       done (2026-12-08, about 15 min a run)
 #   BET paper, gowalla-s LightGCN at 0.9 x 3 seeds                 3      ~2.4       done (2026-12-07/08, 41-54 min a run)
-#   BET plus-fast, yelp2018-s LightGCN x 3 (seed 0)                3      ~0.8       2026-12-08 (14 min at 0.9)
-#   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    2      ~1.5       2026-12-08
-#   gowalla-s LightGCN at 0.95 (seed 0)
-#   baselines re-run after issue 33's fixes (sweep-v2): gowalla-s  8      ~3         done (2026-12-07, 9-37 min a run),
-#   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8                           yelp2018-s 2026-12-08
+#   BET plus-fast, yelp2018-s LightGCN x 3 (seed 0)                3      ~0.8       done (2026-12-08, 14-19 min a run)
+#   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    2      ~1.5       done (2026-12-08; the paper at 0.95
+#   gowalla-s LightGCN at 0.95 (seed 0)                                               35 min)
+#   baselines re-run after issue 33's fixes (sweep-v2): gowalla-s  8      ~3         done (2026-12-07/08, 9-37 min a run)
+#   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8
 #   budgets in bytes, gowalla-s 0.9 and 0.95 x 3 seeds             ~100   ~8         done (2026-12-07; bench/bytes_budget.py)
-#   not run: BET plus and paper at 0.8 / 0.95, on yelp2018-s, NGCF, NeuMF and the full Gowalla (about 5x fast each)
+#   not run: BET plus anywhere; the paper at 0.8, at 0.95 seeds 1-2, on yelp2018-s, NGCF, NeuMF and the full Gowalla
+#   (about 5x fast each); the re-runs of seeds 1-2 of the sweep-v2 cells
 #   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
 #   (~17 CPU-h), full Gowalla at 0.95 (~7 CPU-h)
 #

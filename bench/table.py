@@ -156,6 +156,23 @@ def paired_p(a: dict, b: dict, metric: str) -> float | None:
     return float(stats.ttest_rel(x, y).pvalue)
 
 
+def seed_names(seeds: list) -> str:
+    """``seed 0``, ``seeds 0, 1``."""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(seed) for seed in seeds)
+
+
+def ratio_on_common_seeds(a: dict, b: dict, name: str) -> str:
+    """Test N@20 of ``a`` ÷ ``b``'s, means over the seeds both have, ``"1.012 (OptEmbed)"``; where ``b`` has seeds
+    that ``a`` lacks, the seeds are named (``"1.012 (OptEmbed, seed 0)"``): a mean over one seed is not set against a
+    mean over three."""
+    common = [seed for seed in a["seeds"] if seed in b["seeds"]]
+    if not common:
+        return "n/a"
+    mean = lambda s: float(np.mean([s["values"]["ndcg@20"][s["seeds"].index(seed)] for seed in common]))  # noqa: E731
+    named = "" if set(b["seeds"]) <= set(common) else f", {seed_names(common)}"
+    return f"{mean(a) / mean(b):.3f} ({name}{named})"
+
+
 def fmt(s: dict, metric: str) -> str:
     return f"{s['mean'][metric]:.4f} ± {s['std'][metric]:.4f}" if len(s["seeds"]) > 1 else f"{s['mean'][metric]:.4f}"
 
@@ -319,17 +336,23 @@ def headline(results: list[dict]) -> str:
         )
         for sparsity in sorted({k[3] for k in groups if k[:2] == (dataset, model) and k[2] not in ("full", "recbole")}):
             here = {k[2]: summary(groups[k]) for k in groups if k[:2] == (dataset, model) and k[3] == sparsity}
-            cell = lambda m: f"{here[m]['mean']['ndcg@20']:.4f}" if m in here else "-"  # noqa: E731
+            seeds = len(here["bet"]["seeds"]) if "bet" in here else max(len(v["seeds"]) for v in here.values())
+
+            def cell(m):  # a method run on fewer seeds than the row's names them
+                if m not in here:
+                    return "-"
+                fewer = len(here[m]["seeds"]) < seeds
+                return f"{here[m]['mean']['ndcg@20']:.4f}" + (f" ({seed_names(here[m]['seeds'])})" if fewer else "")
+
             comparisons = []
             best = best_baseline(here)
             for bet in bets:
                 ratio, p = "-", "-"
                 if bet in here and best:
-                    ratio = f"{here[bet]['mean']['ndcg@20'] / here[best]['mean']['ndcg@20']:.3f} ({LABEL[best]})"
+                    ratio = ratio_on_common_seeds(here[bet], here[best], LABEL[best])
                     value = paired_p(here[bet], here[best], "ndcg@20")
                     p = "n/a" if value is None else f"{value:.3f}"
                 comparisons += [ratio, p]
-            seeds = len(here["bet"]["seeds"]) if "bet" in here else max(len(v["seeds"]) for v in here.values())
             full_cell = f"{full['mean']['ndcg@20']:.4f}" if full else "-"
             lines.append(
                 f"| {dataset} | {model} | {sparsity} | {seeds} | {full_cell} | " + " | ".join(cell(m) for m in budgeted)

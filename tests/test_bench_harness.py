@@ -502,3 +502,21 @@ def test_table_rerun_replaces_a_cell_only_where_every_seed_was_re_run(tmp_path, 
     assert row[head[0].split("|").index(" OptEmbed ")].strip() == "0.4000"  # the headline has the re-run row too
     with pytest.raises(SystemExit):
         table.main(["--results", str(old), "--rerun", str(tmp_path / "nowhere"), "--out", str(out)])
+
+
+def test_headline_names_the_seeds_of_a_method_run_on_fewer_and_sets_it_against_the_best_on_those_seeds(tmp_path):
+    """A BET variant run on seed 0 only, beside baselines on seeds 0-2: its cell says "(seed 0)" and its ratio to the
+    best baseline is over seed 0 (not its one seed against their three-seed mean), and says so."""
+    main, paper, out = tmp_path / "main", tmp_path / "paper", tmp_path / "out"
+    main.mkdir(), paper.mkdir()
+    for seed, (es, optembed) in enumerate([(0.30, 0.40), (0.31, 0.50), (0.32, 0.60)]):
+        (main / f"es-{seed}.json").write_text(json.dumps(fake_result("es", seed, es)))
+        (main / f"optembed-{seed}.json").write_text(json.dumps(fake_result("optembed", seed, optembed)))
+        (main / f"bet-{seed}.json").write_text(json.dumps(fake_result("bet", seed, 0.45)))
+    (paper / "bet-0.json").write_text(json.dumps(fake_result("bet", 0, 0.44)))
+    table.main(["--results", str(main), "--variant", f"paper={paper}", "--out", str(out), "--machine", "a box"])
+    head = (out / "headline.md").read_text().splitlines()
+    row = dict(zip([c.strip() for c in head[0].strip("|").split("|")], [c.strip() for c in head[2].strip("|").split("|")]))
+    assert row["seeds"] == "3" and row["BET (paper)"] == "0.4400 (seed 0)" and row["OptEmbed"] == "0.5000"
+    assert row["BET (paper) ÷ best"] == "1.100 (OptEmbed, seed 0)"  # 0.44 / 0.40, OptEmbed's seed 0; not 0.44 / 0.50
+    assert row["BET ÷ best"] == "0.900 (OptEmbed)"  # every seed in common: no seeds named
