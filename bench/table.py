@@ -162,14 +162,14 @@ def seed_names(seeds: list) -> str:
 
 
 def ratio_on_common_seeds(a: dict, b: dict, name: str) -> str:
-    """Test N@20 of ``a`` ÷ ``b``'s, means over the seeds both have, ``"1.012 (OptEmbed)"``; where ``b`` has seeds
-    that ``a`` lacks, the seeds are named (``"1.012 (OptEmbed, seed 0)"``): a mean over one seed is not set against a
+    """Test N@20 of ``a`` ÷ ``b``'s, means over the seeds both have, ``"1.012 (OptEmbed)"``; where either has seeds
+    the other lacks, the seeds are named (``"1.012 (OptEmbed, seed 0)"``): a mean over one seed is not set against a
     mean over three."""
     common = [seed for seed in a["seeds"] if seed in b["seeds"]]
     if not common:
         return "n/a"
     mean = lambda s: float(np.mean([s["values"]["ndcg@20"][s["seeds"].index(seed)] for seed in common]))  # noqa: E731
-    named = "" if set(b["seeds"]) <= set(common) else f", {seed_names(common)}"
+    named = "" if set(common) == set(a["seeds"]) == set(b["seeds"]) else f", {seed_names(common)}"
     return f"{mean(a) / mean(b):.3f} ({name}{named})"
 
 
@@ -507,15 +507,15 @@ def load_variants(parser, variants: list[str]) -> list[dict]:
 def apply_reruns(results: list[dict], reruns: list[dict]) -> tuple[list[dict], list[str]]:
     """Re-run rows in place of the rows they re-ran, one cell (dataset, backbone, method or variant, sparsity) at a
     time, and only where every seed of the old cell was re-run: a mean never mixes a method before and after a fix.
-    Returns the results and one line per cell, ``"<dataset> <model> <method> <sparsity>: replaced"`` or ``"...: kept,
-    seeds [..] of [..] re-run"``."""
+    Returns the results and one line per cell, ``"<dataset> <model> <method> <sparsity>: replaced"`` (``added`` for a
+    cell with no earlier rows) or ``"...: kept, seeds [..] of [..] re-run"``."""
     old, new = group(results), group(reruns)
     notes, replaced = [], set()
     for key in sorted(new, key=lambda k: (k[0], k[1], order(k[2]), k[3])):
         name = f"{key[0]} {key[1]} {label(key[2])} {key[3]}"
         if set(old.get(key, {})) <= set(new[key]):
             replaced.add(key)
-            notes.append(f"{name}: replaced")
+            notes.append(f"{name}: replaced" if key in old else f"{name}: added (no earlier rows)")
         else:
             notes.append(f"{name}: kept, seeds {sorted(new[key])} of {sorted(old[key])} re-run")
     cell = lambda r: (r["dataset"], r["model"], method_key(r), float(r["sparsity"]))  # noqa: E731

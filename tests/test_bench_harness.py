@@ -520,3 +520,14 @@ def test_headline_names_the_seeds_of_a_method_run_on_fewer_and_sets_it_against_t
     assert row["seeds"] == "3" and row["BET (paper)"] == "0.4400 (seed 0)" and row["OptEmbed"] == "0.5000"
     assert row["BET (paper) ÷ best"] == "1.100 (OptEmbed, seed 0)"  # 0.44 / 0.40, OptEmbed's seed 0; not 0.44 / 0.50
     assert row["BET ÷ best"] == "0.900 (OptEmbed)"  # every seed in common: no seeds named
+
+
+def test_ratio_on_common_seeds_names_the_seeds_whenever_either_side_has_seeds_the_other_lacks():
+    def runs(values):
+        return table.summary({seed: fake_result("x", seed, v) for seed, v in values.items()})
+
+    three, one = runs({0: 0.40, 1: 0.50, 2: 0.60}), runs({0: 0.44})
+    assert table.ratio_on_common_seeds(one, three, "OptEmbed") == "1.100 (OptEmbed, seed 0)"
+    assert table.ratio_on_common_seeds(three, one, "PEP") == "0.909 (PEP, seed 0)"  # 0.40 / 0.44, seed 0 only
+    assert table.ratio_on_common_seeds(three, three, "ES") == "1.000 (ES)"
+    assert table.ratio_on_common_seeds(runs({1: 0.5}), one, "ES") == "n/a"  # no seed in common
