@@ -142,6 +142,12 @@ def seed_rows(groups: dict) -> list[list]:
     return rows
 
 
+def recorded_command(args) -> str:
+    """The command that writes this table again (its name too: the default names the one-seed table)."""
+    return " ".join(["python -m bench.bet_ablation"] + (["--seeds"] if args.seeds else [])
+                    + [f"--reference={r}" for r in args.reference] + args.results + [f"--name={args.name}"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
@@ -163,8 +169,7 @@ def main(argv=None):
             notes.append(f"- `{name}`: {changed(result, fast_settings(result['model']))}")
     text = header(
         "BET's search, issue 33 ablation",
-        "python -m bench.bet_ablation " + " ".join(f"--reference={r}" for r in args.reference) + " " + " ".join(args.results)
-        + f" --name={args.name}",
+        recorded_command(args),
         f"Seeds {', '.join(sorted({str(r['seed']) for r in runs}))}, {', '.join(sorted({r['dataset'] for r in runs}))}, "
         f"{', '.join(sorted({r['model'] for r in runs}))}, sparsity {', '.join(sorted({str(r['sparsity']) for r in runs}))}; "
         "every choice on validation. Share: the users' part of the used "
@@ -188,8 +193,7 @@ def seeds_main(args) -> None:
     notes = [f"- `{name}`: {k}" for name, k in keys.items()]
     text = header(
         "BET's search, issue 33 ablation over seeds",
-        "python -m bench.bet_ablation --seeds " + " ".join(f"--reference={r}" for r in args.reference) + " "
-        + " ".join(args.results) + f" --name={args.name}",
+        recorded_command(args),
         f"{', '.join(sorted({r['dataset'] for _, r, _ in entries}))}, {', '.join(sorted({r['model'] for _, r, _ in entries}))}. "
         "One row per variant (the keys its runs changed from `fast`) and sparsity. Valid / test: mean N@20 over the "
         "seeds; per seed: each seed's validation N@20, seeds in order; p: paired t-test of the validation N@20 against "

@@ -22,10 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from bench.common import RESULTS, header, markdown_table, write
-from bench.table import fmt, paired_p, summary
+from bench.table import common_seeds, fmt, on_seeds, paired_p, summary
 from recbole_bet.budget import VALUE_DTYPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,19 +153,14 @@ def best_row(rows: list[dict]) -> dict | None:
     return max((d for d in rows if len(d["seeds"]) == most), key=lambda d: d["mean"]["ndcg@20"])
 
 
-def on_seeds(d: dict, seeds: list[int]) -> float:
-    """``d``'s mean N@20 over ``seeds`` (a subset of its own)."""
-    return float(np.mean([d["values"]["ndcg@20"][d["seeds"].index(s)] for s in seeds]))
-
-
 def fewer_seeds_above(rows: list[dict], best: dict) -> list[str]:
     """Each row over fewer seeds than ``best`` whose mean N@20 is above ``best``'s on the same seeds."""
     out = []
     for d in rows:
-        common = [s for s in d["seeds"] if s in best["seeds"]]
+        common = common_seeds(d, best)
         if d is best or len(d["seeds"]) >= len(best["seeds"]) or not common:
             continue
-        mine, theirs = on_seeds(d, common), on_seeds(best, common)
+        mine, theirs = float(on_seeds(d, common).mean()), float(on_seeds(best, common).mean())
         if mine > theirs:
             out.append(f"{LABELS[d['method']]} at {d['values_label']}, {mine:.4f} against {theirs:.4f} "
                        f"on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}")

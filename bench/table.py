@@ -98,11 +98,16 @@ def bet_rows(keys) -> list[str]:
     return sorted((k for k in keys if split_key(k)[0] == "bet"), key=order)
 
 
+def cell_key(result: dict) -> tuple:
+    """A result's cell: ``(dataset, model, method or variant, sparsity)``."""
+    return result["dataset"], result["model"], method_key(result), float(result["sparsity"])
+
+
 def group(results) -> dict:
     """{(dataset, model, method, sparsity): {seed: result}}"""
     groups = defaultdict(dict)
     for r in results:
-        groups[(r["dataset"], r["model"], method_key(r), float(r["sparsity"]))][r["seed"]] = r
+        groups[cell_key(r)][r["seed"]] = r
     return groups
 
 
@@ -144,13 +149,22 @@ def epochs(runs: list[dict]) -> str:
     return f"{best:.0f} / {last:.0f}"
 
 
+def common_seeds(a: dict, b: dict) -> list:
+    """The seeds two summaries both have, in ``a``'s order."""
+    return [seed for seed in a["seeds"] if seed in b["seeds"]]
+
+
+def on_seeds(s: dict, seeds: list, metric: str = "ndcg@20") -> np.ndarray:
+    """A summary's per-seed values of ``metric`` for ``seeds`` (a subset of its own), in that order."""
+    return np.array([s["values"][metric][s["seeds"].index(seed)] for seed in seeds])
+
+
 def paired_p(a: dict, b: dict, metric: str) -> float | None:
     """Two-sided paired t-test over the seeds both have; None with fewer than 2 pairs or no variance."""
-    seeds = [s for s in a["seeds"] if s in b["seeds"]]
+    seeds = common_seeds(a, b)
     if len(seeds) < 2:
         return None
-    x = np.array([a["values"][metric][a["seeds"].index(s)] for s in seeds])
-    y = np.array([b["values"][metric][b["seeds"].index(s)] for s in seeds])
+    x, y = on_seeds(a, seeds, metric), on_seeds(b, seeds, metric)
     if np.allclose(x - y, (x - y)[0]):
         return None
     return float(stats.ttest_rel(x, y).pvalue)
@@ -165,12 +179,11 @@ def ratio_on_common_seeds(a: dict, b: dict, name: str) -> str:
     """Test N@20 of ``a`` ÷ ``b``'s, means over the seeds both have, ``"1.012 (OptEmbed)"``; where either has seeds
     the other lacks, the seeds are named (``"1.012 (OptEmbed, seed 0)"``): a mean over one seed is not set against a
     mean over three."""
-    common = [seed for seed in a["seeds"] if seed in b["seeds"]]
+    common = common_seeds(a, b)
     if not common:
         return "n/a"
-    mean = lambda s: float(np.mean([s["values"]["ndcg@20"][s["seeds"].index(seed)] for seed in common]))  # noqa: E731
     named = "" if set(common) == set(a["seeds"]) == set(b["seeds"]) else f", {seed_names(common)}"
-    return f"{mean(a) / mean(b):.3f} ({name}{named})"
+    return f"{on_seeds(a, common).mean() / on_seeds(b, common).mean():.3f} ({name}{named})"
 
 
 def fmt(s: dict, metric: str) -> str:
@@ -518,9 +531,8 @@ def apply_reruns(results: list[dict], reruns: list[dict]) -> tuple[list[dict], l
             notes.append(f"{name}: replaced" if key in old else f"{name}: added (no earlier rows)")
         else:
             notes.append(f"{name}: kept, seeds {sorted(new[key])} of {sorted(old[key])} re-run")
-    cell = lambda r: (r["dataset"], r["model"], method_key(r), float(r["sparsity"]))  # noqa: E731
-    kept = [r for r in results if cell(r) not in replaced]
-    return kept + [dict(r, rerun=True) for r in reruns if cell(r) in replaced], notes
+    kept = [r for r in results if cell_key(r) not in replaced]
+    return kept + [dict(r, rerun=True) for r in reruns if cell_key(r) in replaced], notes
 
 
 def main(argv=None):
