@@ -61,12 +61,12 @@
 #   BET plus-fast, gowalla-s NGCF at 0.9 x 3 seeds                 3      ~0.8       done (2026-12-08, about 15 min a run)
 #   BET paper, gowalla-s LightGCN at 0.9 x 3 seeds                 3      ~2.4       done (2026-12-07/08, 41-54 min a run)
 #   BET plus-fast, yelp2018-s LightGCN x 3 (seed 0)                3      ~0.8       done (2026-12-08, 14-19 min a run)
-#   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    2      ~1.5       done (2026-12-08; the paper at 0.95
-#   gowalla-s LightGCN at 0.95 (seed 0)                                               35 min)
+#   BET plus-fast, gowalla-s NeuMF at 0.9 (seed 0); BET paper,    4      ~2.5       done (2026-12-08; the paper at 0.95
+#   gowalla-s LightGCN at 0.95 x 3 seeds                                              32-35 min a run)
 #   baselines re-run after issue 33's fixes (sweep-v2): gowalla-s  8      ~3         done (2026-12-07/08, 9-37 min a run)
 #   ESAPN and CIESS x 3, OptEmbed 0.9; yelp2018-s OptEmbed 0.8
 #   budgets in bytes, gowalla-s 0.9 and 0.95 x 3 seeds             ~100   ~8         done (2026-12-07; bench/bytes_budget.py)
-#   not run: BET plus anywhere; the paper at 0.8, at 0.95 seeds 1-2, on yelp2018-s, NGCF, NeuMF and the full Gowalla
+#   not run: BET plus anywhere; the paper at 0.8, on yelp2018-s, NGCF, NeuMF and the full Gowalla
 #   (about 5x fast each); the re-runs of seeds 1-2 of the sweep-v2 cells
 #   total still to run: nothing of the plan; not run (optional): NeuMF 3 seeds at 0.9 (~13 CPU-h), yelp2018-s 3 seeds
 #   (~17 CPU-h), full Gowalla at 0.95 (~7 CPU-h)
@@ -178,7 +178,7 @@ SCRATCH="--bet_profile=fast --bet_retrain_from=scratch --bet_retrain_stopping_st
     --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
 "$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.9 --seeds=0,1,2 \
     --keys="--bet_profile=paper" --data_path="$DATA" --out=bench/results/bet-paper || status=1
-"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.95 --seeds=0 \
+"$PYTHON" -m bench.sweep --dataset=gowalla-s --models=LightGCN --methods=bet --sparsities=0.95 --seeds=0,1,2 \
     --keys="--bet_profile=paper" --data_path="$DATA" --out=bench/results/bet-paper || status=1
 "$PYTHON" -m bench.sweep --dataset=yelp2018-s --models=LightGCN --methods=bet --sparsities=0.8,0.9,0.95 --seeds=0 \
     --keys="--bet_profile=plus-fast" --data_path="$DATA" --out=bench/results/bet-plus-fast || status=1
